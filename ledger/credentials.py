@@ -1,0 +1,96 @@
+"""Secrets at rest: virtual keys as SHA-256 hashes, provider keys as references or ciphertext."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+VIRTUAL_KEY_PREFIX = "sk-bf-"
+DISPLAY_PREFIX_LENGTH = 10
+
+
+class CredentialError(ValueError):
+    """A secret could not be resolved or decrypted."""
+
+
+def generate_virtual_key() -> str:
+    """Return a fresh virtual key value: `sk-bf-` and 40 random URL-safe characters."""
+    return VIRTUAL_KEY_PREFIX + secrets.token_urlsafe(30)
+
+
+def hash_secret(value: str) -> str:
+    """Return the hex SHA-256 of a secret, the only form in which it is stored."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def display_prefix(value: str) -> str:
+    """Return the short prefix shown to people (`sk-bf-ab12…`)."""
+    return value[:DISPLAY_PREFIX_LENGTH] + "…"
+
+
+def hashes_match(a: str, b: str) -> bool:
+    """Compare two hashes in constant time."""
+    return hmac.compare_digest(a.encode("ascii"), b.encode("ascii"))
+
+
+def is_reference(value: str) -> bool:
+    """True for `env.NAME` references, which are stored as they are."""
+    return value.startswith("env.") and len(value) > 4
+
+
+def resolve_reference(value: str) -> str:
+    """Return the secret an `env.NAME` reference points to, or the literal itself."""
+    if not is_reference(value):
+        return value
+    name = value[4:]
+    resolved = os.environ.get(name)
+    if resolved is None:
+        raise CredentialError(f"environment variable {name} is not set")
+    return resolved
+
+
+class SecretBox:
+    """AES-GCM encryption of literal provider keys with one master key."""
+
+    PREFIX = "aesgcm:"
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise CredentialError("the master key must be 32 bytes")
+        self._aead = AESGCM(key)
+
+    @classmethod
+    def from_environment_or_file(cls, path: Path) -> SecretBox:
+        """Use GOVLEDGER_SECRET_KEY (base64) or a key file, created with mode 0600 if missing."""
+        encoded = os.environ.get("GOVLEDGER_SECRET_KEY")
+        if encoded:
+            return cls(base64.urlsafe_b64decode(encoded))
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as file:
+                file.write(base64.urlsafe_b64encode(AESGCM.generate_key(bit_length=256)))
+        return cls(base64.urlsafe_b64decode(path.read_bytes().strip()))
+
+    def encrypt(self, plaintext: str) -> str:
+        """Return `aesgcm:` + base64(nonce + ciphertext)."""
+        nonce = secrets.token_bytes(12)
+        sealed = self._aead.encrypt(nonce, plaintext.encode("utf-8"), None)
+        return self.PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+
+    def decrypt(self, token: str) -> str:
+        """Return the plaintext of a token made by `encrypt`."""
+        if not token.startswith(self.PREFIX):
+            raise CredentialError("not an encrypted value")
+        raw = base64.urlsafe_b64decode(token[len(self.PREFIX) :])
+        try:
+            return self._aead.decrypt(raw[:12], raw[12:], None).decode("utf-8")
+        except InvalidTag:
+            raise CredentialError("cannot decrypt a provider key: wrong master key") from None

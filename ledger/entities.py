@@ -1,0 +1,98 @@
+"""Governance state: every entity's current data and version, folded from its events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from ledger import events as ev
+
+KINDS = ("customer", "team", "provider", "virtual_key", "settings")
+SETTINGS_ID = "gateway"
+
+_KIND_OF: dict[type[ev.EntityEvent], tuple[str, str]] = {
+    ev.CustomerCreated: ("customer", "created"),
+    ev.CustomerUpdated: ("customer", "updated"),
+    ev.CustomerDeleted: ("customer", "deleted"),
+    ev.TeamCreated: ("team", "created"),
+    ev.TeamUpdated: ("team", "updated"),
+    ev.TeamDeleted: ("team", "deleted"),
+    ev.ProviderCreated: ("provider", "created"),
+    ev.ProviderUpdated: ("provider", "updated"),
+    ev.ProviderDeleted: ("provider", "deleted"),
+    ev.VirtualKeyCreated: ("virtual_key", "created"),
+    ev.VirtualKeyUpdated: ("virtual_key", "updated"),
+    ev.VirtualKeyDeleted: ("virtual_key", "deleted"),
+    ev.GatewaySettingsChanged: ("settings", "updated"),
+}
+EVENT_FOR: dict[tuple[str, str], type[ev.EntityEvent]] = {v: k for k, v in _KIND_OF.items()}
+EVENT_FOR[("settings", "created")] = ev.GatewaySettingsChanged
+
+_NAMESPACE = uuid5(NAMESPACE_URL, "https://govledger.dev/entity")
+
+
+def stream_id(kind: str, entity_id: str) -> UUID:
+    """Return the stable stream id of one entity."""
+    return uuid5(_NAMESPACE, f"{kind}:{entity_id}")
+
+
+def kind_and_action(event: ev.EntityEvent) -> tuple[str, str]:
+    """Return (kind, action) of a governance event, e.g. ("team", "created")."""
+    return _KIND_OF[type(event)]
+
+
+@dataclass
+class Entity:
+    """One governance entity: its data after the last event, and that event's version."""
+
+    kind: str
+    id: str
+    version: int
+    data: dict[str, Any]
+    deleted: bool = False
+
+
+@dataclass
+class GovernanceState:
+    """All entities, folded from governance events; deleted ones are kept for their version."""
+
+    entities: dict[tuple[str, str], Entity] = field(default_factory=dict)
+    key_by_hash: dict[str, str] = field(default_factory=dict)
+    position: int = 0
+
+    def apply(self, event: ev.EntityEvent) -> None:
+        """Fold one event in; reads only the event and the prior state."""
+        kind, action = kind_and_action(event)
+        prior = self.entities.get((kind, event.entity_id))
+        if kind == "virtual_key" and prior is not None:
+            self.key_by_hash.pop(prior.data.get("value_hash", ""), None)
+        deleted = action == "deleted"
+        self.entities[(kind, event.entity_id)] = Entity(
+            kind, event.entity_id, event.originator_version, event.data, deleted
+        )
+        if kind == "virtual_key" and not deleted:
+            self.key_by_hash[event.data["value_hash"]] = event.entity_id
+
+    def get(self, kind: str, entity_id: str) -> dict[str, Any] | None:
+        """Return the live data of an entity, or None if absent or deleted."""
+        entity = self.entities.get((kind, entity_id))
+        return None if entity is None or entity.deleted else entity.data
+
+    def version(self, kind: str, entity_id: str) -> int:
+        """Return the entity's stream version (0 if it never existed)."""
+        entity = self.entities.get((kind, entity_id))
+        return 0 if entity is None else entity.version
+
+    def live(self, kind: str) -> dict[str, dict[str, Any]]:
+        """Return every live entity of one kind by id."""
+        return {e.id: e.data for (k, _), e in self.entities.items() if k == kind and not e.deleted}
+
+    def settings(self) -> dict[str, Any]:
+        """Return gateway-wide settings (empty defaults before any were set)."""
+        return self.get("settings", SETTINGS_ID) or {
+            "pricing_overrides": [],
+            "allow_unknown_prices": False,
+            "required_headers": {},
+            "record_headers": [],
+        }

@@ -1,0 +1,80 @@
+"""Governance use cases: load the state, plan a config file, append its difference at once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from eventsourcing.persistence import IntegrityError
+
+from ledger import events as ev
+from ledger.config import ConfigFile
+from ledger.credentials import SecretBox, generate_virtual_key
+from ledger.entities import GovernanceState
+from ledger.plan import Plan, make_plan
+from ledger.store import Store
+
+
+class ConcurrentChangeError(RuntimeError):
+    """Another writer changed the same entity first; reload and try again."""
+
+
+def utcnow() -> datetime:
+    """The current time in UTC (the only clock the command side reads)."""
+    return datetime.now(UTC)
+
+
+class GovernanceLedger:
+    """The governance application's use cases over an in-memory folded state."""
+
+    def __init__(
+        self, store: Store, box: SecretBox, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.store = store
+        self.box = box
+        self.clock = clock
+        self.state = GovernanceState()
+        self._lock = threading.Lock()
+        self.listeners: list[Callable[[ev.EntityEvent], None]] = []
+
+    def load(self) -> GovernanceState:
+        """Fold every governance event not yet seen into the state."""
+        with self._lock:
+            for position, event in self.store.iterate("governance", self.state.position):
+                if isinstance(event, ev.EntityEvent):
+                    self.state.apply(event)
+                self.state.position = position
+        return self.state
+
+    def plan(self, config: ConfigFile) -> Plan:
+        """The plan that would make the ledger match the file."""
+        self.load()
+        return make_plan(config, self.state, self.box, self.clock(), generate_virtual_key)
+
+    def apply(
+        self, config: ConfigFile, actor: str, source: str, dry_run: bool = False
+    ) -> tuple[Plan, int]:
+        """Plan and append the difference in one transaction; returns the plan and event count."""
+        plan = self.plan(config)
+        if dry_run or plan.is_empty:
+            return plan, 0
+        events = plan.events(self.state, actor, source, self.clock())
+        self.commit(events)
+        return plan, len(events)
+
+    def commit(self, events: Sequence[ev.EntityEvent]) -> None:
+        """Append events atomically, then fold them into the state."""
+        with self._lock:
+            try:
+                recordings = self.store.governance.save(*events)
+            except IntegrityError:
+                raise ConcurrentChangeError(
+                    "another change to the same entity landed first; nothing was appended"
+                ) from None
+            for event, recording in zip(events, recordings, strict=True):
+                self.state.apply(event)
+                self.state.position = max(self.state.position, recording.notification.id)
+        for event in events:
+            for listener in self.listeners:
+                listener(event)

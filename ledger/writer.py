@@ -1,0 +1,175 @@
+"""One thread appends every event (group commit) and hands results back to asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError
+
+from ledger.events import LedgerEvent
+from ledger.store import Store
+
+log = logging.getLogger("govledger.writer")
+
+Callback = Callable[[BaseException | None, Sequence[int]], None]
+
+
+class DuplicateEventError(RuntimeError):
+    """An event with the same stream and version is already in the ledger."""
+
+
+@dataclass
+class _Append:
+    app: str
+    events: Sequence[LedgerEvent]
+    done: Callback
+
+
+@dataclass
+class WriterStats:
+    """Counters the writer keeps for status and metrics."""
+
+    batches: int = 0
+    events: int = 0
+    failures: int = 0
+    last_batch_size: int = 0
+    last_commit_seconds: float = 0.0
+    healthy: bool = True
+
+
+class Writer:
+    """Batches appends from many callers into one transaction per application."""
+
+    def __init__(self, store: Store, max_batch_events: int = 1000) -> None:
+        self._store = store
+        self._max = max_batch_events
+        self._queue: queue.SimpleQueue[_Append | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="govledger-writer", daemon=True)
+        self.stats = WriterStats()
+        self.listeners: list[Callable[[int, float], None]] = []
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish what is queued, then stop the thread."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+
+    def submit(self, app: str, events: Sequence[LedgerEvent], done: Callback) -> None:
+        """Queue events for one application; `done` is called from the writer thread."""
+        self._queue.put(_Append(app, events, done))
+
+    def append_sync(self, app: str, events: Sequence[LedgerEvent]) -> Sequence[int]:
+        """Append and wait, from a thread that is not the writer's."""
+        finished = threading.Event()
+        outcome: list[Any] = []
+
+        def done(error: BaseException | None, ids: Sequence[int]) -> None:
+            outcome.extend([error, ids])
+            finished.set()
+
+        self.submit(app, events, done)
+        finished.wait()
+        if outcome[0] is not None:
+            raise outcome[0]
+        return outcome[1]  # type: ignore[no-any-return]
+
+    async def append(self, app: str, events: Sequence[LedgerEvent]) -> Sequence[int]:
+        """Append and await the commit from asyncio; raises what the store raised."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Sequence[int]] = loop.create_future()
+
+        def settle(error: BaseException | None, ids: Sequence[int]) -> None:
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(ids)
+
+        def done(error: BaseException | None, ids: Sequence[int]) -> None:
+            loop.call_soon_threadsafe(settle, error, ids)
+
+        self.submit(app, events, done)
+        return await future
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            size = len(first.events)
+            stopping = False
+            while size < self._max:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+                size += len(item.events)
+            for app in ("governance", "usage"):
+                group = [item for item in batch if item.app == app]
+                if group:
+                    self._commit(app, group)
+            if stopping:
+                return
+
+    def _commit(self, app: str, group: list[_Append]) -> None:
+        events = [e for item in group for e in item.events]
+        started = time.perf_counter()
+        try:
+            recordings = self._store.apps[app].save(*events)
+        except IntegrityError:
+            if len(group) == 1:
+                self._finish(group[0], DuplicateEventError(_describe(group[0].events)), [])
+                return
+            for item in group:  # find the one that clashed; commit the others alone
+                self._commit(app, [item])
+            return
+        except Exception as error:  # the store is down or refused: fail these, keep going
+            self.stats.failures += 1
+            self.stats.healthy = False
+            log.warning("append to %s failed: %s", app, str(error).splitlines()[0][:200])
+            for item in group:
+                self._finish(item, error, [])
+            return
+        elapsed = time.perf_counter() - started
+        self.stats.healthy = True
+        self.stats.batches += 1
+        self.stats.events += len(events)
+        self.stats.last_batch_size = len(events)
+        self.stats.last_commit_seconds = elapsed
+        for listener in self.listeners:
+            listener(len(events), elapsed)
+        ids = [r.notification.id for r in recordings]
+        offset = 0
+        for item in group:
+            count = len(item.events)
+            self._finish(item, None, ids[offset : offset + count])
+            offset += count
+
+    @staticmethod
+    def _finish(item: _Append, error: BaseException | None, ids: Sequence[int]) -> None:
+        try:
+            item.done(error, ids)
+        except Exception:  # a caller's callback must not kill the writer
+            log.exception("writer callback failed")
+
+
+def _describe(events: Sequence[LedgerEvent]) -> str:
+    first = events[0]
+    return f"{type(first).__name__} for stream {first.originator_id} v{first.originator_version}"

@@ -1,0 +1,65 @@
+"""The audit trail of governance changes: who, when, through what, before and after."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from ledger import events as ev
+from ledger.entities import kind_and_action
+from projections.database import Cursor
+from projections.usage_view import dumps
+
+
+class AuditView:
+    """Folds governance events into gl_audit, one row per change."""
+
+    name = "audit"
+    app = "governance"
+
+    def process(self, cur: Cursor, items: Sequence[tuple[int, ev.LedgerEvent]]) -> None:
+        """Apply a batch of (position, event) inside the caller's transaction."""
+        last: dict[tuple[str, str], Any] = {}
+        rows = []
+        for position, event in items:
+            if not isinstance(event, ev.EntityEvent):
+                continue
+            kind, action = kind_and_action(event)
+            resource = (kind, event.entity_id)
+            if resource not in last:
+                last[resource] = self._latest(cur, kind, event.entity_id)
+            before = last[resource]
+            after = None if action == "deleted" else event.data
+            rows.append(
+                (
+                    position,
+                    event.timestamp.isoformat(),
+                    event.actor,
+                    event.source,
+                    f"{kind}.{action}",
+                    kind,
+                    event.entity_id,
+                    event.originator_version,
+                    None if before is None else dumps(before),
+                    None if after is None else dumps(after),
+                )
+            )
+            last[resource] = after
+        if rows:
+            cur.executemany(
+                "INSERT INTO gl_audit (position, at, actor, source, action, resource_type, "
+                "resource_id, version, before, after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    @staticmethod
+    def _latest(cur: Cursor, kind: str, entity_id: str) -> Any:
+        cur.execute(
+            "SELECT after FROM gl_audit WHERE resource_type = ? AND resource_id = ? "
+            "ORDER BY position DESC LIMIT 1",
+            (kind, entity_id),
+        )
+        found = cur.fetchone()
+        return None if found is None or found[0] is None else orjson.loads(found[0])

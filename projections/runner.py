@@ -1,0 +1,138 @@
+"""Follow an application's log: update views exactly once, and tell listeners what arrived.
+
+PostgreSQL wakes the tail with LISTEN/NOTIFY; SQLite cannot, so the tail polls (and the
+local writer nudges it after each commit).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import psycopg
+
+from ledger.events import LedgerEvent
+from ledger.store import Store
+from projections.database import Cursor, ViewDatabase, set_position
+
+log = logging.getLogger("govledger.projections")
+
+Batch = Sequence[tuple[int, LedgerEvent]]
+
+
+class View(Protocol):
+    """A materialized view: a name, the application it follows, and a batch fold."""
+
+    name: str
+    app: str
+
+    def process(self, cur: Cursor, items: Batch) -> None:
+        """Apply a batch inside the caller's transaction."""
+
+
+def catch_up(
+    store: Store,
+    db: ViewDatabase,
+    app: str,
+    views: Sequence[View],
+    listeners: Sequence[Callable[[Batch], None]] = (),
+    batch_size: int = 2000,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Apply everything after the views' positions; returns the number of events applied."""
+    positions = {v.name: db.position(v.name, app) for v in views}
+    after = min(positions.values(), default=store.max_position(app))
+    applied = 0
+    while True:
+        notes = store.read(app, after, batch_size)
+        if not notes:
+            return applied
+        items = [(n.id, store.decode(app, n)) for n in notes]
+        last = items[-1][0]
+        with db.transaction() as cur:
+            for view in views:
+                mine = [item for item in items if item[0] > positions[view.name]]
+                if mine:
+                    view.process(cur, mine)
+                    set_position(cur, view.name, app, last)
+                    positions[view.name] = last
+        for listener in listeners:
+            listener(items)
+        applied += len(items)
+        after = last
+        if progress is not None:
+            progress(len(items))
+
+
+class Tail:
+    """A thread that keeps one application's views current and feeds listeners."""
+
+    def __init__(
+        self,
+        store: Store,
+        db_url: str,
+        app: str,
+        views: Sequence[View],
+        listeners: Sequence[Callable[[Batch], None]] = (),
+        poll_seconds: float = 0.25,
+    ) -> None:
+        self.store = store
+        self.db = ViewDatabase(db_url)
+        self.app = app
+        self.views = list(views)
+        self.listeners = list(listeners)
+        self.poll_seconds = poll_seconds
+        self.errors = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"govledger-tail-{app}", daemon=True)
+
+    def start(self) -> None:
+        """Start following the log."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the current batch."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+        self.db.close()
+
+    def nudge(self) -> None:
+        """Ask for an immediate read (the local writer calls this after a commit)."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        listen = self._listen_connection()
+        while not self._stop.is_set():
+            try:
+                catch_up(self.store, self.db, self.app, self.views, self.listeners)
+            except Exception as error:  # the store may be down: keep trying
+                self.errors += 1
+                log.warning("projection %s failed: %s", self.app, str(error).splitlines()[0])
+                self._stop.wait(1.0)
+            if listen is not None:
+                try:
+                    for _ in listen.notifies(timeout=self.poll_seconds, stop_after=1):
+                        pass
+                except psycopg.Error:
+                    listen = self._listen_connection()
+            else:
+                self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+        if listen is not None:
+            listen.close()
+
+    def _listen_connection(self) -> psycopg.Connection[tuple[object, ...]] | None:
+        if not self.db.is_postgres:
+            return None
+        try:
+            conn = self.db.connect()
+            channel = f"{self.app}_events"
+            conn.execute(psycopg.sql.SQL("LISTEN {0}").format(psycopg.sql.Identifier(channel)))
+            return conn  # type: ignore[no-any-return]
+        except psycopg.Error:
+            self._stop.wait(1.0)
+            return None
