@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/govledger serve --config config.example.json
+	$(BIN)/govledger serve --config config.example.json --mock-upstream 9000
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -147,6 +147,7 @@ class RequestSettled(UsageEvent):
     """
 
     instance: str
+    incarnation: str
     status: str  # ok | upstream_error | client_disconnected | failed
     reason: str
     provider: str | None
@@ -166,6 +167,7 @@ class RequestAbandoned(UsageEvent):
     """A request admitted by a crashed process was closed, charged at its reservation."""
 
     instance: str
+    incarnation: str
     reason: str
     charges: list[JSON]
 

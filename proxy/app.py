@@ -1,0 +1,84 @@
+"""The ASGI application: `create_app(settings)` wires the runtime into Starlette/FastAPI."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from aiohttp import web
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ledger.config import ConfigFile
+from proxy.errors import JSONBytes
+from proxy.gateway import Gateway
+from proxy.idempotency import IdempotencyCache
+from proxy.mock_upstream import build_app
+from proxy.runtime import Runtime, Settings
+from proxy.surfaces.openai import OpenAISurface
+from proxy.upstream import Upstream
+
+
+def create_app(
+    settings: Settings, config: ConfigFile | None = None, config_path: Path | None = None
+) -> FastAPI:
+    """Build the app; the store opens and the threads start in the lifespan, not here."""
+    runtime = Runtime(settings)
+    upstream = Upstream(settings.upstream_timeout_s)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime.open()
+        if config is not None:
+            runtime.governance.apply(
+                config, actor=f"file:{config_path or 'config'}", source="config"
+            )
+            runtime.governance_changed()
+        runtime.start(asyncio.get_running_loop())
+        await upstream.start()
+        mock = await _start_mock(settings.mock_upstream_port)
+        try:
+            yield
+        finally:
+            if mock is not None:
+                await mock.cleanup()
+            await upstream.stop()
+            runtime.stop()
+
+    app = FastAPI(title="govledger", version="0.1.0", lifespan=lifespan)
+    app.state.runtime = runtime
+    gateway = Gateway(runtime)
+    app.state.gateway = gateway
+    surface = OpenAISurface(gateway, upstream, IdempotencyCache())
+    for prefix in ("/v1", "/openai/v1"):
+        app.router.routes.extend(surface.routes(prefix))
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        return JSONBytes({"status": "ok"})
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> Response:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(runtime.store.max_position, "usage"), 3)
+            reachable = True
+        except Exception:  # any failure to read the log means not ready
+            reachable = False
+        ready = reachable and runtime.writer.stats.healthy
+        body = {"ready": ready, "store": "reachable" if reachable else "unreachable"}
+        return JSONBytes(body, status_code=200 if ready else 503)
+
+    return app
+
+
+async def _start_mock(port: int | None) -> web.AppRunner | None:
+    """Serve the built-in fake upstream on a port of its own (demo and tests)."""
+    if port is None:
+        return None
+    runner = web.AppRunner(build_app(), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner

@@ -1,0 +1,213 @@
+"""The `govledger` command: serve, apply, rebuild, status, mock-upstream, schema."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ledger.config import ConfigError, ConfigFile, parse_config
+from ledger.store import StoreUnavailableError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="govledger: an LLM gateway on an event-sourced ledger.",
+)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="config.json to apply at start")
+]
+
+
+def fail(message: str) -> None:
+    """Print one line to stderr and exit non-zero."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def load_config(path: Path) -> ConfigFile:
+    """Read and validate a config file, or exit with the paths of its problems."""
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        fail(f"{path}: no such file")
+    except json.JSONDecodeError as error:
+        fail(f"{path}: not valid JSON ({error})")
+    try:
+        return parse_config(raw)
+    except ConfigError as error:
+        lines = [f"{path}: {p}: {m}" for p, m in error.problems]
+        typer.echo("\n".join(f"error: {line}" for line in lines), err=True)
+        raise typer.Exit(1) from None
+
+
+def _settings(**overrides: Any) -> Any:
+    from proxy.runtime import Settings
+
+    return Settings.from_env(**overrides)
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to bind")] = 8080,
+    mock_upstream: Annotated[
+        int | None,
+        typer.Option("--mock-upstream", help="also serve the fake upstream on this port"),
+    ] = None,
+) -> None:
+    """Run the gateway."""
+    import uvicorn
+
+    from ledger.store import Store
+    from proxy.app import create_app
+
+    settings = _settings(mock_upstream_port=mock_upstream)
+    parsed = load_config(config) if config else None
+    try:  # fail fast with one line if the store is down
+        Store(settings.database_url).close()
+    except StoreUnavailableError as error:
+        fail(str(error))
+    application = create_app(settings, parsed, config)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+@app.command()
+def apply(
+    file: Annotated[Path, typer.Argument(help="config.json")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the plan, append nothing")
+    ] = False,
+    actor: Annotated[
+        str | None, typer.Option(help="who is applying (default: the OS user)")
+    ] = None,
+) -> None:
+    """Append the difference between FILE and the ledger (nothing if they match)."""
+    from ledger.credentials import SecretBox
+    from ledger.governance import ConcurrentChangeError, GovernanceLedger
+    from ledger.plan import describe
+    from ledger.store import Store
+
+    config = load_config(file)
+    settings = _settings()
+    try:
+        store = Store(settings.database_url)
+    except StoreUnavailableError as error:
+        fail(str(error))
+    try:
+        ledger = GovernanceLedger(
+            store, SecretBox.from_environment_or_file(settings.secret_key_file)
+        )
+        plan, appended = ledger.apply(config, actor or _user(), "cli", dry_run=dry_run)
+    except (ConfigError, ConcurrentChangeError) as error:
+        fail(str(error))
+    finally:
+        store.close()
+    for line in describe(plan):
+        typer.echo(line)
+    for key_id, value in plan.new_key_values.items():
+        if not dry_run:
+            typer.echo(f"new virtual key {key_id}: {value}  (shown once; store it now)")
+    typer.echo(("dry run: " if dry_run else "") + f"{appended} event(s) appended")
+
+
+@app.command()
+def rebuild() -> None:
+    """Rebuild every view from event 1 (with a progress bar on standard error)."""
+    from ledger.store import Store
+    from projections.rebuild import rebuild_views
+
+    settings = _settings()
+    try:
+        store = Store(settings.database_url)
+    except StoreUnavailableError as error:
+        fail(str(error))
+    total = store.max_position("governance") + store.max_position("usage")
+    started = time.perf_counter()
+    with typer.progressbar(length=total, label="rebuilding", file=sys.stderr) as bar:
+        counts = rebuild_views(store, settings.database_url, progress=bar.update)
+    store.close()
+    seconds = time.perf_counter() - started
+    typer.echo(f"rebuilt {sum(counts.values())} event(s) into the views in {seconds:.1f}s")
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+) -> None:
+    """Store URL (password masked), event counts, each view's position and lag."""
+    from ledger.store import Store
+    from projections.database import ViewDatabase
+
+    settings = _settings()
+    try:
+        store = Store(settings.database_url)
+    except StoreUnavailableError as error:
+        fail(str(error))
+    views = ViewDatabase(settings.database_url)
+    views.create()
+    report: dict[str, Any] = {"store": store.url.masked(), "events": {}, "projections": []}
+    for app_name, view_names in (("governance", ["audit"]), ("usage", ["usage"])):
+        head = store.max_position(app_name)
+        report["events"][app_name] = head
+        for view in view_names:
+            position = views.position(view, app_name)
+            report["projections"].append(
+                {"name": view, "app": app_name, "position": position, "lag": head - position}
+            )
+    views.close()
+    store.close()
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo(f"store: {report['store']}")
+    for app_name, count in report["events"].items():
+        typer.echo(f"{app_name} events: {count}")
+    for p in report["projections"]:
+        typer.echo(f"view {p['name']}: position {p['position']}, lag {p['lag']}")
+
+
+@app.command("mock-upstream")
+def mock_upstream(
+    port: Annotated[int, typer.Option(help="port to bind")] = 9000,
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    latency_ms: Annotated[float, typer.Option("--latency-ms", help="delay per response")] = 0.0,
+    fail_rate: Annotated[float, typer.Option("--fail-rate", help="fraction answered 503")] = 0.0,
+) -> None:
+    """Serve fake OpenAI, Anthropic and Gemini endpoints for demos and tests."""
+    from proxy.mock_upstream import run
+
+    run(host, port, latency_ms, fail_rate)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of config.json."""
+    typer.echo(json.dumps(ConfigFile.model_json_schema(by_alias=True), indent=2))
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+def main() -> None:
+    """Entry point of the `govledger` command."""
+    app()

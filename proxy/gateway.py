@@ -1,0 +1,316 @@
+"""The request path as use cases: authenticate, admit and reserve, then settle and commit.
+
+HTTP lives in the surfaces; upstream I/O in `upstream`. This module turns decisions into
+events, keeps the in-memory state in step with them, and awaits the commit of each
+request's settlement before its response completes.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from ledger import events as ev
+from ledger.credentials import hash_secret, hashes_match
+from projections.policy import KeyPolicy, Route
+from proxy.admission import Admission, Refusal, admit
+from proxy.cost import PriceUnknownError, TokenUsage, max_output_tokens
+from proxy.errors import GatewayError
+from proxy.estimate import UnboundableInputError, input_token_bound, output_token_bound
+from proxy.runtime import Runtime
+from proxy.usage import tokens_dict
+
+log = logging.getLogger("govledger.gateway")
+
+KEY_HEADERS = ("x-bf-vk", "authorization", "x-api-key", "x-goog-api-key")
+
+
+def read_virtual_key(headers: Mapping[str, str]) -> str | None:
+    """The virtual key: x-bf-vk, else an `sk-bf-` Bearer, x-api-key or x-goog-api-key."""
+    value = headers.get("x-bf-vk")
+    if value:
+        return value.strip()
+    bearer = headers.get("authorization", "")
+    if bearer[:7].lower() == "bearer ":
+        token = bearer[7:].strip()
+        if token.startswith("sk-bf-"):
+            return token
+    for name in ("x-api-key", "x-goog-api-key"):
+        token = headers.get(name, "").strip()
+        if token.startswith("sk-bf-"):
+            return token
+    return None
+
+
+@dataclass
+class Call:
+    """One inference request in the gateway's terms, whatever its surface."""
+
+    surface: str
+    model: str
+    body: dict[str, Any]
+    stream: bool
+    headers: Mapping[str, str]
+    pinned_provider: str | None = None
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass
+class Ticket:
+    """An admitted call: its policy, admission and the time it was admitted."""
+
+    call: Call
+    policy: KeyPolicy
+    admission: Admission
+    estimate: TokenUsage
+    admitted_at: datetime
+    started: float
+    settled: bool = False
+
+
+@dataclass
+class Outcome:
+    """How the upstream part ended, to be settled."""
+
+    status: str  # ok | upstream_error | client_disconnected | failed
+    reason: str
+    route: Route | None
+    provider_key_id: str | None
+    model: str
+    usage: TokenUsage | None
+    attempts: list[dict[str, Any]]
+
+
+class Gateway:
+    """Authentication, admission and settlement over the runtime's in-memory state."""
+
+    def __init__(self, runtime: Runtime, rng: random.Random | None = None) -> None:
+        self.runtime = runtime
+        self.rng = rng or random.Random()
+
+    def authenticate(self, call: Call) -> KeyPolicy:
+        """The key's policy, or GatewayError 401 (missing or unknown key)."""
+        value = read_virtual_key(call.headers)
+        if value is None:
+            raise GatewayError(
+                401, "virtual_key_required", "a virtual key is required", level="auth"
+            )
+        digest = hash_secret(value)
+        key_id = self.runtime.state.key_by_hash.get(digest)
+        policy = self.runtime.policy(key_id) if key_id else None
+        stored = self.runtime.state.get("virtual_key", key_id or "") or {}
+        if policy is None or not hashes_match(stored.get("value_hash", ""), digest):
+            raise GatewayError(
+                401, "virtual_key_not_found", "the virtual key is not recognised", level="auth"
+            )
+        return policy
+
+    def admit(self, call: Call, policy: KeyPolicy) -> Ticket:
+        """Decide, reserve in memory and queue the admission event; GatewayError if refused."""
+        now = datetime.now(UTC)
+        try:
+            input_bound = input_token_bound(call.body, call.surface)
+        except UnboundableInputError as error:
+            raise GatewayError(400, "input_not_bounded", str(error), level="request") from None
+        except ValueError as error:
+            raise GatewayError(400, "invalid_request", str(error), level="request") from None
+        prices = self.runtime.prices
+
+        def cost_of(route: Route) -> Decimal:
+            limit = max_output_tokens(route.provider_type, call.model)
+            out = output_token_bound(call.body, call.surface, limit)
+            return prices.reservation_cost(
+                route.provider_type, call.model, TokenUsage(input_bound, out)
+            )
+
+        try:
+            output_bound = output_token_bound(call.body, call.surface, None)
+            decision = admit(
+                policy,
+                self.runtime.usage,
+                call.model,
+                call.pinned_provider,
+                input_bound + output_bound,
+                cost_of,
+                now,
+                self.rng,
+            )
+        except PriceUnknownError as error:
+            raise GatewayError(
+                400, "model_price_unknown", str(error), param="model", level="pricing"
+            ) from None
+        except ValueError as error:
+            raise GatewayError(400, "invalid_request", str(error), level="request") from None
+        if isinstance(decision, Refusal):
+            headers = {}
+            if decision.retry_after is not None:
+                headers["retry-after"] = str(decision.retry_after)
+            raise GatewayError(
+                decision.status,
+                decision.code,
+                decision.message,
+                level=decision.level,
+                headers=headers,
+            )
+        ticket = Ticket(
+            call, policy, decision, TokenUsage(input_bound, output_bound), now, time.perf_counter()
+        )
+        event = ev.RequestAdmitted(
+            originator_id=uuid.UUID(call.request_id),
+            originator_version=1,
+            timestamp=now,
+            request_id=call.request_id,
+            instance=self.runtime.settings.instance,
+            incarnation=self.runtime.incarnation,
+            key_id=policy.key_id,
+            team_id=policy.team_id,
+            customer_id=policy.customer_id,
+            surface=call.surface,
+            model=call.model,
+            provider=call.pinned_provider,
+            reservations=decision.reservations,
+            rate=decision.rate,
+            estimate={"input": input_bound, "output": output_bound, "cost": decision.bound_cost},
+            headers=self._recorded_headers(call),
+        )
+        self.runtime.usage.apply(event)
+        self.runtime.writer.submit("usage", [event], self._admission_written(call.request_id))
+        return ticket
+
+    def _admission_written(self, request_id: str) -> Any:
+        def done(error: BaseException | None, _ids: Any) -> None:
+            if error is not None and self.runtime.loop is not None:
+                self.runtime.loop.call_soon_threadsafe(self.runtime.usage.forget, request_id)
+
+        return done
+
+    def _recorded_headers(self, call: Call) -> dict[str, str]:
+        wanted = self.runtime.state.settings().get("record_headers", [])
+        return {name: call.headers[name] for name in wanted if name in call.headers}
+
+    def reject(self, call: Call, error: GatewayError, key_id: str | None) -> None:
+        """Record a refusal as an event (queued, not awaited: refusals hold nothing)."""
+        event = ev.RequestRejected(
+            originator_id=uuid.UUID(call.request_id),
+            originator_version=1,
+            timestamp=datetime.now(UTC),
+            request_id=call.request_id,
+            key_id=key_id,
+            surface=call.surface,
+            model=call.model,
+            code=error.code,
+            level=error.level,
+            message=error.message,
+            headers=self._recorded_headers(call),
+        )
+        self.runtime.writer.submit("usage", [event], _ignore)
+
+    def cost(self, ticket: Ticket, outcome: Outcome) -> tuple[Decimal, str, TokenUsage]:
+        """Actual cost of an outcome; with no usage reported, the reservation's bound is charged."""
+        route = outcome.route
+        if route is None:
+            return Decimal(0), "none", TokenUsage()
+        usage = outcome.usage
+        if usage is None:
+            if outcome.status == "ok" or outcome.status == "client_disconnected":
+                usage = ticket.estimate
+                price = self.runtime.prices.price(route.provider_type, outcome.model)
+                return (
+                    self.runtime.prices.reservation_cost(route.provider_type, outcome.model, usage),
+                    (price.source + ":usage-missing-charged-bound"),
+                    usage,
+                )
+            return Decimal(0), "none", TokenUsage()
+        try:
+            price = self.runtime.prices.price(route.provider_type, outcome.model)
+            return (
+                self.runtime.prices.cost(route.provider_type, outcome.model, usage),
+                price.source,
+                usage,
+            )
+        except PriceUnknownError:  # the upstream answered with another model name
+            price = self.runtime.prices.price(route.provider_type, ticket.call.model)
+            return (
+                self.runtime.prices.cost(route.provider_type, ticket.call.model, usage),
+                price.source,
+                usage,
+            )
+
+    async def settle(self, ticket: Ticket, outcome: Outcome) -> Decimal:
+        """Replace the reservation with the actual cost and await the commit; returns the cost."""
+        if ticket.settled:
+            return Decimal(0)
+        ticket.settled = True
+        cost, source, usage = self.cost(ticket, outcome)
+        event = self._settled_event(ticket, outcome, cost, source, usage)
+        self.runtime.usage.apply(event)
+        await self.runtime.writer.append("usage", [event])
+        return cost
+
+    def _settled_event(
+        self, ticket: Ticket, outcome: Outcome, cost: Decimal, source: str, usage: TokenUsage
+    ) -> ev.RequestSettled:
+        used = outcome.route
+        keep = {b.id for b in ticket.policy.budgets}
+        if used is not None:
+            keep |= {b.id for b in used.budgets}
+        charges = (
+            [{**r, "amount": cost} for r in ticket.admission.reservations if r["budget"] in keep]
+            if used is not None
+            else []
+        )
+        actual_tokens = usage.input + usage.output
+        estimate_tokens = ticket.estimate.input + ticket.estimate.output
+        primary = ticket.admission.chain[0]
+        primary_limits = {rule.id for rule in primary.rates}
+        rate: list[dict[str, Any]] = []
+        for item in ticket.admission.rate:
+            if item["kind"] != "tokens":
+                continue
+            served = used is primary or item["limit"] not in primary_limits
+            delta = (actual_tokens if served else 0) - estimate_tokens
+            if delta:
+                rate.append({**item, "amount": delta})
+        if used is not None and used is not primary:
+            for rule in used.rates:
+                amount = 1 if rule.kind == "requests" else actual_tokens
+                rate.append(
+                    {
+                        "limit": rule.id,
+                        "kind": rule.kind,
+                        "amount": amount,
+                        "capacity": rule.capacity,
+                        "window_s": rule.window_s,
+                    }
+                )
+        return ev.RequestSettled(
+            originator_id=uuid.UUID(ticket.call.request_id),
+            originator_version=2,
+            timestamp=datetime.now(UTC),
+            request_id=ticket.call.request_id,
+            instance=self.runtime.settings.instance,
+            incarnation=self.runtime.incarnation,
+            status=outcome.status,
+            reason=outcome.reason,
+            provider=used.provider if used else None,
+            provider_key_id=outcome.provider_key_id,
+            model=outcome.model,
+            tokens=tokens_dict(usage),
+            cost=cost,
+            price_source=source,
+            charges=charges,
+            rate=rate,
+            attempts=outcome.attempts,
+            latency_ms=round((time.perf_counter() - ticket.started) * 1000, 3),
+        )
+
+
+def _ignore(_error: BaseException | None, _ids: Any) -> None:
+    return None

@@ -1,0 +1,203 @@
+"""The running gateway's parts, wired once: store, writer, state, tails, price book.
+
+This is the only module that knows the concrete adapters; nothing connects at import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ledger import events as ev
+from ledger.credentials import SecretBox
+from ledger.entities import GovernanceState, kind_and_action
+from ledger.governance import GovernanceLedger
+from ledger.store import DEFAULT_URL, Store
+from ledger.writer import Writer
+from projections.audit_view import AuditView
+from projections.database import ViewDatabase
+from projections.policy import KeyPolicy, compile_policy
+from projections.runner import Batch, Tail, catch_up
+from projections.usage_state import UsageState
+from projections.usage_view import UsageView, load_usage_state
+from proxy.cost import PriceBook, PriceOverride
+
+log = logging.getLogger("govledger")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process settings, read from the environment by `from_env` (never at import)."""
+
+    database_url: str = DEFAULT_URL
+    instance: str = "govledger"
+    max_body_bytes: int = 4 * 1024 * 1024
+    upstream_timeout_s: float = 120.0
+    abandon_after_s: float = 3600.0
+    secret_key_file: Path = Path("data/secret.key")
+    mock_upstream_port: int | None = None
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Settings from GOVLEDGER_* variables, with explicit overrides on top."""
+        env = os.environ
+        values: dict[str, Any] = {
+            "database_url": env.get("GOVLEDGER_DATABASE_URL", DEFAULT_URL),
+            "instance": env.get("GOVLEDGER_INSTANCE", socket.gethostname()),
+            "max_body_bytes": int(env.get("GOVLEDGER_MAX_BODY_BYTES", 4 * 1024 * 1024)),
+            "upstream_timeout_s": float(env.get("GOVLEDGER_UPSTREAM_TIMEOUT", 120)),
+            "secret_key_file": Path(env.get("GOVLEDGER_SECRET_KEY_FILE", "data/secret.key")),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+@dataclass
+class Runtime:
+    """Owns every long-lived part; `start` and `stop` bracket the server's life."""
+
+    settings: Settings
+    incarnation: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    store: Store = field(init=False)
+    writer: Writer = field(init=False)
+    governance: GovernanceLedger = field(init=False)
+    usage: UsageState = field(init=False)
+    prices: PriceBook = field(init=False)
+    tails: list[Tail] = field(default_factory=list)
+    loop: asyncio.AbstractEventLoop | None = None
+    _policies: dict[str, KeyPolicy | None] = field(default_factory=dict)
+
+    def open(self) -> None:
+        """Open the store and build state from the views plus the tail (no full replay)."""
+        self.store = Store(self.settings.database_url)
+        box = SecretBox.from_environment_or_file(self.settings.secret_key_file)
+        self.governance = GovernanceLedger(self.store, box)
+        self.governance.load()
+        self.views = ViewDatabase(self.settings.database_url)
+        self.views.create()
+        catch_up(self.store, self.views, "governance", [AuditView()])
+        catch_up(self.store, self.views, "usage", [UsageView()])
+        with self.views.transaction() as cur:
+            self.usage = load_usage_state(cur)
+        self.usage_position = self.views.position("usage", "usage")
+        self._refresh_prices()
+        self.writer = Writer(self.store)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the writer and the tails, and close what a crashed incarnation left open."""
+        self.loop = loop
+        self.writer.start()
+        url = self.settings.database_url
+        self.tails = [
+            Tail(self.store, url, "governance", [AuditView()], [self._on_governance]),
+            Tail(self.store, url, "usage", [UsageView()], [self._on_usage]),
+        ]
+        self.writer.listeners.append(self._nudge_tails)
+        for tail in self.tails:
+            tail.start()
+        self.abandon_orphans(datetime.now(UTC))
+
+    def _nudge_tails(self, _events: int, _seconds: float) -> None:
+        for tail in self.tails:
+            tail.nudge()
+
+    def stop(self) -> None:
+        """Drain the writer, stop the tails and close the store."""
+        self.writer.stop()
+        for tail in self.tails:
+            tail.stop()
+        self.views.close()
+        self.store.close()
+
+    @property
+    def instance_id(self) -> str:
+        """This process: the stable instance name and this start's incarnation."""
+        return f"{self.settings.instance}/{self.incarnation}"
+
+    def policy(self, key_id: str) -> KeyPolicy | None:
+        """The compiled policy of a key, cached until governance changes."""
+        try:
+            return self._policies[key_id]
+        except KeyError:
+            policy = compile_policy(self.governance.state, key_id, self.governance.box)
+            self._policies[key_id] = policy
+            return policy
+
+    @property
+    def state(self) -> GovernanceState:
+        """The folded governance state."""
+        return self.governance.state
+
+    def _refresh_prices(self) -> None:
+        settings = self.governance.state.settings()
+        overrides = [PriceOverride(**o) for o in settings["pricing_overrides"]]
+        self.prices = PriceBook(overrides, bool(settings["allow_unknown_prices"]))
+
+    def governance_changed(self) -> None:
+        """Drop compiled policies and prices after a governance change."""
+        self._policies.clear()
+        self._refresh_prices()
+
+    def _on_governance(self, batch: Batch) -> None:
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._apply_governance, batch)
+
+    def _apply_governance(self, batch: Batch) -> None:
+        state = self.governance.state
+        changed = False
+        for position, event in batch:
+            if isinstance(event, ev.EntityEvent):
+                kind, _ = kind_and_action(event)
+                if event.originator_version > state.version(kind, event.entity_id):
+                    state.apply(event)
+                    changed = True
+            state.position = max(state.position, position)
+        if changed:
+            self.governance_changed()
+
+    def _on_usage(self, batch: Batch) -> None:
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._apply_usage, batch)
+
+    def _apply_usage(self, batch: Batch) -> None:
+        for position, event in batch:
+            if position <= self.usage_position:
+                continue
+            self.usage_position = position
+            mine = getattr(event, "incarnation", None) == self.incarnation
+            if not mine:
+                self.usage.apply(event)
+
+    def abandon_orphans(self, now: datetime) -> int:
+        """Close requests left open by an earlier incarnation of this instance, or stale ones."""
+        events = []
+        for request_id, held in list(self.usage.inflight.items()):
+            earlier_me = (
+                held.instance == self.settings.instance and held.incarnation != self.incarnation
+            )
+            stale = now.timestamp() - held.admitted_at > self.settings.abandon_after_s
+            if not (earlier_me or stale):
+                continue
+            event = ev.RequestAbandoned(
+                originator_id=uuid.UUID(request_id),
+                originator_version=2,
+                timestamp=now,
+                request_id=request_id,
+                instance=self.settings.instance,
+                incarnation=self.incarnation,
+                reason="process stopped before settling" if earlier_me else "never settled",
+                charges=held.reservations,
+            )
+            self.usage.apply(event)
+            events.append(event)
+        if events:
+            self.writer.append_sync("usage", events)
+            log.warning("closed %d abandoned request(s), charged at their reservation", len(events))
+        return len(events)

@@ -1,0 +1,1 @@
+"""Wire-format surfaces: OpenAI, Anthropic and Gemini."""
