@@ -203,7 +203,9 @@ def _walk(value: object, where: _Path) -> int:
     """Bytes of model-visible text in a message-like value; media parts bounded or rejected."""
     if isinstance(value, str):
         return utf8_len(value)
-    if isinstance(value, Mapping):
+    if isinstance(value, list | tuple):
+        return sum(_walk(item, (where, i)) for i, item in enumerate(value))
+    if isinstance(value, dict | Mapping):
         total = 0
         for key, item in value.items():
             if item is None or key in _SKIP:
@@ -216,8 +218,6 @@ def _walk(value: object, where: _Path) -> int:
                 named = 0 if key in _STRUCTURAL else utf8_len(str(key))
                 total += named + _walk(item, (where, key))
         return total
-    if isinstance(value, list | tuple):
-        return sum(_walk(item, (where, i)) for i, item in enumerate(value))
     return 0 if value is None else _json_len(value)
 
 
