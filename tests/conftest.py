@@ -128,7 +128,7 @@ def _with_mock_port(config: dict[str, Any], port: int) -> dict[str, Any]:
 
 @pytest.fixture
 def gateway_factory(tmp_path: Path) -> Iterator[Callable[..., RunningGateway]]:
-    """Start gateways (`{MOCK}` in a config means the fake upstream's base URL); stops them after."""
+    """Start gateways (`{MOCK}` in a config is the fake upstream URL); stops them after."""
     started: list[RunningGateway] = []
 
     def make(config: dict[str, Any], database_url: str | None = None, **kw: Any) -> RunningGateway:
