@@ -114,6 +114,13 @@ class Gateway:
 
     def admit(self, call: Call, policy: KeyPolicy) -> Ticket:
         """Decide, reserve in memory and queue the admission event; GatewayError if refused."""
+        if not self.runtime.writer.stats.healthy:
+            raise GatewayError(
+                503,
+                "ledger_unavailable",
+                "the ledger cannot record requests right now; nothing was admitted",
+                level="ledger",
+            )
         now = datetime.now(UTC)
         try:
             input_bound = input_token_bound(call.body, call.surface)

@@ -73,6 +73,7 @@ class Runtime:
     tails: list[Tail] = field(default_factory=list)
     loop: asyncio.AbstractEventLoop | None = None
     _policies: dict[str, KeyPolicy | None] = field(default_factory=dict)
+    _probe: asyncio.Task[None] | None = None
 
     def open(self) -> None:
         """Open the store and build state from the views plus the tail (no full replay)."""
@@ -103,6 +104,20 @@ class Runtime:
         for tail in self.tails:
             tail.start()
         self.abandon_orphans(datetime.now(UTC))
+        self._probe = loop.create_task(self._watch_store())
+
+    async def _watch_store(self) -> None:
+        """While appends fail, probe the store each second; mark it healthy once it answers."""
+        while True:
+            await asyncio.sleep(1.0)
+            if self.writer.stats.healthy:
+                continue
+            try:
+                await asyncio.to_thread(self.store.max_position, "usage")
+            except Exception:  # still down: keep refusing admissions
+                continue
+            self.writer.stats.healthy = True
+            log.warning("the event store answers again; admitting requests")
 
     def _nudge_tails(self, _events: int, _seconds: float) -> None:
         for tail in self.tails:
@@ -110,6 +125,8 @@ class Runtime:
 
     def stop(self) -> None:
         """Drain the writer, stop the tails and close the store."""
+        if self._probe is not None:
+            self._probe.cancel()
         self.writer.stop()
         for tail in self.tails:
             tail.stop()
