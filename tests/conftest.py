@@ -88,9 +88,16 @@ class RunningGateway:
 
 
 def start_gateway(
-    database_url: str, config: dict[str, Any], tmp_path: Path, mock_port: int | None = None
+    database_url: str,
+    config: dict[str, Any],
+    tmp_path: Path,
+    mock_port: int | None = None,
+    **overrides: Any,
 ) -> RunningGateway:
-    """Start a gateway on a free port with the built-in fake upstream on another."""
+    """Start a gateway on a free port with the built-in fake upstream on another.
+
+    Extra keyword arguments override fields of `Settings` (e.g. `max_body_bytes`).
+    """
     from proxy.app import create_app
     from proxy.runtime import Settings
 
@@ -101,7 +108,7 @@ def start_gateway(
         instance="test",
         secret_key_file=tmp_path / "secret.key",
         mock_upstream_port=mock_port,
-        upstream_timeout_s=10,
+        **{"upstream_timeout_s": 10, **overrides},
     )
     app = create_app(settings, parse_config(text))
     port = free_port()
@@ -123,7 +130,10 @@ def start_gateway(
 def _with_mock_port(config: dict[str, Any], port: int) -> dict[str, Any]:
     import json
 
-    return json.loads(json.dumps(config).replace("{MOCK}", f"http://127.0.0.1:{port}"))
+    replaced: dict[str, Any] = json.loads(
+        json.dumps(config).replace("{MOCK}", f"http://127.0.0.1:{port}")
+    )
+    return replaced
 
 
 @pytest.fixture
