@@ -306,13 +306,15 @@ class OpenAISurface:
         try:
             policy = self.gateway.authenticate(call)
         except GatewayError as error:
-            return openai_error(error)
+            return openai_error(error, call.request_id)
         seen: dict[str, str] = {}
         for route in policy.routes:
             models = set(route.allowed_models)
             for key in route.keys:
                 models |= set(key.models)
             for model in sorted(models - {"*"}):
-                seen.setdefault(f"{route.provider}/{model}", route.provider)
+                if route.allows(model):  # named by the route or a key, usable only if both allow
+                    seen.setdefault(f"{route.provider}/{model}", route.provider)
         data = [{"id": m, "object": "model", "created": 0, "owned_by": p} for m, p in seen.items()]
-        return JSONBytes({"object": "list", "data": data})
+        headers = {"x-govledger-request-id": call.request_id}
+        return JSONBytes({"object": "list", "data": data}, headers=headers)
