@@ -141,11 +141,10 @@ class OpenAISurface:
                 )
             ticket = self.gateway.admit(call, policy)
         except GatewayError as error:
-            if call is not None:
-                self.gateway.reject(call, error, key_id)
-            if call is None:
-                self.gateway.reject(Call(surface, "", {}, False, request.headers), error, None)
-            return openai_error(error, call.request_id if call else None)
+            if call is None:  # the body was unreadable: record and answer under a fresh id
+                call = Call(surface, "", {}, False, request.headers)
+            self.gateway.reject(call, error, key_id)
+            return openai_error(error, call.request_id)
         try:
             return await self.forward(ticket, replay)
         except GatewayError as error:
