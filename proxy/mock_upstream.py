@@ -84,9 +84,8 @@ def _error(vendor: Vendor, status: int, message: str) -> web.Response:
 
 def _control(model: str, header: str | None) -> str | None:
     """The failure control requested by the x-mock-fail header or the model name."""
-    if header:
-        return _HEADER_CONTROLS.get(header.strip().lower())
-    return next((c for c in _CONTROLS if c in model), None)
+    forced = _HEADER_CONTROLS.get(header.strip().lower()) if header else None
+    return forced or next((c for c in _CONTROLS if c in model), None)
 
 
 class MockUpstream:
@@ -105,7 +104,7 @@ class MockUpstream:
     # ------------------------------------------------------------ plumbing
 
     def _next_id(self, prefix: str) -> str:
-        """A fresh, process-unique response id."""
+        """A fresh response id, unique within this app."""
         self.seq += 1
         return f"{prefix}mock{self.seq}"
 
