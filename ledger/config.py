@@ -8,7 +8,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ledger.periods import DurationError, parse_duration
 
@@ -197,11 +205,13 @@ class VirtualKeySpec(Spec):
             raise ValueError("expires_at needs a time zone, e.g. 2027-01-01T00:00:00Z")
         return value
 
-    @model_validator(mode="after")
-    def _one_owner(self) -> VirtualKeySpec:
-        if self.team_id is not None and self.customer_id is not None:
+    @field_validator("customer_id")
+    @classmethod
+    def _one_owner(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A field validator (not a model one) so the error names `customer_id`'s path.
+        if value is not None and info.data.get("team_id") is not None:
             raise ValueError("a virtual key belongs to a team or a customer, never both")
-        return self
+        return value
 
 
 class PricingOverrideSpec(Spec):

@@ -29,7 +29,7 @@ class LedgerEvent(DomainEvent):
 class GovernanceEvent(LedgerEvent):
     """A change to governance, naming who made it and through which channel."""
 
-    actor: str
+    actor: str  # who made the change: a user, an admin token or `system`
     source: str  # api | cli | config | ui | system
 
 
@@ -37,8 +37,8 @@ class GovernanceEvent(LedgerEvent):
 class EntityEvent(GovernanceEvent):
     """A change to one governance entity; `data` is its whole state after the change."""
 
-    entity_id: str
-    data: JSON
+    entity_id: str  # the entity's id in its kind (a provider's name for providers)
+    data: JSON  # the entity's whole state after the change
 
 
 @dataclass(frozen=True)
@@ -113,53 +113,45 @@ class GatewaySettingsChanged(EntityEvent):
 class UsageEvent(LedgerEvent):
     """A fact about one request; the stream id derives from the request id."""
 
-    request_id: str
+    request_id: str  # the gateway's id of the request (a UUID)
 
 
 @dataclass(frozen=True)
 class RequestAdmitted(UsageEvent):
-    """A request passed every check and reserved an upper bound at every level.
+    """A request passed every check and reserved an upper bound at every level."""
 
-    `reservations` lists {budget, period, amount} (USD upper bound per budget period);
-    `rate` lists {limit, kind, amount, capacity, window_s} charged to each rate limit.
-    """
-
-    instance: str
-    incarnation: str
+    instance: str  # the gateway instance that admitted the request
+    incarnation: str  # that instance's process start, to find requests a crash left open
     key_id: str
     team_id: str | None
     customer_id: str | None
     surface: str
     model: str
-    provider: str | None
-    reservations: list[JSON]
-    rate: list[JSON]
-    estimate: JSON
-    headers: JSON
+    provider: str | None  # the provider the client pinned, if any
+    reservations: list[JSON]  # {budget, period, amount}: USD upper bound per budget period
+    rate: list[JSON]  # {limit, kind, amount, capacity, window_s} charged to each rate limit
+    estimate: JSON  # the token and cost bounds the reservation was computed from
+    headers: JSON  # request headers the settings ask to record
 
 
 @dataclass(frozen=True)
 class RequestSettled(UsageEvent):
-    """A request finished; actual cost and tokens replace its reservation.
-
-    `charges` lists {budget, period, amount} (actual USD per budget period);
-    `rate` lists {limit, kind, amount} adjustments of token limits (actual - estimate).
-    """
+    """A request finished; actual cost and tokens replace its reservation."""
 
     instance: str
     incarnation: str
     status: str  # ok | upstream_error | client_disconnected | failed
     reason: str
-    provider: str | None
+    provider: str | None  # the provider that answered (None if none did)
     provider_key_id: str | None
     model: str
-    tokens: JSON
-    cost: Decimal
-    price_source: str
-    charges: list[JSON]
-    rate: list[JSON]
-    attempts: list[JSON]
-    latency_ms: float
+    tokens: JSON  # {input, output, cached, reasoning} token counts
+    cost: Decimal  # actual cost in USD
+    price_source: str  # override | genai-prices | zero (may carry a suffix)
+    charges: list[JSON]  # {budget, period, amount}: actual USD per budget period
+    rate: list[JSON]  # {limit, kind, amount}: token-limit adjustment (actual - estimate)
+    attempts: list[JSON]  # {provider, key_id, status, error, ms} per upstream try
+    latency_ms: float  # from admission to settlement
 
 
 @dataclass(frozen=True)
@@ -179,13 +171,13 @@ class RequestRejected(UsageEvent):
     key_id: str | None
     surface: str
     model: str
-    code: str
-    level: str
+    code: str  # e.g. budget_exceeded, request_limited, virtual_key_blocked
+    level: str  # auth | request | pricing | ledger | or a budget or limit level
     message: str
     headers: JSON
 
 
-GOVERNANCE_EVENTS: tuple[type[GovernanceEvent], ...] = (
+GOVERNANCE_EVENTS: tuple[type[EntityEvent], ...] = (
     CustomerCreated,
     CustomerUpdated,
     CustomerDeleted,

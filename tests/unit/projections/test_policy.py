@@ -1,0 +1,233 @@
+"""compile_policy: each key's budgets and limits at every level, with stable ids."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from ledger.config import parse_config
+from ledger.credentials import SecretBox
+from ledger.entities import GovernanceState
+from ledger.periods import parse_duration
+from ledger.plan import make_plan
+from projections.policy import BudgetRule, RateRule, compile_policy
+
+BOX = SecretBox(bytes(range(32)))
+T0 = datetime(2025, 2, 3, 4, 5, 6, tzinfo=UTC)
+FILE: dict[str, Any] = {
+    "providers": [
+        {
+            "name": "openai",
+            "type": "openai",
+            "base_url": "https://api.openai.com/v1/",
+            "keys": [
+                {"id": "literal", "value": "sk-proj-literal-000", "models": ["gpt-4o"]},
+                {"id": "referenced", "value": "env.POLICY_TEST_KEY", "weight": 3},
+            ],
+        },
+        {
+            "name": "claude",
+            "type": "anthropic",
+            "base_url": "https://api.anthropic.com",
+            "keys": [{"id": "only", "value": "sk-ant-000"}],
+        },
+    ],
+    "customers": [
+        {
+            "id": "acme",
+            "name": "Acme",
+            "budgets": [{"max_limit": "100", "reset_duration": "1M", "calendar_aligned": True}],
+        }
+    ],
+    "teams": [
+        {
+            "id": "platform",
+            "name": "Platform",
+            "customer_id": "acme",
+            "budgets": [{"max_limit": "25", "reset_duration": "1w", "mode": "optimistic"}],
+        }
+    ],
+    "virtual_keys": [
+        {
+            "id": "ci",
+            "name": "CI",
+            "team_id": "platform",
+            "expires_at": "2030-01-01T00:00:00Z",
+            "budgets": [
+                {"max_limit": "5", "reset_duration": "1d"},
+                {"max_limit": "1", "reset_duration": "1h"},
+            ],
+            "rate_limit": {
+                "request_max_limit": 60,
+                "request_reset_duration": "1m",
+                "token_max_limit": 100000,
+                "token_reset_duration": "1h",
+            },
+            "provider_configs": [
+                {
+                    "provider": "openai",
+                    "weight": 2,
+                    "allowed_models": ["gpt-4o", "gpt-4o-mini"],
+                    "budgets": [{"max_limit": "2", "reset_duration": "1d"}],
+                    "rate_limit": {"request_max_limit": 10, "request_reset_duration": "1m"},
+                },
+                {"provider": "claude", "key_ids": ["only"]},
+            ],
+            "mcp_configs": [{"mcp_client_name": "files", "tools_to_execute": ["*"]}],
+        },
+        {"id": "direct", "name": "Direct", "customer_id": "acme", "is_active": False},
+        {"id": "alone", "name": "Alone"},
+    ],
+}
+
+
+def state_of(raw: dict[str, Any]) -> GovernanceState:
+    """The governance state a config file produces."""
+    state = GovernanceState()
+    plan = make_plan(parse_config(raw), state, BOX, T0, lambda: "sk-bf-generated-0123456789")
+    for event in plan.events(state, "alice", "cli", T0):
+        state.apply(event)
+    return state
+
+
+@pytest.fixture
+def state(monkeypatch: pytest.MonkeyPatch) -> GovernanceState:
+    """The state of FILE, with the referenced provider key set in the environment."""
+    monkeypatch.setenv("POLICY_TEST_KEY", "sk-from-env")
+    return state_of(FILE)
+
+
+def test_an_unknown_key_has_no_policy(state: GovernanceState) -> None:
+    assert compile_policy(state, "nobody", BOX) is None
+
+
+def test_budgets_are_compiled_at_every_level_with_scoped_ids(state: GovernanceState) -> None:
+    policy = compile_policy(state, "ci", BOX)
+
+    assert policy is not None
+    assert [(b.id, b.level, b.owner, b.limit, b.mode) for b in policy.budgets] == [
+        ("virtual_key:ci#1d", "virtual_key", "ci", Decimal("5"), "strict"),
+        ("virtual_key:ci#1h", "virtual_key", "ci", Decimal("1"), "strict"),
+        ("team:platform#1w", "team", "platform", Decimal("25"), "optimistic"),
+        ("customer:acme#1M", "customer", "acme", Decimal("100"), "strict"),
+    ]
+    [route_budget] = policy.routes[0].budgets
+    assert route_budget == BudgetRule(
+        id="virtual_key:ci/provider:openai#1d",
+        level="provider_config",
+        owner="openai",
+        limit=Decimal("2"),
+        schedule=route_budget.schedule,
+        mode="strict",
+    )
+
+
+def test_budget_schedules_keep_duration_alignment_and_anchor(state: GovernanceState) -> None:
+    policy = compile_policy(state, "ci", BOX)
+
+    assert policy is not None
+    schedules = {b.id: b.schedule for b in policy.budgets}
+    assert schedules["customer:acme#1M"].duration == parse_duration("1M")
+    assert schedules["customer:acme#1M"].calendar_aligned is True
+    assert schedules["virtual_key:ci#1d"].calendar_aligned is False
+    assert {s.anchor for s in schedules.values()} == {T0}
+
+
+def test_rate_limits_are_compiled_per_kind_with_their_windows(state: GovernanceState) -> None:
+    policy = compile_policy(state, "ci", BOX)
+
+    assert policy is not None
+    assert policy.rates == (
+        RateRule("virtual_key:ci#requests", "virtual_key", "requests", 60, 60.0),
+        RateRule("virtual_key:ci#tokens", "virtual_key", "tokens", 100000, 3600.0),
+    )
+    assert policy.routes[0].rates == (
+        RateRule(
+            "virtual_key:ci/provider:openai#requests", "provider_config", "requests", 10, 60.0
+        ),
+    )
+    assert policy.routes[1].rates == ()
+
+
+def test_routes_carry_the_provider_and_the_chosen_keys(state: GovernanceState) -> None:
+    policy = compile_policy(state, "ci", BOX)
+
+    assert policy is not None
+    openai, claude = policy.routes
+    assert (openai.provider, openai.provider_type, openai.base_url, openai.weight) == (
+        "openai",
+        "openai",
+        "https://api.openai.com/v1",
+        2.0,
+    )
+    assert [(k.id, k.weight, k.models, k.secret) for k in openai.keys] == [
+        ("literal", 1.0, ("gpt-4o",), "sk-proj-literal-000"),
+        ("referenced", 3.0, ("*",), "sk-from-env"),
+    ]
+    assert [k.id for k in claude.keys] == ["only"]
+    assert openai.allows("gpt-4o-mini")
+    assert not openai.allows("o3")
+    assert claude.allows("claude-sonnet-4-6")
+
+
+def test_a_route_limited_to_some_key_ids_gets_only_those_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("POLICY_TEST_KEY", "sk-from-env")
+    raw = copy.deepcopy(FILE)
+    raw["virtual_keys"][0]["provider_configs"][0]["key_ids"] = ["referenced"]
+
+    policy = compile_policy(state_of(raw), "ci", BOX)
+
+    assert policy is not None
+    assert [k.id for k in policy.routes[0].keys] == ["referenced"]
+
+
+def test_a_provider_key_whose_secret_cannot_be_resolved_has_none(
+    state: GovernanceState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("POLICY_TEST_KEY")
+
+    policy = compile_policy(state, "ci", BOX)
+    other = compile_policy(state, "ci", SecretBox(bytes(32)))
+
+    assert policy is not None and other is not None
+    assert [k.secret for k in policy.routes[0].keys] == ["sk-proj-literal-000", None]
+    assert [k.secret for k in other.routes[0].keys] == [None, None]
+
+
+def test_a_key_of_a_team_inherits_the_teams_customer(state: GovernanceState) -> None:
+    policy = compile_policy(state, "ci", BOX)
+
+    assert policy is not None
+    assert (policy.team_id, policy.customer_id) == ("platform", "acme")
+
+
+def test_a_key_of_a_customer_has_only_its_own_and_the_customers_budgets(
+    state: GovernanceState,
+) -> None:
+    policy = compile_policy(state, "direct", BOX)
+
+    assert policy is not None
+    assert (policy.team_id, policy.customer_id, policy.is_active) == (None, "acme", False)
+    assert [b.id for b in policy.budgets] == ["customer:acme#1M"]
+    assert policy.routes == ()
+
+
+def test_a_key_without_an_owner_has_no_inherited_budgets(state: GovernanceState) -> None:
+    policy = compile_policy(state, "alone", BOX)
+
+    assert policy is not None
+    assert (policy.budgets, policy.rates, policy.expires_at) == ((), (), None)
+
+
+def test_expiry_and_mcp_configs_are_carried(state: GovernanceState) -> None:
+    policy = compile_policy(state, "ci", BOX)
+
+    assert policy is not None
+    assert policy.expires_at == datetime(2030, 1, 1, tzinfo=UTC).timestamp()
+    assert policy.mcp_configs == ({"mcp_client_name": "files", "tools_to_execute": ["*"]},)
