@@ -20,7 +20,7 @@ from starlette.routing import Route
 from proxy.cost import TokenUsage
 from proxy.errors import GatewayError, JSONBytes, openai_error
 from proxy.gateway import Call, Gateway, Outcome, Ticket
-from proxy.idempotency import IdempotencyCache, Replay
+from proxy.idempotency import IdempotencyCache, Replay, Slot
 from proxy.relay import StreamProgress, relay_sse
 from proxy.upstream import AllAttemptsFailed, Answer, Upstream
 from proxy.usage import READERS
@@ -128,6 +128,7 @@ class OpenAISurface:
         """One inference request, from body to settled response."""
         call: Call | None = None
         key_id: str | None = None
+        replay: Slot | Replay | None = None
         try:
             call = await self.parse(request, surface)
             policy = self.gateway.authenticate(call)
@@ -141,6 +142,7 @@ class OpenAISurface:
                 )
             ticket = self.gateway.admit(call, policy)
         except GatewayError as error:
+            self.idempotency.abandon(replay)  # refused: the key may be used again
             if call is None:  # the body was unreadable: record and answer under a fresh id
                 call = Call(surface, "", {}, False, request.headers)
             self.gateway.reject(call, error, key_id)
@@ -204,6 +206,7 @@ class OpenAISurface:
                 attempts,
             )
             await self._settle(ticket, outcome)
+            self.idempotency.abandon(replay)
             headers["x-govledger-cost-usd"] = "0"
             return Response(
                 raw, answer.response.status, headers=headers, media_type="application/json"
@@ -294,10 +297,13 @@ class OpenAISurface:
         self, events: AsyncIterator[bytes], replay: Any, headers: dict[str, str], media: str
     ) -> AsyncIterator[bytes]:
         chunks = []
-        async for chunk in events:
-            chunks.append(chunk)
-            yield chunk
-        self.idempotency.finish(replay, 200, b"".join(chunks), headers, media)
+        try:
+            async for chunk in events:
+                chunks.append(chunk)
+                yield chunk
+            self.idempotency.finish(replay, 200, b"".join(chunks), headers, media)
+        finally:
+            self.idempotency.abandon(replay)  # no-op once finished; else the client went away
 
     async def models(self, request: Request) -> Response:
         """The models the caller's key may use, in OpenAI's list shape."""
