@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import aiohttp
 import openai
 import orjson
 from aiohttp import web
@@ -25,6 +26,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from ledger import events as ev
 from projections.database import ViewDatabase
+from proxy.mock_upstream import build_app
 from tests.conftest import RunningGateway, free_port
 
 T = TypeVar("T")
@@ -313,3 +315,36 @@ def failing_upstream(status: int = 500) -> web.Application:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", fail)
     return app
+
+
+async def wait_until_async(
+    probe: Callable[[], T | None], timeout: float = 10.0, what: str = "a condition"
+) -> T:
+    """`wait_until` for async tests: polls without blocking the event loop."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def slow_stream_upstream(latency_ms: float = 500) -> web.Application:
+    """The fake upstream with latency: `latency_ms` before answering, a tenth between chunks."""
+    return build_app(latency_ms=latency_ms)
+
+
+async def hang_up_after_first_event(
+    gateway: RunningGateway, path: str, body: dict[str, Any], headers: dict[str, str]
+) -> bytes:
+    """Post a streaming request, read until the first SSE event, then close the connection."""
+    async with aiohttp.ClientSession() as session:
+        response = await session.post(gateway.url + path, json=body, headers=headers)
+        assert response.status == 200, await response.read()
+        received = b""
+        while b"\n\n" not in received:
+            received += await response.content.readany()
+        response.close()
+    return received
