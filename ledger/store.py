@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, OperationalError
 
@@ -104,6 +105,8 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = StoreURL(url)
+        if self.url.scheme == "postgresql":
+            self._probe()
         try:
             self.governance = Governance(env=self.url.environment("governance"))
             self.usage = Usage(env=self.url.environment("usage"))
@@ -115,6 +118,26 @@ class Store:
             "governance": self.governance,
             "usage": self.usage,
         }
+
+    def _probe(self) -> None:
+        """Connect once, so a server that is down or a bad login fails at once and says why.
+
+        The library's pool would retry until its timeout and report only that it timed out.
+        """
+        env = self.url.environment("governance")
+        try:
+            psycopg.connect(
+                host=env["POSTGRES_HOST"],
+                port=int(env["POSTGRES_PORT"]),
+                dbname=env["POSTGRES_DBNAME"],
+                user=env["POSTGRES_USER"],
+                password=env["POSTGRES_PASSWORD"],
+                connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
+            ).close()
+        except psycopg.Error as error:
+            raise StoreUnavailableError(
+                f"cannot open the event store at {self.url.masked()}: {_first_line(error)}"
+            ) from None
 
     def close(self) -> None:
         """Close both applications' connections."""
