@@ -286,7 +286,16 @@ def check_references(config: ConfigFile) -> list[tuple[str, str]]:
             problems.append((f"{base}.team_id", f"no team {key.team_id!r} in the file"))
         if key.customer_id is not None and key.customer_id not in customers:
             problems.append((f"{base}.customer_id", f"no customer {key.customer_id!r} in the file"))
+        routed: set[str] = set()
         for j, route in enumerate(key.provider_configs):
+            if route.provider in routed:  # its budgets and limits would share one id
+                problems.append(
+                    (
+                        f"{base}.provider_configs[{j}].provider",
+                        f"provider {route.provider!r} already has a provider config in this key",
+                    )
+                )
+            routed.add(route.provider)
             provider = providers.get(route.provider)
             if provider is None:
                 problems.append(

@@ -140,6 +140,17 @@ def test_refuses_duplicate_ids_in_each_section() -> None:
     ]
 
 
+def test_refuses_two_provider_configs_of_one_key_for_the_same_provider() -> None:
+    routes = [{"provider": "openai", "allowed_models": ["gpt-4o"]}, {"provider": "openai"}]
+    raw = config(virtual_keys=[key(provider_configs=routes)])
+    assert problems_of(raw) == [
+        (
+            "virtual_keys[0].provider_configs[1].provider",
+            "provider 'openai' already has a provider config in this key",
+        )
+    ]
+
+
 def test_refuses_duplicate_provider_key_ids() -> None:
     keys = [{"id": "main", "value": "env.A"}, {"id": "main", "value": "env.B"}]
     raw = config(providers=[{**PROVIDER, "keys": keys}])
