@@ -11,7 +11,7 @@ from eventsourcing.persistence import IntegrityError
 from ledger import events as ev
 from ledger.config import ConfigFile
 from ledger.credentials import SecretBox, generate_virtual_key
-from ledger.entities import GovernanceState
+from ledger.entities import GovernanceState, kind_and_action
 from ledger.plan import Plan, make_plan
 from ledger.store import Store
 
@@ -42,7 +42,7 @@ class GovernanceLedger:
         """Fold every governance event not yet seen into the state."""
         with self._lock:
             for position, event in self.store.iterate("governance", self.state.position):
-                if isinstance(event, ev.EntityEvent):
+                if isinstance(event, ev.EntityEvent) and _is_new(self.state, event):
                     self.state.apply(event)
                 self.state.position = position
         return self.state
@@ -67,14 +67,20 @@ class GovernanceLedger:
         """Append events atomically, then fold them into the state."""
         with self._lock:
             try:
-                recordings = self.store.governance.save(*events)
+                self.store.governance.save(*events)
             except IntegrityError:
                 raise ConcurrentChangeError(
                     "another change to the same entity landed first; nothing was appended"
                 ) from None
-            for event, recording in zip(events, recordings, strict=True):
+            # The position stays: another writer may have landed events just before these,
+            # and `load` must still read them (it skips these by their versions).
+            for event in events:
                 self.state.apply(event)
-                self.state.position = max(self.state.position, recording.notification.id)
         for event in events:
             for listener in self.listeners:
                 listener(event)
+
+
+def _is_new(state: GovernanceState, event: ev.EntityEvent) -> bool:
+    kind, _ = kind_and_action(event)
+    return event.originator_version > state.version(kind, event.entity_id)

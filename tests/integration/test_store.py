@@ -127,6 +127,31 @@ def test_a_concurrent_conflicting_commit_raises_and_appends_nothing(
         other_store.close()
 
 
+def test_a_ledger_that_commits_after_another_still_loads_the_others_change(
+    store: Store, store_url: str
+) -> None:
+    ledger_on(store).apply(parse_config(CONFIG), "alice", "cli")
+    other_store = Store(store_url)
+    try:
+        mine, theirs = ledger_on(store), ledger_on(other_store)
+        raw = config_with(lambda c: c["customers"][0].update(name="Acme Corp"))
+        planned = mine.plan(parse_config(raw))
+        events = planned.events(mine.state, "alice", "cli", datetime.now(UTC))
+        # Another process changes the team between this ledger's plan and its commit.
+        renamed = config_with(lambda c: c["teams"][0].update(name="Builders"))
+        theirs.apply(parse_config(renamed), "bob", "api")
+        mine.commit(events)
+
+        mine.load()
+
+        assert (mine.state.get("team", "platform") or {})["name"] == "Builders"
+        both = config_with(lambda c: c["teams"][0].update(name="Builders"))
+        both["customers"][0]["name"] = "Acme Corp"
+        assert mine.plan(parse_config(both)).is_empty
+    finally:
+        other_store.close()
+
+
 def test_the_store_url_masks_its_password_and_names_its_sqlite_files(tmp_path: Path) -> None:
     url = StoreURL("postgresql://gov:s3cr%40t@db.example:6543/ledger")
     assert url.masked() == "postgresql://gov:***@db.example:6543/ledger"
