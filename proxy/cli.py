@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -42,9 +42,14 @@ def load_config(path: Path) -> ConfigFile:
     try:
         return parse_config(raw)
     except ConfigError as error:
-        lines = [f"{path}: {p}: {m}" for p, m in error.problems]
-        typer.echo("\n".join(f"error: {line}" for line in lines), err=True)
-        raise typer.Exit(1) from None
+        refuse(path, error)
+
+
+def refuse(path: Path, error: ConfigError) -> NoReturn:
+    """Print one line per problem of a config file, naming its JSON path, and exit."""
+    lines = [f"{path}: {p}: {m}" for p, m in error.problems]
+    typer.echo("\n".join(f"error: {line}" for line in lines), err=True)
+    raise typer.Exit(1) from None
 
 
 def _settings(**overrides: Any) -> Any:
@@ -114,7 +119,9 @@ def apply(
             store, SecretBox.from_environment_or_file(settings.secret_key_file)
         )
         plan, appended = ledger.apply(config, actor or _user(), "cli", dry_run=dry_run)
-    except (ConfigError, ConcurrentChangeError) as error:
+    except ConfigError as error:  # a value only planning can check, e.g. an unset env.NAME
+        refuse(file, error)
+    except ConcurrentChangeError as error:
         fail(str(error))
     finally:
         store.close()

@@ -138,6 +138,23 @@ def test_a_bad_config_exits_non_zero_with_one_line_per_problem_and_appends_nothi
     assert events_in(store_url) == {"governance": 0, "usage": 0}
 
 
+def test_an_unset_environment_reference_is_refused_with_its_path_and_appends_nothing(
+    run: Run, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GOVLEDGER_TEST_UNSET_KEY", raising=False)
+    bad = config_with(lambda c: c["virtual_keys"][1].update(value="env.GOVLEDGER_TEST_UNSET_KEY"))
+    path = write(tmp_path, bad)
+
+    result = run("apply", path)
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {path}: virtual_keys[1].value: "
+        "environment variable GOVLEDGER_TEST_UNSET_KEY is not set"
+    ]
+    assert events_in(store_url) == {"governance": 0, "usage": 0}
+
+
 def test_a_file_that_is_not_json_is_one_line_of_error(run: Run, tmp_path: Path) -> None:
     path = tmp_path / "broken.json"
     path.write_text("{ not json")
