@@ -8,9 +8,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from ledger import events as ev
 from ledger.periods import Schedule, parse_duration, period_of
 from projections.policy import BudgetRule, KeyPolicy, ProviderKey, RateRule, Route
 from projections.usage_state import BudgetUsage, UsageState
@@ -385,3 +389,87 @@ def test_admission_never_changes_the_state_it_reads() -> None:
     admitted(decide(policy(budgets=[rule], rates=[requests_limit("k#requests", 5)]), state))
 
     assert vars(state) == before
+
+
+# --- a property ------------------------------------------------------------------------------
+
+
+def admitted_event(number: int, admission: Admission, at: datetime) -> ev.RequestAdmitted:
+    """The RequestAdmitted event of an admission."""
+    return ev.RequestAdmitted(
+        originator_id=UUID(int=number),
+        originator_version=1,
+        timestamp=at,
+        request_id=str(UUID(int=number)),
+        instance="gw",
+        incarnation="one",
+        key_id="ci",
+        team_id="platform",
+        customer_id="acme",
+        surface="openai",
+        model="gpt-4o",
+        provider=None,
+        reservations=admission.reservations,
+        rate=admission.rate,
+        estimate={},
+        headers={},
+    )
+
+
+def settled_event(number: int, admission: Admission, share: int, at: datetime) -> ev.RequestSettled:
+    """The RequestSettled event of an admission that cost `share` percent of its bound."""
+    charges = [{**r, "amount": r["amount"] * share / 100} for r in admission.reservations]
+    return ev.RequestSettled(
+        originator_id=UUID(int=number),
+        originator_version=2,
+        timestamp=at,
+        request_id=str(UUID(int=number)),
+        instance="gw",
+        incarnation="one",
+        status="ok",
+        reason="",
+        provider="openai",
+        provider_key_id="openai-key",
+        model="gpt-4o",
+        tokens={},
+        cost=admission.bound_cost * share / 100,
+        price_source="override",
+        charges=charges,
+        rate=[],
+        attempts=[],
+        latency_ms=1.0,
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.decimals(min_value=0, max_value=3, places=6),
+            st.integers(min_value=0, max_value=100),
+            st.booleans(),
+        ),
+        max_size=40,
+    )
+)
+def test_strict_budgets_never_hold_more_than_their_limit(
+    requests: list[tuple[Decimal, int, bool]],
+) -> None:
+    rules = [
+        budget("virtual_key:ci#1d", "virtual_key", "5"),
+        budget("team:platform#1d", "team", "7.5"),
+        budget("customer:acme#1d", "customer", "4.25"),
+    ]
+    key = policy(budgets=rules)
+    state = UsageState()
+    open_: list[tuple[int, Admission, int]] = []
+    for number, (cost, share, settle_one) in enumerate(requests, start=1):
+        outcome = decide(key, state, cost=cost)
+        if isinstance(outcome, Admission):
+            state.apply(admitted_event(number, outcome, NOW))
+            open_.append((number, outcome, share))
+        if settle_one and open_:
+            state.apply(settled_event(*open_.pop(0), NOW))
+        for rule in rules:
+            usage = state.usage(rule.id, TODAY)
+            assert usage.settled + usage.reserved <= rule.limit
