@@ -61,7 +61,7 @@ def render() -> str:
     lines = [
         "# Ledger events",
         "",
-        f"<!-- Generated from ledger/events.py; regenerate with `{REGENERATE}`. -->",
+        f"Generated from `ledger/events.py`; do not edit. Regenerate with `{REGENERATE}`.",
         "",
         "Every event also carries `originator_id` (its stream), `originator_version` (its",
         "place in the stream, from 1) and `timestamp` (when it happened, UTC). `JSON` is a",
