@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,14 +15,6 @@ from ledger.store import Store, StoreURL
 from tests.integration.workload import CONFIG, config_with
 
 BOX = SecretBox(bytes(range(32)))
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    """An empty store on each backend."""
-    opened = Store(store_url)
-    yield opened
-    opened.close()
 
 
 def ledger_on(store: Store) -> GovernanceLedger:

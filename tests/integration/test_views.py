@@ -25,14 +25,6 @@ BOX = SecretBox(bytes(range(32)))
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    """An empty store on each backend."""
-    opened = Store(store_url)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
 def views(store_url: str) -> Iterator[ViewDatabase]:
     """The views' database of the store, with its tables."""
     db = ViewDatabase(store_url)

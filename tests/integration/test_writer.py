@@ -16,14 +16,6 @@ PER_THREAD = 25
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    """An empty store on each backend."""
-    opened = Store(store_url)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
 def writer(store: Store) -> Iterator[Writer]:
     """A writer over the store, stopped after the test (not started: the test starts it)."""
     made = Writer(store, max_batch_events=40)
