@@ -94,6 +94,7 @@ class StoreURL:
                 "POSTGRES_PRE_PING": "y",
                 "POSTGRES_LOCK_TIMEOUT": "10",
                 "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+                "APPLICATION_RECORDER_TOPIC": "ledger.pg_recorder:ArrayInsertRecorder",
             }
         raise StoreUnavailableError(
             f"unsupported database URL scheme {self.scheme!r}: use sqlite:/// or postgresql://"
@@ -103,13 +104,14 @@ class StoreURL:
 class Store:
     """Both applications over one database, with helpers to read their logs."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, create_tables: bool = True) -> None:
         self.url = StoreURL(url)
         if self.url.scheme == "postgresql":
             self._probe()
+        extra = {} if create_tables else {"CREATE_TABLE": "n"}
         try:
-            self.governance = Governance(env=self.url.environment("governance"))
-            self.usage = Usage(env=self.url.environment("usage"))
+            self.governance = Governance(env={**self.url.environment("governance"), **extra})
+            self.usage = Usage(env={**self.url.environment("usage"), **extra})
         except (OperationalError, OSError) as error:
             raise StoreUnavailableError(
                 f"cannot open the event store at {self.url.masked()}: {_first_line(error)}"

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from ledger.events import LedgerEvent
 from ledger.store import Store
@@ -19,6 +19,7 @@ from ledger.store import Store
 log = logging.getLogger("govledger.writer")
 
 Callback = Callable[[BaseException | None, Sequence[int]], None]
+Insert = Callable[[str, Sequence[StoredEvent]], Sequence[int]]
 
 
 class DuplicateEventError(RuntimeError):
@@ -30,6 +31,7 @@ class _Append:
     app: str
     events: Sequence[LedgerEvent]
     done: Callback
+    linger: bool = False
 
 
 @dataclass
@@ -47,13 +49,21 @@ class WriterStats:
 class Writer:
     """Batches appends from many callers into one transaction per application."""
 
-    def __init__(self, store: Store, max_batch_events: int = 1000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        max_batch_events: int = 1000,
+        linger_seconds: float = 0.002,
+        insert: Insert | None = None,
+    ) -> None:
         self._store = store
+        self._insert = insert or self._insert_here
         self._max = max_batch_events
+        self._linger = linger_seconds
         self._queue: queue.SimpleQueue[_Append | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="govledger-writer", daemon=True)
         self.stats = WriterStats()
-        self.listeners: list[Callable[[int, float], None]] = []
+        self.listeners: list[Callable[[str, Sequence[int], float], None]] = []
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -65,9 +75,15 @@ class Writer:
             self._queue.put(None)
             self._thread.join(timeout=30)
 
-    def submit(self, app: str, events: Sequence[LedgerEvent], done: Callback) -> None:
-        """Queue events for one application; `done` is called from the writer thread."""
-        self._queue.put(_Append(app, events, done))
+    def submit(
+        self, app: str, events: Sequence[LedgerEvent], done: Callback, linger: bool = False
+    ) -> None:
+        """Queue events for one application; `done` is called from the writer thread.
+
+        A lingering append may wait up to `linger_seconds` for company, so that a request's
+        admission and its settlement usually share one commit; anything awaited ends the wait.
+        """
+        self._queue.put(_Append(app, events, done, linger))
 
     def append_sync(self, app: str, events: Sequence[LedgerEvent]) -> Sequence[int]:
         """Append and wait, from a thread that is not the writer's."""
@@ -111,9 +127,11 @@ class Writer:
             batch = [first]
             size = len(first.events)
             stopping = False
+            deadline = time.monotonic() + (self._linger if first.linger else 0.0)
             while size < self._max:
+                wait = deadline - time.monotonic()
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:
@@ -121,6 +139,8 @@ class Writer:
                     break
                 batch.append(item)
                 size += len(item.events)
+                if not item.linger:
+                    deadline = 0.0
             for app in ("governance", "usage"):
                 group = [item for item in batch if item.app == app]
                 if group:
@@ -128,11 +148,15 @@ class Writer:
             if stopping:
                 return
 
+    def _insert_here(self, app: str, stored: Sequence[StoredEvent]) -> Sequence[int]:
+        return self._store.apps[app].recorder.insert_events(stored) or []
+
     def _commit(self, app: str, group: list[_Append]) -> None:
         events = [e for item in group for e in item.events]
         started = time.perf_counter()
         try:
-            recordings = self._store.apps[app].save(*events)
+            mapper = self._store.apps[app].mapper
+            ids = self._insert(app, [mapper.to_stored_event(e) for e in events])
         except IntegrityError:
             if len(group) == 1:
                 self._finish(group[0], DuplicateEventError(_describe(group[0].events)), [])
@@ -154,8 +178,7 @@ class Writer:
         self.stats.last_batch_size = len(events)
         self.stats.last_commit_seconds = elapsed
         for listener in self.listeners:
-            listener(len(events), elapsed)
-        ids = [r.notification.id for r in recordings]
+            listener(app, ids, elapsed)
         offset = 0
         for item in group:
             count = len(item.events)

@@ -118,6 +118,12 @@ class ViewDatabase:
         with self.transaction() as cur:
             for statement in SCHEMA:
                 cur.execute(statement)
+            for view, app in (("audit", "governance"), ("usage", "usage")):
+                cur.execute(
+                    "INSERT INTO gl_tracking (view, app, position) VALUES (?, ?, 0) "
+                    "ON CONFLICT (view, app) DO NOTHING",
+                    (view, app),
+                )
 
     def query(self, text: str, params: Sequence[Any] = ()) -> list[Any]:
         """Run a read query and return its rows."""

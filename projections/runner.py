@@ -41,33 +41,56 @@ def catch_up(
     batch_size: int = 2000,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Apply everything after the views' positions; returns the number of events applied."""
-    positions = {v.name: db.position(v.name, app) for v in views}
-    after = min(positions.values(), default=store.max_position(app))
+    """Apply everything after the views' positions; returns the number of events applied.
+
+    Each batch is one transaction that first re-reads (and on PostgreSQL locks) the views'
+    tracking rows, so two instances following the same log never apply a batch twice.
+    """
     applied = 0
     while True:
+        positions = {v.name: db.position(v.name, app) for v in views}
+        after = min(positions.values())
         notes = store.read(app, after, batch_size)
         if not notes:
             return applied
         items = [(n.id, store.decode(app, n)) for n in notes]
         last = items[-1][0]
         with db.transaction() as cur:
+            if lock_positions(cur, db, app, views) != positions:
+                continue  # another instance moved the views on: read again
             for view in views:
                 mine = [item for item in items if item[0] > positions[view.name]]
                 if mine:
                     view.process(cur, mine)
                     set_position(cur, view.name, app, last)
-                    positions[view.name] = last
         for listener in listeners:
             listener(items)
         applied += len(items)
-        after = last
         if progress is not None:
             progress(len(items))
 
 
+def lock_positions(
+    cur: Cursor, db: ViewDatabase, app: str, views: Sequence[View]
+) -> dict[str, int]:
+    """Read the views' positions inside the caller's transaction, locking them on PostgreSQL."""
+    suffix = " FOR UPDATE" if db.is_postgres else ""
+    positions = {}
+    for view in views:
+        cur.execute(
+            "SELECT position FROM gl_tracking WHERE view = ? AND app = ?" + suffix, (view.name, app)
+        )
+        found = cur.fetchone()
+        positions[view.name] = int(found[0]) if found else 0
+    return positions
+
+
 class Tail:
-    """A thread that keeps one application's views current and feeds listeners."""
+    """A thread that follows one application's log.
+
+    With views it keeps them current (positions in the database); without views it feeds
+    listeners from an in-memory position, skipping notifications `skip` says are known.
+    """
 
     def __init__(
         self,
@@ -77,6 +100,9 @@ class Tail:
         views: Sequence[View],
         listeners: Sequence[Callable[[Batch], None]] = (),
         poll_seconds: float = 0.25,
+        min_interval_seconds: float = 0.1,
+        after: int = 0,
+        skip: Callable[[int], bool] | None = None,
     ) -> None:
         self.store = store
         self.db = ViewDatabase(db_url)
@@ -84,6 +110,9 @@ class Tail:
         self.views = list(views)
         self.listeners = list(listeners)
         self.poll_seconds = poll_seconds
+        self.min_interval_seconds = min_interval_seconds
+        self.position = after
+        self.skip = skip
         self.errors = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -104,14 +133,35 @@ class Tail:
         """Ask for an immediate read (the local writer calls this after a commit)."""
         self._wake.set()
 
+    def step(self) -> int:
+        """Read and apply what is new; returns the number of notifications read."""
+        if self.views:
+            return catch_up(self.store, self.db, self.app, self.views, self.listeners)
+        count = 0
+        while True:
+            notes = self.store.read(self.app, self.position, 1000)
+            if not notes:
+                return count
+            skip = self.skip
+            items = [
+                (n.id, self.store.decode(self.app, n))
+                for n in notes
+                if skip is None or not skip(n.id)
+            ]
+            self.position = notes[-1].id
+            count += len(notes)
+            if items:
+                for listener in self.listeners:
+                    listener(items)
+
     def _run(self) -> None:
         listen = self._listen_connection()
         while not self._stop.is_set():
             try:
-                catch_up(self.store, self.db, self.app, self.views, self.listeners)
+                self.step()
             except Exception as error:  # the store may be down: keep trying
                 self.errors += 1
-                log.warning("projection %s failed: %s", self.app, str(error).splitlines()[0])
+                log.warning("tail of %s failed: %s", self.app, str(error).splitlines()[0])
                 self._stop.wait(1.0)
             if listen is not None:
                 try:
@@ -122,6 +172,8 @@ class Tail:
             else:
                 self._wake.wait(self.poll_seconds)
             self._wake.clear()
+            # Batch what arrives in a short while: fewer, larger transactions off the hot path.
+            self._stop.wait(self.min_interval_seconds)
         if listen is not None:
             listen.close()
 

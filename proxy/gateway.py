@@ -188,7 +188,9 @@ class Gateway:
             headers=self._recorded_headers(call),
         )
         self.runtime.usage.apply(event)
-        self.runtime.writer.submit("usage", [event], self._admission_written(call.request_id))
+        self.runtime.writer.submit(
+            "usage", [event], self._admission_written(call.request_id), linger=True
+        )
         return ticket
 
     def _admission_written(self, request_id: str) -> Any:
@@ -217,7 +219,7 @@ class Gateway:
             message=error.message,
             headers=self._recorded_headers(call),
         )
-        self.runtime.writer.submit("usage", [event], _ignore)
+        self.runtime.writer.submit("usage", [event], _ignore, linger=True)
 
     def cost(self, ticket: Ticket, outcome: Outcome) -> tuple[Decimal, str, TokenUsage]:
         """Actual cost of an outcome; with no usage reported, the reservation's bound is charged."""

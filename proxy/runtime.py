@@ -10,12 +10,14 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ledger import events as ev
+from ledger.commit_process import CommitProcess
 from ledger.credentials import SecretBox
 from ledger.entities import GovernanceState, kind_and_action
 from ledger.governance import GovernanceLedger
@@ -27,6 +29,7 @@ from projections.policy import KeyPolicy, compile_policy
 from projections.runner import Batch, Tail, catch_up
 from projections.usage_state import UsageState
 from projections.usage_view import UsageView, load_usage_state
+from projections.worker import ProjectionProcess
 from proxy.cost import PriceBook, PriceOverride
 
 log = logging.getLogger("govledger")
@@ -89,18 +92,37 @@ class Runtime:
             self.usage = load_usage_state(cur)
         self.usage_position = self.views.position("usage", "usage")
         self._refresh_prices()
-        self.writer = Writer(self.store)
+        self.commits = CommitProcess(self.settings.database_url)
+        self.writer = Writer(self.store, insert=self.commits.insert)
+        self.projector = ProjectionProcess(self.settings.database_url)
+        self._own: set[int] = set()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the writer and the tails, and close what a crashed incarnation left open."""
         self.loop = loop
+        self.commits.start()
         self.writer.start()
+        self.projector.start()
         url = self.settings.database_url
-        self.tails = [
-            Tail(self.store, url, "governance", [AuditView()], [self._on_governance]),
-            Tail(self.store, url, "usage", [UsageView()], [self._on_usage]),
-        ]
-        self.writer.listeners.append(self._nudge_tails)
+        governance = Tail(
+            self.store,
+            url,
+            "governance",
+            [],
+            [self._on_governance],
+            after=self.governance.state.position,
+        )
+        usage = Tail(
+            self.store,
+            url,
+            "usage",
+            [],
+            [self._on_usage],
+            after=self.usage_position,
+            skip=self._is_own,
+        )
+        self.tails = [governance, usage]
+        self.writer.listeners.append(self._committed)
         for tail in self.tails:
             tail.start()
         self.abandon_orphans(datetime.now(UTC))
@@ -119,17 +141,29 @@ class Runtime:
             self.writer.stats.healthy = True
             log.warning("the event store answers again; admitting requests")
 
-    def _nudge_tails(self, _events: int, _seconds: float) -> None:
+    def _committed(self, app: str, ids: Sequence[int], _seconds: float) -> None:
+        if app == "usage":
+            self._own.update(ids)
         for tail in self.tails:
             tail.nudge()
+
+    def _is_own(self, position: int) -> bool:
+        """True (once) for a usage notification this process wrote: it is applied already."""
+        try:
+            self._own.remove(position)
+        except KeyError:
+            return False
+        return True
 
     def stop(self) -> None:
         """Drain the writer, stop the tails and close the store."""
         if self._probe is not None:
             self._probe.cancel()
         self.writer.stop()
+        self.commits.stop()
         for tail in self.tails:
             tail.stop()
+        self.projector.stop()
         self.views.close()
         self.store.close()
 
@@ -188,8 +222,7 @@ class Runtime:
             if position <= self.usage_position:
                 continue
             self.usage_position = position
-            mine = getattr(event, "incarnation", None) == self.incarnation
-            if not mine:
+            if getattr(event, "incarnation", None) != self.incarnation:
                 self.usage.apply(event)
 
     def abandon_orphans(self, now: datetime) -> int:

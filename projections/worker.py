@@ -1,0 +1,51 @@
+"""A child process that keeps the materialized views current, off the server's GIL."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from typing import Any
+
+log = logging.getLogger("govledger.projections")
+
+
+def _run(url: str, stop: Any) -> None:  # pragma: no cover - runs in the child
+    from ledger.store import Store
+    from projections.audit_view import AuditView
+    from projections.runner import Tail
+    from projections.usage_view import UsageView
+
+    store = Store(url, create_tables=False)
+    tails = [
+        Tail(store, url, "governance", [AuditView()]),
+        Tail(store, url, "usage", [UsageView()]),
+    ]
+    for tail in tails:
+        tail.start()
+    stop.wait()
+    for tail in tails:
+        tail.stop()
+    store.close()
+
+
+class ProjectionProcess:
+    """Runs the view tails (audit, usage) in a spawned process until stopped."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        self._process = context.Process(
+            target=_run, args=(url, self._stop), name="govledger-projections", daemon=True
+        )
+
+    def start(self) -> None:
+        """Start the child."""
+        self._process.start()
+
+    def stop(self) -> None:
+        """Let the child finish its batch, then wait for it."""
+        self._stop.set()
+        self._process.join(timeout=15)
+        if self._process.is_alive():
+            self._process.terminate()
