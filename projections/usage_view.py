@@ -83,19 +83,17 @@ class UsageView:
         cur: Cursor, rows: dict[str, dict[str, Any]], updates: list[dict[str, Any]]
     ) -> None:
         if rows:
-            columns = list(REQUEST_COLUMNS)
-            values = [[_column(row, c) for c in columns] for row in rows.values()]
-            cur.executemany(
-                f"INSERT INTO gl_requests ({', '.join(columns)}) "
-                f"VALUES ({', '.join('?' for _ in columns)})",
-                values,
-            )
+            values = [[row.get(c) for c in REQUEST_COLUMNS] for row in rows.values()]
+            cur.executemany(INSERT_REQUEST, values)
+        shapes: dict[tuple[str, ...], list[list[Any]]] = {}
         for change in updates:
-            names = [k for k in change if k != "request_id"]
-            cur.execute(
+            names = tuple(k for k in change if k != "request_id")
+            shapes.setdefault(names, []).append([change[n] for n in names] + [change["request_id"]])
+        for names, values in shapes.items():
+            cur.executemany(
                 f"UPDATE gl_requests SET {', '.join(f'{n} = ?' for n in names)} "
                 "WHERE request_id = ?",
-                [_column(change, n) for n in names] + [change["request_id"]],
+                values,
             )
 
     @staticmethod
@@ -173,16 +171,10 @@ REQUEST_COLUMNS = [
     "attempts",
     "headers",
 ]
-_JSON_COLUMNS = {"reservations", "rate", "attempts", "headers"}
-
-
-def _column(row: dict[str, Any], name: str) -> Any:
-    value = row.get(name)
-    if name in _JSON_COLUMNS and value is not None:
-        return dumps(value)
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
+INSERT_REQUEST = (
+    f"INSERT INTO gl_requests ({', '.join(REQUEST_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in REQUEST_COLUMNS)})"
+)
 
 
 def _admitted_row(position: int, event: ev.RequestAdmitted) -> dict[str, Any]:
@@ -199,9 +191,9 @@ def _admitted_row(position: int, event: ev.RequestAdmitted) -> dict[str, Any]:
         "status": "admitted",
         "instance": event.instance,
         "incarnation": event.incarnation,
-        "reservations": event.reservations,
-        "rate": event.rate,
-        "headers": event.headers,
+        "reservations": dumps(event.reservations),
+        "rate": dumps(event.rate),
+        "headers": dumps(event.headers),
         "_reservations": event.reservations,
     }
 
@@ -213,7 +205,7 @@ def _closed_fields(event: ev.RequestSettled | ev.RequestAbandoned) -> dict[str, 
             "settled_at": event.timestamp.isoformat(),
             "status": "abandoned",
             "reason": event.reason,
-            "cost": cost,
+            "cost": str(cost),
         }
     tokens = event.tokens
     return {
@@ -227,10 +219,10 @@ def _closed_fields(event: ev.RequestSettled | ev.RequestAbandoned) -> dict[str, 
         "output_tokens": tokens.get("output", 0),
         "cached_tokens": tokens.get("cached", 0),
         "reasoning_tokens": tokens.get("reasoning", 0),
-        "cost": event.cost,
+        "cost": str(event.cost),
         "price_source": event.price_source,
         "latency_ms": event.latency_ms,
-        "attempts": event.attempts,
+        "attempts": dumps(event.attempts),
     }
 
 
@@ -245,8 +237,8 @@ def _rejected_row(position: int, event: ev.RequestRejected) -> dict[str, Any]:
         "model": event.model,
         "status": "rejected",
         "reason": f"{event.code} ({event.level}): {event.message}",
-        "cost": ZERO,
-        "headers": event.headers,
+        "cost": "0",
+        "headers": dumps(event.headers),
     }
 
 

@@ -22,7 +22,7 @@ from ledger.credentials import SecretBox
 from ledger.entities import GovernanceState, kind_and_action
 from ledger.governance import GovernanceLedger
 from ledger.store import DEFAULT_URL, Store
-from ledger.writer import Writer
+from ledger.writer import DuplicateEventError, Writer
 from projections.audit_view import AuditView
 from projections.database import ViewDatabase
 from projections.policy import KeyPolicy, compile_policy
@@ -129,9 +129,19 @@ class Runtime:
         self._probe = loop.create_task(self._watch_store())
 
     async def _watch_store(self) -> None:
-        """While appends fail, probe the store each second; mark it healthy once it answers."""
+        """While appends fail, probe the store each second; mark it healthy once it answers.
+
+        Once a minute, also close requests that have been open longer than abandon_after_s.
+        """
+        ticks = 0
         while True:
             await asyncio.sleep(1.0)
+            ticks += 1
+            if ticks % 60 == 0 and self.writer.stats.healthy:
+                try:
+                    await self.sweep_orphans(datetime.now(UTC))
+                except Exception as error:  # the sweep retries next minute
+                    log.warning("orphan sweep failed: %s", str(error).splitlines()[0])
             if self.writer.stats.healthy:
                 continue
             try:
@@ -225,8 +235,9 @@ class Runtime:
             if getattr(event, "incarnation", None) != self.incarnation:
                 self.usage.apply(event)
 
-    def abandon_orphans(self, now: datetime) -> int:
-        """Close requests left open by an earlier incarnation of this instance, or stale ones."""
+    def orphans(self, now: datetime) -> list[ev.RequestAbandoned]:
+        """Abandoned events for requests an earlier incarnation of this instance left open,
+        and for any request open longer than `abandon_after_s` (its process is gone)."""
         events = []
         for request_id, held in list(self.usage.inflight.items()):
             earlier_me = (
@@ -235,19 +246,44 @@ class Runtime:
             stale = now.timestamp() - held.admitted_at > self.settings.abandon_after_s
             if not (earlier_me or stale):
                 continue
-            event = ev.RequestAbandoned(
-                originator_id=uuid.UUID(request_id),
-                originator_version=2,
-                timestamp=now,
-                request_id=request_id,
-                instance=self.settings.instance,
-                incarnation=self.incarnation,
-                reason="process stopped before settling" if earlier_me else "never settled",
-                charges=held.reservations,
+            events.append(
+                ev.RequestAbandoned(
+                    originator_id=uuid.UUID(request_id),
+                    originator_version=2,
+                    timestamp=now,
+                    request_id=request_id,
+                    instance=self.settings.instance,
+                    incarnation=self.incarnation,
+                    reason="process stopped before settling" if earlier_me else "never settled",
+                    charges=held.reservations,
+                )
             )
+        return events
+
+    def abandon_orphans(self, now: datetime) -> int:
+        """Close orphans at start, one by one (another instance may have closed one first)."""
+        closed = 0
+        for event in self.orphans(now):
+            try:
+                self.writer.append_sync("usage", [event])
+            except DuplicateEventError:
+                continue
             self.usage.apply(event)
-            events.append(event)
-        if events:
-            self.writer.append_sync("usage", events)
-            log.warning("closed %d abandoned request(s), charged at their reservation", len(events))
-        return len(events)
+            closed += 1
+        if closed:
+            log.warning("closed %d abandoned request(s), charged at their reservation", closed)
+        return closed
+
+    async def sweep_orphans(self, now: datetime) -> int:
+        """Close stale orphans while running (from the event loop)."""
+        closed = 0
+        for event in self.orphans(now):
+            if event.request_id not in self.usage.inflight:
+                continue
+            try:
+                await self.writer.append("usage", [event])
+            except DuplicateEventError:
+                continue
+            self.usage.apply(event)
+            closed += 1
+        return closed
