@@ -6,15 +6,19 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from ledger.config import ConfigFile
 from proxy.errors import JSONBytes
 from proxy.gateway import Gateway
+from proxy.hotpath import Handler, HotPath
 from proxy.idempotency import IdempotencyCache
 from proxy.mock_upstream import build_app
 from proxy.runtime import Runtime, Settings
@@ -22,9 +26,25 @@ from proxy.surfaces.openai import OpenAISurface
 from proxy.upstream import Upstream
 
 
+class GatewayApp(FastAPI):
+    """FastAPI for management and health; `hot_routes` are served ahead of its middleware."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hot_routes: list[Route] = []
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """The framework's stack, behind a pure-ASGI dispatcher for the hot routes."""
+        routes: dict[tuple[str, str], Handler] = {}
+        for route in self.hot_routes:
+            for method in route.methods or ():
+                routes[(method, route.path)] = route.endpoint
+        return HotPath(super().build_middleware_stack(), routes)
+
+
 def create_app(
     settings: Settings, config: ConfigFile | None = None, config_path: Path | None = None
-) -> FastAPI:
+) -> GatewayApp:
     """Build the app; the store opens and the threads start in the lifespan, not here."""
     runtime = Runtime(settings)
     upstream = Upstream(settings.upstream_timeout_s)
@@ -48,13 +68,13 @@ def create_app(
             await upstream.stop()
             runtime.stop()
 
-    app = FastAPI(title="govledger", version="0.1.0", lifespan=lifespan)
+    app = GatewayApp(title="govledger", version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
     gateway = Gateway(runtime)
     app.state.gateway = gateway
     surface = OpenAISurface(gateway, upstream, IdempotencyCache())
     for prefix in ("/v1", "/openai/v1"):
-        app.router.routes.extend(surface.routes(prefix))
+        app.hot_routes.extend(surface.routes(prefix))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:
