@@ -116,6 +116,18 @@ def _route_refusal(
     return None
 
 
+def key_refusal(policy: KeyPolicy, now: datetime) -> Refusal | None:
+    """None if the key may be used at all now, else a 403 (disabled or expired)."""
+    if not policy.is_active:
+        return Refusal(403, "virtual_key_blocked", "virtual_key", "this virtual key is disabled")
+    if policy.expires_at is not None and now.timestamp() >= policy.expires_at:
+        expired = datetime.fromtimestamp(policy.expires_at, UTC).isoformat()
+        return Refusal(
+            403, "virtual_key_blocked", "virtual_key", f"this virtual key expired at {expired}"
+        )
+    return None
+
+
 def admit(
     policy: KeyPolicy,
     state: UsageState,
@@ -127,13 +139,9 @@ def admit(
     rng: random.Random,
 ) -> Admission | Refusal:
     """Decide one request: every level must admit; reserve at all of them or none."""
-    if not policy.is_active:
-        return Refusal(403, "virtual_key_blocked", "virtual_key", "this virtual key is disabled")
-    if policy.expires_at is not None and now.timestamp() >= policy.expires_at:
-        expired = datetime.fromtimestamp(policy.expires_at, UTC).isoformat()
-        return Refusal(
-            403, "virtual_key_blocked", "virtual_key", f"this virtual key expired at {expired}"
-        )
+    blocked = key_refusal(policy, now)
+    if blocked is not None:
+        return blocked
     routes = list(policy.routes)
     if pinned_provider is not None:
         routes = [r for r in routes if r.provider == pinned_provider]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Coroutine
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from proxy.admission import key_refusal
 from proxy.cost import TokenUsage
 from proxy.errors import GatewayError, JSONBytes, openai_error
 from proxy.gateway import Call, Gateway, Outcome, Ticket
@@ -211,7 +213,7 @@ class OpenAISurface:
             return Response(
                 raw, answer.response.status, headers=headers, media_type="application/json"
             )
-        if call.stream:
+        if call.stream and answer.response.content_type == "text/event-stream":
             return self._stream(ticket, answer, attempts, client_wants_usage, headers, replay)
         raw = await answer.response.read()
         answer.response.release()
@@ -310,6 +312,11 @@ class OpenAISurface:
         call = Call("openai_models", "", {}, False, request.headers)
         try:
             policy = self.gateway.authenticate(call)
+            blocked = key_refusal(policy, datetime.now(UTC))
+            if blocked is not None:
+                raise GatewayError(
+                    blocked.status, blocked.code, blocked.message, level=blocked.level
+                )
         except GatewayError as error:
             return openai_error(error, call.request_id)
         seen: dict[str, str] = {}
