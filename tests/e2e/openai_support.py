@@ -331,7 +331,7 @@ async def wait_until_async(
         await asyncio.sleep(0.01)
 
 
-def slow_stream_upstream(latency_ms: float = 500) -> web.Application:
+def slow_stream_upstream(latency_ms: float = 200) -> web.Application:
     """The fake upstream with latency: `latency_ms` before answering, a tenth between chunks."""
     return build_app(latency_ms=latency_ms)
 

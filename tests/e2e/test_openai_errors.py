@@ -448,3 +448,27 @@ def test_every_response_carries_a_request_id_and_successful_ones_a_cost(
         502,
         502,
     ]
+
+
+def test_an_upstream_answering_garbage_to_a_stream_request_gets_502_too(
+    gateway_factory: Factory,
+) -> None:
+    gateway = gateway_factory(make_config(keys=[virtual_key(budgets=[budget("1")])]))
+    with client(gateway) as sdk, pytest.raises(openai.InternalServerError) as caught:
+        list(sdk.chat.completions.create(model="m1-garbage", messages=hi(), stream=True))
+    refused(caught.value, 502, "upstream_bad_response", retry=True)
+    settled = settled_for(gateway, caught.value.response.headers["x-govledger-request-id"])
+    assert (settled.status, settled.cost) == ("upstream_error", Decimal(0))
+    assert nothing_held(gateway)
+
+
+@pytest.mark.parametrize(
+    "fields", [{"is_active": False}, {"expires_at": "2020-01-01T00:00:00Z"}], ids=str
+)
+def test_an_inactive_or_expired_key_cannot_list_models(
+    gateway_factory: Factory, fields: dict[str, Any]
+) -> None:
+    gateway = gateway_factory(make_config(keys=[virtual_key(**fields)]))
+    with client(gateway) as sdk, pytest.raises(openai.PermissionDeniedError) as caught:
+        sdk.models.list()
+    refused(caught.value, 403, "virtual_key_blocked")
