@@ -283,7 +283,7 @@ def serve(app: web.Application) -> Iterator[str]:
     port = free_port()
     ready = threading.Event()
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
 
     def run() -> None:
         asyncio.set_event_loop(loop)

@@ -28,6 +28,7 @@ from tests.e2e.openai_support import (
     provider,
     serve,
     settled_for,
+    slow_stream_upstream,
     view_budget,
     virtual_key,
 )
@@ -197,3 +198,19 @@ async def test_a_failed_over_request_is_charged_only_to_the_provider_that_served
     with caught_up_views(gateway) as db:
         assert view_budget(db, "virtual_key:k1/provider:heavy#1d")[:2] == (Decimal(0), Decimal(0))
         assert view_budget(db, "virtual_key:k1/provider:light#1d")[:2] == (spent, Decimal(0))
+
+
+async def test_when_the_heavier_provider_times_out_requests_fail_over_to_the_other(
+    gateway_factory: Factory,
+) -> None:
+    with serve(slow_stream_upstream(latency_ms=3000)) as stalled:
+        gateway = gateway_factory(weighted(stalled + "/v1"), upstream_timeout_s=0.5)
+        ids = await send_many(gateway, 8)
+    settled = [settled_for(gateway, i) for i in ids]
+    assert {e.provider for e in settled} == {"light"}
+    timed_out = [e.attempts[0] for e in settled if len(e.attempts) == 2]
+    assert timed_out
+    assert all(
+        (a["provider"], a["status"], a["error"]) == ("heavy", None, "timeout") for a in timed_out
+    )
+    assert all(400 <= a["ms"] < 3000 for a in timed_out)

@@ -8,8 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import openai
 import orjson
 import pytest
+from aiohttp import web
 
 from ledger import events as ev
 from tests.conftest import RunningGateway
@@ -158,3 +160,39 @@ async def test_a_client_that_hangs_up_mid_stream_is_settled_as_client_disconnect
     assert 0 < settled.cost <= admitted.estimate["cost"]
     assert settled.tokens["output"] < 40
     wait_until(lambda: nothing_held(gateway), what="the reservation to be released")
+
+
+def breaking_upstream() -> web.Application:
+    """An upstream whose stream breaks after one chunk (the connection is cut)."""
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        delta = {"index": 0, "delta": {"content": "partial"}, "finish_reason": None}
+        chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "m1"}
+        await response.write(b"data: " + orjson.dumps({**chunk, "choices": [delta]}) + b"\n\n")
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    return app
+
+
+def test_a_stream_the_upstream_breaks_ends_with_an_error_event_and_is_settled(
+    gateway_factory: Factory,
+) -> None:
+    with serve(breaking_upstream()) as upstream:
+        gateway = gateway_factory(make_config(providers=[provider("mock", upstream + "/v1")]))
+        pieces: list[str] = []
+        with client(gateway) as sdk, pytest.raises(openai.APIError) as caught:
+            stream = sdk.chat.completions.create(model="m1", messages=hi(), stream=True)
+            pieces.extend(c.choices[0].delta.content or "" for c in stream)
+    assert pieces == ["partial"]
+    assert "upstream stream broke" in caught.value.message
+    [settled] = of_type(gateway, ev.RequestSettled)
+    assert settled.status == "upstream_error"
+    assert settled.reason.startswith("upstream stream broke")
+    assert nothing_held(gateway)
