@@ -134,3 +134,22 @@ def test_open_requests_of_other_instances_are_left_alone_unless_stale(
         Decimal("0.75"),
         Decimal("0.5"),
     )
+
+
+def test_spend_and_rate_limit_state_survive_a_restart(gateway_factory: Factory) -> None:
+    limit = {"request_max_limit": 2, "request_reset_duration": "1m"}
+    config = make_config(keys=[virtual_key(budgets=[budget("1")], rate_limit=limit)])
+    first = gateway_factory(config)
+    with client(first) as sdk:
+        for _ in range(2):
+            sdk.chat.completions.create(model="m1", messages=hi(), max_tokens=10)
+    spent = sum((e.cost for e in of_type(first, ev.RequestSettled)), Decimal(0))
+    first.stop()
+
+    second = gateway_factory(config)
+    held = second.runtime.usage.budgets[BUDGET]
+    assert (held.settled, held.reserved) == (spent, Decimal(0))
+    with client(second) as sdk, pytest.raises(openai.RateLimitError) as caught:
+        sdk.chat.completions.create(model="m1", messages=hi(), max_tokens=10)
+    assert error_body(caught.value)["code"] == "request_limited"
+    assert of_type(second, ev.RequestAbandoned) == []
