@@ -250,16 +250,21 @@ def parse_config(raw: Any) -> ConfigFile:
     try:
         config = ConfigFile.model_validate(raw)
     except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            location = [p for p in item["loc"] if not str(p).startswith("function-")]
-            message = re.sub(r"^Value error, ", "", item["msg"])
-            problems.append((_path(location), message))
-        raise ConfigError(problems) from None
+        raise ConfigError(describe_errors(error.errors())) from None
     problems = check_references(config)
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def describe_errors(items: Sequence[Any]) -> list[tuple[str, str]]:
+    """Pydantic error items as (JSON path, message) pairs, e.g. `teams[0].name`."""
+    problems = []
+    for item in items:
+        location = [p for p in item["loc"] if not str(p).startswith("function-")]
+        message = re.sub(r"^(Value|Assertion) error, ", "", item["msg"])
+        problems.append((_path(location), message))
+    return problems
 
 
 def check_references(config: ConfigFile) -> list[tuple[str, str]]:

@@ -13,6 +13,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 VIRTUAL_KEY_PREFIX = "sk-bf-"
+ADMIN_TOKEN_PREFIX = "gl-admin-"
 DISPLAY_PREFIX_LENGTH = 10
 
 
@@ -23,6 +24,11 @@ class CredentialError(ValueError):
 def generate_virtual_key() -> str:
     """Return a fresh virtual key value: `sk-bf-` and 40 random URL-safe characters."""
     return VIRTUAL_KEY_PREFIX + secrets.token_urlsafe(30)
+
+
+def generate_admin_token() -> str:
+    """Return a fresh management token: `gl-admin-` and 43 random URL-safe characters."""
+    return ADMIN_TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
 def hash_secret(value: str) -> str:

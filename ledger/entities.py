@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from ledger import events as ev
+from ledger.credentials import hashes_match
 
-KINDS = ("customer", "team", "provider", "virtual_key", "settings")
+KINDS = ("customer", "team", "provider", "virtual_key", "settings", "admin_token", "role")
 SETTINGS_ID = "gateway"
 
 _KIND_OF: dict[type[ev.EntityEvent], tuple[str, str]] = {
@@ -25,6 +27,12 @@ _KIND_OF: dict[type[ev.EntityEvent], tuple[str, str]] = {
     ev.VirtualKeyUpdated: ("virtual_key", "updated"),
     ev.VirtualKeyDeleted: ("virtual_key", "deleted"),
     ev.GatewaySettingsChanged: ("settings", "updated"),
+    ev.VirtualKeyRotated: ("virtual_key", "rotated"),
+    ev.AdminTokenIssued: ("admin_token", "created"),
+    ev.AdminTokenRevoked: ("admin_token", "deleted"),
+    ev.RoleCreated: ("role", "created"),
+    ev.RoleUpdated: ("role", "updated"),
+    ev.RoleDeleted: ("role", "deleted"),
 }
 EVENT_FOR: dict[tuple[str, str], type[ev.EntityEvent]] = {v: k for k, v in _KIND_OF.items()}
 EVENT_FOR[("settings", "created")] = ev.GatewaySettingsChanged
@@ -58,21 +66,37 @@ class GovernanceState:
     """All entities, folded from governance events; deleted ones are kept for their version."""
 
     entities: dict[tuple[str, str], Entity] = field(default_factory=dict)
-    key_by_hash: dict[str, str] = field(default_factory=dict)
+    key_by_hash: dict[str, str] = field(default_factory=dict)  # current and retired hashes
+    token_by_hash: dict[str, str] = field(default_factory=dict)  # admin tokens
     position: int = 0
 
     def apply(self, event: ev.EntityEvent) -> None:
         """Fold one event in; reads only the event and the prior state."""
         kind, action = kind_and_action(event)
         prior = self.entities.get((kind, event.entity_id))
-        if kind == "virtual_key" and prior is not None:
-            self.key_by_hash.pop(prior.data.get("value_hash", ""), None)
+        index = {"virtual_key": self.key_by_hash, "admin_token": self.token_by_hash}.get(kind)
+        if index is not None and prior is not None:
+            for digest in _hashes(prior.data):
+                index.pop(digest, None)
         deleted = action == "deleted"
         self.entities[(kind, event.entity_id)] = Entity(
             kind, event.entity_id, event.originator_version, event.data, deleted
         )
-        if kind == "virtual_key" and not deleted:
-            self.key_by_hash[event.data["value_hash"]] = event.entity_id
+        if index is not None and not deleted:
+            for digest in _hashes(event.data):
+                index[digest] = event.entity_id
+
+    def accepts(self, key_id: str, digest: str, now: datetime) -> bool:
+        """True if `digest` is the key's current hash, or a retired one still in its grace."""
+        data = self.get("virtual_key", key_id)
+        if data is None:
+            return False
+        if hashes_match(data.get("value_hash", ""), digest):
+            return True
+        return any(
+            hashes_match(old["value_hash"], digest) and now < datetime.fromisoformat(old["until"])
+            for old in data.get("retired", [])
+        )
 
     def get(self, kind: str, entity_id: str) -> dict[str, Any] | None:
         """Return the live data of an entity, or None if absent or deleted."""
@@ -96,3 +120,9 @@ class GovernanceState:
             "required_headers": {},
             "record_headers": [],
         }
+
+
+def _hashes(data: dict[str, Any]) -> list[str]:
+    """The secret hashes an entity answers to: a key's current and retired ones, a token's."""
+    found = [data[name] for name in ("value_hash", "token_hash") if name in data]
+    return found + [old["value_hash"] for old in data.get("retired", [])]

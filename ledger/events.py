@@ -106,6 +106,45 @@ class GatewaySettingsChanged(EntityEvent):
     """Gateway-wide settings changed: pricing overrides and unknown-price policy."""
 
 
+@dataclass(frozen=True)
+class VirtualKeyRotated(EntityEvent):
+    """A virtual key got a new value; `data.retired` lists old hashes valid until a time."""
+
+
+@dataclass(frozen=True)
+class AdminTokenIssued(EntityEvent):
+    """A management token was issued with a role; `data` holds its hash, never its value."""
+
+
+@dataclass(frozen=True)
+class AdminTokenRevoked(EntityEvent):
+    """A management token was revoked and can no longer authenticate."""
+
+
+@dataclass(frozen=True)
+class RoleCreated(EntityEvent):
+    """A custom role was created with its `resource:operation` permissions."""
+
+
+@dataclass(frozen=True)
+class RoleUpdated(EntityEvent):
+    """A custom role's permissions changed."""
+
+
+@dataclass(frozen=True)
+class RoleDeleted(EntityEvent):
+    """A custom role was deleted."""
+
+
+@dataclass(frozen=True)
+class AccessDenied(GovernanceEvent):
+    """A management call was refused for lack of a permission; one stream per denial."""
+
+    permission: str  # the `resource:operation` the caller lacked
+    method: str  # the HTTP method of the refused call
+    path: str  # the path of the refused call
+
+
 # --- usage ------------------------------------------------------------------------------
 
 
@@ -191,11 +230,18 @@ GOVERNANCE_EVENTS: tuple[type[EntityEvent], ...] = (
     VirtualKeyUpdated,
     VirtualKeyDeleted,
     GatewaySettingsChanged,
+    VirtualKeyRotated,
+    AdminTokenIssued,
+    AdminTokenRevoked,
+    RoleCreated,
+    RoleUpdated,
+    RoleDeleted,
 )
+ACCESS_EVENTS: tuple[type[GovernanceEvent], ...] = (AccessDenied,)
 USAGE_EVENTS: tuple[type[UsageEvent], ...] = (
     RequestAdmitted,
     RequestSettled,
     RequestAbandoned,
     RequestRejected,
 )
-ALL_EVENTS: tuple[type[LedgerEvent], ...] = GOVERNANCE_EVENTS + USAGE_EVENTS
+ALL_EVENTS: tuple[type[LedgerEvent], ...] = GOVERNANCE_EVENTS + ACCESS_EVENTS + USAGE_EVENTS

@@ -66,19 +66,35 @@ class GovernanceLedger:
     def commit(self, events: Sequence[ev.EntityEvent]) -> None:
         """Append events atomically, then fold them into the state."""
         with self._lock:
-            try:
-                self.store.governance.save(*events)
-            except IntegrityError:
-                raise ConcurrentChangeError(
-                    "another change to the same entity landed first; nothing was appended"
-                ) from None
+            self.append(events)
             # The position stays: another writer may have landed events just before these,
             # and `load` must still read them (it skips these by their versions).
-            for event in events:
-                self.state.apply(event)
+            self.fold(events)
         for event in events:
             for listener in self.listeners:
                 listener(event)
+
+    def append(self, events: Sequence[ev.GovernanceEvent]) -> None:
+        """Append events atomically without folding them (the caller folds on its own thread).
+
+        Each event's version is checked against its stream: if another writer got there
+        first, nothing is appended and ConcurrentChangeError is raised.
+        """
+        try:
+            self.store.governance.save(*events)
+        except IntegrityError:
+            raise ConcurrentChangeError(
+                "another change to the same entity landed first; nothing was appended"
+            ) from None
+
+    def fold(self, events: Sequence[ev.LedgerEvent]) -> bool:
+        """Fold the entity events the state does not hold yet; True if any was new."""
+        changed = False
+        for event in events:
+            if isinstance(event, ev.EntityEvent) and _is_new(self.state, event):
+                self.state.apply(event)
+                changed = True
+        return changed
 
 
 def _is_new(state: GovernanceState, event: ev.EntityEvent) -> bool:

@@ -128,7 +128,7 @@ def virtual_key(
     else:  # pragma: no cover - callers pass `generated` for new keys without a value
         raise ConfigError([(f"{path}.value", "a new key needs a value")])
     prior_routes = {r["provider"]: r for r in (prior or {}).get("provider_configs", [])}
-    return {
+    data = {
         "name": spec.name,
         "description": spec.description,
         "value_hash": value_hash,
@@ -144,6 +144,9 @@ def virtual_key(
         "rate_limit": rate_limit(spec.rate_limit),
         "mcp_configs": [m.model_dump() for m in spec.mcp_configs],
     }
+    if prior is not None and "retired" in prior and value_hash == prior["value_hash"]:
+        data["retired"] = prior["retired"]  # a rotation's grace outlives config changes
+    return data
 
 
 def comparable(data: Data | None) -> Any:

@@ -52,6 +52,8 @@ def _stream(cls: type[ev.LedgerEvent]) -> str:
         return "Application `governance`, one stream for the gateway's settings."
     if cls in kinds:
         return f"Application `governance`, one stream per {kinds[cls].replace('_', ' ')}."
+    if cls in ev.ACCESS_EVENTS:
+        return "Application `governance`, one stream per event."
     return "Application `usage`, one stream per request."
 
 
@@ -67,7 +69,8 @@ def render() -> str:
         "place in the stream, from 1) and `timestamp` (when it happened, UTC). `JSON` is a",
         "dict of plain JSON values; amounts in USD are decimals, never floats.",
     ]
-    for title, group in (("Governance", ev.GOVERNANCE_EVENTS), ("Usage", ev.USAGE_EVENTS)):
+    governance = ev.GOVERNANCE_EVENTS + ev.ACCESS_EVENTS
+    for title, group in (("Governance", governance), ("Usage", ev.USAGE_EVENTS)):
         lines += ["", f"## {title}"]
         for cls in group:
             lines += [

@@ -1,4 +1,7 @@
-"""The audit trail of governance changes: who, when, through what, before and after."""
+"""The audit trail of governance changes: who, when, through what, before and after.
+
+Refused management calls are in it too (action `access.denied`, resource the permission's).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +27,9 @@ class AuditView:
         last: dict[tuple[str, str], Any] = {}
         rows = []
         for position, event in items:
+            if isinstance(event, ev.AccessDenied):
+                rows.append(_denial_row(position, event))
+                continue
             if not isinstance(event, ev.EntityEvent):
                 continue
             kind, action = kind_and_action(event)
@@ -63,3 +69,20 @@ class AuditView:
         )
         found = cur.fetchone()
         return None if found is None or found[0] is None else orjson.loads(found[0])
+
+
+def _denial_row(position: int, event: ev.AccessDenied) -> tuple[Any, ...]:
+    resource = event.permission.partition(":")[0]
+    after = {"permission": event.permission, "method": event.method, "path": event.path}
+    return (
+        position,
+        event.timestamp.isoformat(),
+        event.actor,
+        event.source,
+        "access.denied",
+        resource,
+        event.path,
+        event.originator_version,
+        None,
+        dumps(after),
+    )

@@ -57,12 +57,21 @@ class Route:
     keys: tuple[ProviderKey, ...]
     budgets: tuple[BudgetRule, ...]
     rates: tuple[RateRule, ...]
+    model_map: tuple[tuple[str, str], ...] = ()  # requested model -> the name this provider uses
 
     def allows(self, model: str) -> bool:
         """True if the route may serve the model (and one of its keys may)."""
         if "*" not in self.allowed_models and model not in self.allowed_models:
             return False
         return any("*" in k.models or model in k.models for k in self.keys)
+
+    def upstream_model(self, model: str) -> str:
+        """The model name sent to this provider: mapped, else without a `provider/` prefix."""
+        for requested, sent in self.model_map:
+            if requested == model:
+                return sent
+        prefix = self.provider + "/"
+        return model[len(prefix) :] if model.startswith(prefix) else model
 
 
 @dataclass(frozen=True)
@@ -160,6 +169,7 @@ def compile_policy(state: GovernanceState, key_id: str, box: SecretBox) -> KeyPo
                     _budgets("provider_config", route["provider"], route_scope, route["budgets"])
                 ),
                 rates=tuple(_rates("provider_config", route_scope, route["rate_limit"])),
+                model_map=tuple(sorted(route.get("model_map", {}).items())),
             )
         )
     expires = data["expires_at"]
@@ -175,3 +185,15 @@ def compile_policy(state: GovernanceState, key_id: str, box: SecretBox) -> KeyPo
         rates=tuple(_rates("virtual_key", scope, data["rate_limit"])),
         mcp_configs=tuple(data["mcp_configs"]),
     )
+
+
+def budget_rules(
+    level: str, owner: str, scope: str, items: list[dict[str, Any]]
+) -> list[BudgetRule]:
+    """The budgets of one owner (`scope` prefixes their ids, e.g. `team:platform`)."""
+    return _budgets(level, owner, scope, items)
+
+
+def rate_rules(level: str, scope: str, limit: dict[str, Any] | None) -> list[RateRule]:
+    """The request and token limits of one rate-limit entry (none if it is None)."""
+    return _rates(level, scope, limit)
