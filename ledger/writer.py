@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -32,6 +33,8 @@ class _Append:
     events: Sequence[LedgerEvent]
     done: Callback
     linger: bool = False
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[Sequence[int]] | None = None
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="govledger-writer", daemon=True)
         self.stats = WriterStats()
         self.listeners: list[Callable[[str, Sequence[int], float], None]] = []
+        self._resolved: dict[asyncio.AbstractEventLoop, list[_Resolution]] = {}
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -104,19 +108,7 @@ class Writer:
         """Append and await the commit from asyncio; raises what the store raised."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Sequence[int]] = loop.create_future()
-
-        def settle(error: BaseException | None, ids: Sequence[int]) -> None:
-            if future.done():
-                return
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(ids)
-
-        def done(error: BaseException | None, ids: Sequence[int]) -> None:
-            loop.call_soon_threadsafe(settle, error, ids)
-
-        self.submit(app, events, done)
+        self._queue.put(_Append(app, events, _no_callback, False, loop, future))
         return await future
 
     def _run(self) -> None:
@@ -145,6 +137,7 @@ class Writer:
                 group = [item for item in batch if item.app == app]
                 if group:
                     self._commit(app, group)
+            self._wake_loops()
             if stopping:
                 return
 
@@ -185,12 +178,39 @@ class Writer:
             self._finish(item, None, ids[offset : offset + count])
             offset += count
 
-    @staticmethod
-    def _finish(item: _Append, error: BaseException | None, ids: Sequence[int]) -> None:
+    def _finish(self, item: _Append, error: BaseException | None, ids: Sequence[int]) -> None:
+        if item.loop is not None and item.future is not None:
+            self._resolved.setdefault(item.loop, []).append((item.future, error, ids))
+            return
         try:
             item.done(error, ids)
         except Exception:  # a caller's callback must not kill the writer
             log.exception("writer callback failed")
+
+    def _wake_loops(self) -> None:
+        """Resolve a batch's futures with one call per event loop (one self-pipe write)."""
+        for loop, resolved in self._resolved.items():
+            # A closed loop raises RuntimeError: nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve_all, resolved)
+        self._resolved = {}
+
+
+_Resolution = tuple["asyncio.Future[Sequence[int]]", BaseException | None, Sequence[int]]
+
+
+def _no_callback(_error: BaseException | None, _ids: Sequence[int]) -> None:
+    return None
+
+
+def _resolve_all(resolved: list[_Resolution]) -> None:
+    for future, error, ids in resolved:
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(ids)
 
 
 def _describe(events: Sequence[LedgerEvent]) -> str:
