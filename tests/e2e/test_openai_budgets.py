@@ -22,6 +22,7 @@ from ledger import events as ev
 from tests.conftest import RunningGateway
 from tests.e2e.openai_support import (
     HELLO_WORDS,
+    admitted_for,
     async_client,
     budget,
     caught_up_views,
@@ -112,8 +113,7 @@ def test_a_request_reserves_and_is_charged_at_every_level_it_passed(
             model="m1", messages=hi(), max_tokens=10
         )
     request_id = raw.headers["x-govledger-request-id"]
-    admitted = ev.RequestAdmitted
-    [event] = [e for e in of_type(gateway, admitted) if e.request_id == request_id]
+    event = admitted_for(gateway, request_id)
     assert {r["budget"]: r["amount"] for r in event.reservations} == dict.fromkeys(
         BUDGET_IDS.values(), HI_BOUND
     )
