@@ -71,15 +71,42 @@ async def send_many(gateway: RunningGateway, count: int, parallel: int = 50) -> 
 async def test_weights_3_to_1_split_1000_requests_within_5_points_of_75_25(
     gateway_factory: Factory,
 ) -> None:
-    gateway = gateway_factory(weighted())
+    config = weighted()
+    # Among the heavy provider's upstream keys, weights 3:1 as well.
+    config["providers"][0]["keys"] = [
+        {"id": "heavy-a", "value": "sk-upstream-a", "weight": 3},
+        {"id": "heavy-b", "value": "sk-upstream-b", "weight": 1},
+    ]
+    gateway = gateway_factory(config)
     ids = await send_many(gateway, 1000)
     settled = of_type(gateway, ev.RequestSettled)
     assert sorted(e.request_id for e in settled) == sorted(ids)
     shares = Counter(e.provider for e in settled)
     assert set(shares) == {"heavy", "light"}
     assert abs(shares["heavy"] / 1000 - 0.75) <= 0.05, shares
+    keys = Counter(e.provider_key_id for e in settled if e.provider == "heavy")
+    assert abs(keys["heavy-a"] / shares["heavy"] - 0.75) <= 0.05, keys
     assert all(len(e.attempts) == 1 for e in settled)
     assert mock_stats(gateway)["requests"] == 1000
+
+
+def test_only_provider_configs_that_allow_the_model_are_chosen(gateway_factory: Factory) -> None:
+    gateway = gateway_factory(weighted(allowed_models=["m2"]))
+    with client(gateway) as sdk:
+        ids = [
+            sdk.chat.completions.with_raw_response.create(
+                model="m1", messages=hi(), max_tokens=5
+            ).headers["x-govledger-request-id"]
+            for _ in range(10)
+        ]
+        heavy = sdk.chat.completions.with_raw_response.create(
+            model="heavy/m2", messages=hi(), max_tokens=5
+        )
+        with pytest.raises(openai.PermissionDeniedError) as caught:
+            sdk.chat.completions.create(model="heavy/m1", messages=hi(), max_tokens=5)
+    assert {settled_for(gateway, i).provider for i in ids} == {"light"}
+    assert settled_for(gateway, heavy.headers["x-govledger-request-id"]).provider == "heavy"
+    assert error_body(caught.value)["code"] == "model_blocked"
 
 
 def assert_failed_over(gateway: RunningGateway, ids: list[str], status: int | None) -> None:
