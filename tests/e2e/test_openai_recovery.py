@@ -1,6 +1,6 @@
 """Crash recovery: requests admitted by an earlier incarnation of this instance and never
 settled are closed at the next start with an abandoned event charged at their reservation;
-those of other instances are left to them unless they are stale."""
+those of other instances are left to them unless they are stale. On both stores."""
 
 from __future__ import annotations
 
@@ -78,15 +78,15 @@ def reservation(gateway: RunningGateway, amount: str) -> dict[str, Any]:
 
 
 def test_a_request_left_open_by_a_crash_is_abandoned_at_the_next_start_at_its_reservation(
-    gateway_factory: Factory,
+    gateway_factory: Factory, store_url: str
 ) -> None:
     config = make_config(keys=[virtual_key(budgets=[budget("0.25")])])
-    first = gateway_factory(config)
+    first = gateway_factory(config, store_url)
     held = reservation(first, "0.25")
     lost = orphan([held])
     crash_with(first, lost)
 
-    second = gateway_factory(config)
+    second = gateway_factory(config, store_url)
     [abandoned] = of_type(second, ev.RequestAbandoned)
     assert abandoned.request_id == lost.request_id
     assert abandoned.charges == [held]
@@ -112,10 +112,10 @@ def test_a_request_left_open_by_a_crash_is_abandoned_at_the_next_start_at_its_re
 
 
 def test_open_requests_of_other_instances_are_left_alone_unless_stale(
-    gateway_factory: Factory,
+    gateway_factory: Factory, store_url: str
 ) -> None:
     config = make_config(keys=[virtual_key(budgets=[budget("10")])])
-    first = gateway_factory(config)
+    first = gateway_factory(config, store_url)
     fresh = orphan([reservation(first, "0.5")], instance="elsewhere")
     stale = orphan(
         [reservation(first, "0.75")],
@@ -124,7 +124,7 @@ def test_open_requests_of_other_instances_are_left_alone_unless_stale(
     )
     crash_with(first, fresh, stale)
 
-    second = gateway_factory(config, abandon_after_s=3600)
+    second = gateway_factory(config, store_url, abandon_after_s=3600)
     [abandoned] = of_type(second, ev.RequestAbandoned)
     assert abandoned.request_id == stale.request_id
     assert abandoned.reason == "never settled"
@@ -136,17 +136,19 @@ def test_open_requests_of_other_instances_are_left_alone_unless_stale(
     )
 
 
-def test_spend_and_rate_limit_state_survive_a_restart(gateway_factory: Factory) -> None:
+def test_spend_and_rate_limit_state_survive_a_restart(
+    gateway_factory: Factory, store_url: str
+) -> None:
     limit = {"request_max_limit": 2, "request_reset_duration": "1m"}
     config = make_config(keys=[virtual_key(budgets=[budget("1")], rate_limit=limit)])
-    first = gateway_factory(config)
+    first = gateway_factory(config, store_url)
     with client(first) as sdk:
         for _ in range(2):
             sdk.chat.completions.create(model="m1", messages=hi(), max_tokens=10)
     spent = sum((e.cost for e in of_type(first, ev.RequestSettled)), Decimal(0))
     first.stop()
 
-    second = gateway_factory(config)
+    second = gateway_factory(config, store_url)
     held = second.runtime.usage.budgets[BUDGET]
     assert (held.settled, held.reserved) == (spent, Decimal(0))
     with client(second) as sdk, pytest.raises(openai.RateLimitError) as caught:
