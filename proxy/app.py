@@ -20,6 +20,8 @@ from proxy.errors import JSONBytes
 from proxy.gateway import Gateway
 from proxy.hotpath import Handler, HotPath
 from proxy.idempotency import IdempotencyCache
+from proxy.management import install as install_management
+from proxy.management.bootstrap import bootstrap_admin_token
 from proxy.mock_upstream import build_app
 from proxy.runtime import Runtime, Settings
 from proxy.surfaces.openai import OpenAISurface
@@ -57,6 +59,7 @@ def create_app(
                 config, actor=f"file:{config_path or 'config'}", source="config"
             )
             runtime.governance_changed()
+        bootstrap_admin_token(runtime.governance, settings.admin_token)
         runtime.start(asyncio.get_running_loop())
         await upstream.start()
         mock = await _start_mock(settings.mock_upstream_port)
@@ -72,6 +75,7 @@ def create_app(
     app.state.runtime = runtime
     gateway = Gateway(runtime)
     app.state.gateway = gateway
+    install_management(app, runtime, gateway)
     surface = OpenAISurface(gateway, upstream, IdempotencyCache())
     for prefix in ("/v1", "/openai/v1"):
         app.hot_routes.extend(surface.routes(prefix))

@@ -1,4 +1,5 @@
-"""The `govledger` command: serve, apply, rebuild, status, mock-upstream, schema."""
+"""The `govledger` command: serve, apply, rebuild, status, mock-upstream, schema (and the
+management commands of `proxy.cli_admin`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import typer
 
 from ledger.config import ConfigError, ConfigFile, parse_config
 from ledger.store import StoreUnavailableError
+from proxy.cli_admin import register as register_management
 
 app = typer.Typer(
     add_completion=False,
@@ -213,6 +215,9 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "cli"
+
+
+register_management(app)  # customers, teams, keys, … against a running gateway
 
 
 def main() -> None:

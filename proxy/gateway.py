@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from ledger import events as ev
-from ledger.credentials import hash_secret, hashes_match
+from ledger.credentials import hash_secret
 from projections.policy import KeyPolicy, Route
 from proxy.admission import Admission, Refusal, admit
 from proxy.cost import PriceUnknownError, TokenUsage, max_output_tokens
@@ -105,8 +105,8 @@ class Gateway:
         digest = hash_secret(value)
         key_id = self.runtime.state.key_by_hash.get(digest)
         policy = self.runtime.policy(key_id) if key_id else None
-        stored = self.runtime.state.get("virtual_key", key_id or "") or {}
-        if policy is None or not hashes_match(stored.get("value_hash", ""), digest):
+        # The current value, or a rotated-out one still inside its grace period.
+        if policy is None or not self.runtime.state.accepts(policy.key_id, digest, _now()):
             raise GatewayError(
                 401, "virtual_key_not_found", "the virtual key is not recognised", level="auth"
             )
@@ -323,3 +323,7 @@ class Gateway:
 
 def _ignore(_error: BaseException | None, _ids: Any) -> None:
     return None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

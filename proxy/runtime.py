@@ -46,6 +46,7 @@ class Settings:
     abandon_after_s: float = 3600.0
     secret_key_file: Path = Path("data/secret.key")
     mock_upstream_port: int | None = None
+    admin_token: str | None = field(default=None, repr=False)  # bootstraps the first Admin
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -57,6 +58,7 @@ class Settings:
             "max_body_bytes": int(env.get("GOVLEDGER_MAX_BODY_BYTES", 4 * 1024 * 1024)),
             "upstream_timeout_s": float(env.get("GOVLEDGER_UPSTREAM_TIMEOUT", 120)),
             "secret_key_file": Path(env.get("GOVLEDGER_SECRET_KEY_FILE", "data/secret.key")),
+            "admin_token": env.get("GOVLEDGER_ADMIN_TOKEN") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

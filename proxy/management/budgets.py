@@ -1,0 +1,73 @@
+"""/api/governance/budgets and /rate-limits: every limit at every level, with its figures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from proxy.management import figures
+from proxy.management.auth import Principal, management, require
+from proxy.management.errors import JSONResponse
+
+Data = dict[str, Any]
+
+
+def _page(rows: Iterable[Data], limit: int, cursor: str | None) -> Response:
+    ordered = sorted((r for r in rows if cursor is None or r["id"] > cursor), key=lambda r: r["id"])
+    shown = ordered[:limit]
+    next_cursor = shown[-1]["id"] if len(ordered) > limit else None
+    return JSONResponse({"data": shown, "next_cursor": next_cursor})
+
+
+def _wanted(rule_id: str, level: str, want_level: str | None, search: str | None) -> bool:
+    return (want_level is None or level == want_level) and (not search or search in rule_id)
+
+
+def router() -> APIRouter:
+    """The budgets' and rate limits' endpoints (read only: limits change with their owner)."""
+    api = APIRouter(prefix="/api/governance", tags=["budgets"])
+
+    @api.get("/budgets")
+    async def list_budgets(
+        request: Request,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        cursor: str | None = None,
+        level: str | None = None,
+        search: str | None = None,
+        who: Principal = require("budgets:view"),
+    ) -> Response:
+        """Every budget (customer, team, virtual_key, provider_config) with current figures."""
+        service = management(request)
+        now = service.clock()
+        usage = service.runtime.usage
+        rows = (
+            figures.budget_figures(rule, usage, now)
+            for rule in figures.all_budgets(service.state)
+            if _wanted(rule.id, rule.level, level, search)
+        )
+        return _page(rows, limit, cursor)
+
+    @api.get("/rate-limits")
+    async def list_rate_limits(
+        request: Request,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        cursor: str | None = None,
+        level: str | None = None,
+        search: str | None = None,
+        who: Principal = require("budgets:view"),
+    ) -> Response:
+        """Every rate limit (virtual_key, provider_config) with current figures."""
+        service = management(request)
+        now = service.clock()
+        usage = service.runtime.usage
+        rows = (
+            figures.rate_figures(rule, usage, now)
+            for rule in figures.all_rates(service.state)
+            if _wanted(rule.id, rule.level, level, search)
+        )
+        return _page(rows, limit, cursor)
+
+    return api

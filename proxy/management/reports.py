@@ -1,0 +1,84 @@
+"""/api/reports/spend: cost, requests and tokens per period and group, from the request log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from proxy.management.audit import From, Limit, To, where
+from proxy.management.auth import Principal, management, require
+from proxy.management.exports import Format, render
+
+GroupBy = Literal["customer", "team", "virtual_key", "provider", "model"]
+Granularity = Literal["hour", "day", "month"]
+GROUP_COLUMN = {
+    "customer": "customer_id",
+    "team": "team_id",
+    "virtual_key": "key_id",
+    "provider": "provider",
+    "model": "model",
+}
+# Periods are prefixes of the ISO text of the admission time (UTC): 2026-11-27T10 is an hour.
+PREFIX = {"hour": 13, "day": 10, "month": 7}
+COLUMNS = ["period", "group", "requests", "cost", "input_tokens", "output_tokens"]
+
+
+@dataclass
+class Total:
+    """The spend of one group in one period."""
+
+    requests: int = 0
+    cost: Decimal = field(default_factory=Decimal)
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+def spend(rows: list[tuple[Any, ...]], granularity: Granularity) -> list[dict[str, Any]]:
+    """Totals per (period, group) of settled rows (admitted_at, group, cost, in, out), in order."""
+    totals: dict[tuple[str, str], Total] = {}
+    for admitted_at, group, cost, input_tokens, output_tokens in rows:
+        total = totals.setdefault((admitted_at[: PREFIX[granularity]], group or ""), Total())
+        total.requests += 1
+        total.cost += Decimal(cost)
+        total.input_tokens += int(input_tokens or 0)
+        total.output_tokens += int(output_tokens or 0)
+    return [
+        {"period": period, "group": group or None, **vars(total)}
+        for (period, group), total in sorted(totals.items())
+    ]
+
+
+def router() -> APIRouter:
+    """The reports' endpoints."""
+    api = APIRouter(prefix="/api/reports", tags=["reports"])
+
+    @api.get("/spend")
+    async def spend_report(
+        request: Request,
+        group_by: GroupBy = "virtual_key",
+        granularity: Granularity = "day",
+        start: From = None,
+        end: To = None,
+        cursor: Annotated[int | None, Query(ge=0, description="offset of the next row")] = None,
+        limit: Limit = 100,
+        format: Format = "json",
+        who: Principal = require("reports:view"),
+    ) -> Response:
+        """Spend of settled requests (rejected ones cost nothing) per period and group."""
+        clause, params = where({}, "admitted_at", start, end)
+        rows = await management(request).query(
+            f"SELECT admitted_at, {GROUP_COLUMN[group_by]}, cost, input_tokens, output_tokens "  # noqa: S608
+            f"FROM gl_requests WHERE cost IS NOT NULL AND status <> 'rejected'{clause}",
+            params,
+        )
+        totals = spend(rows, granularity)
+        offset = cursor or 0
+        shown = totals[offset : offset + limit]
+        next_cursor = str(offset + limit) if offset + limit < len(totals) else None
+        return render(shown, COLUMNS, next_cursor, format)
+
+    return api
