@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 
 from ledger.config import ConfigFile
 from proxy.errors import JSONBytes
+from proxy.exchange import Exchange
 from proxy.gateway import Gateway
 from proxy.hotpath import Handler, HotPath
 from proxy.idempotency import IdempotencyCache
@@ -24,6 +25,8 @@ from proxy.management import install as install_management
 from proxy.management.bootstrap import bootstrap_admin_token
 from proxy.mock_upstream import build_app
 from proxy.runtime import Runtime, Settings
+from proxy.surfaces.anthropic import AnthropicSurface
+from proxy.surfaces.gemini import GeminiSurface
 from proxy.surfaces.openai import OpenAISurface
 from proxy.upstream import Upstream
 
@@ -76,9 +79,12 @@ def create_app(
     gateway = Gateway(runtime)
     app.state.gateway = gateway
     install_management(app, runtime, gateway)
-    surface = OpenAISurface(gateway, upstream, IdempotencyCache())
+    exchange = Exchange(gateway, upstream, IdempotencyCache())
+    surface = OpenAISurface(exchange)
     for prefix in ("/v1", "/openai/v1"):
         app.hot_routes.extend(surface.routes(prefix))
+    app.hot_routes.extend(AnthropicSurface(exchange).routes())
+    app.router.routes.extend(GeminiSurface(exchange).routes())
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:

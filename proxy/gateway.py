@@ -8,6 +8,7 @@ request's settlement before its response completes.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 import uuid
@@ -19,11 +20,13 @@ from typing import Any
 
 from ledger import events as ev
 from ledger.credentials import hash_secret
+from ledger.entities import SETTINGS_ID
 from projections.policy import KeyPolicy, Route
 from proxy.admission import Admission, Refusal, admit
 from proxy.cost import PriceUnknownError, TokenUsage, max_output_tokens
 from proxy.errors import GatewayError
 from proxy.estimate import UnboundableInputError, input_token_bound, output_token_bound
+from proxy.required_headers import HeaderRule, compile_rules, missing_headers
 from proxy.runtime import Runtime
 from proxy.usage import tokens_dict
 
@@ -59,6 +62,7 @@ class Call:
     stream: bool
     headers: Mapping[str, str]
     pinned_provider: str | None = None
+    api_version: str | None = None  # the version in a Gemini path (v1beta or v1)
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
@@ -94,9 +98,12 @@ class Gateway:
     def __init__(self, runtime: Runtime, rng: random.Random | None = None) -> None:
         self.runtime = runtime
         self.rng = rng or random.Random()
+        self._header_rules: tuple[int, tuple[HeaderRule, ...]] = (-1, ())
 
     def authenticate(self, call: Call) -> KeyPolicy:
-        """The key's policy, or GatewayError 401 (missing or unknown key)."""
+        """The key's policy, or GatewayError 400 (required headers) or 401 (missing or unknown
+        key); the required headers are checked first."""
+        self.check_required_headers(call.headers)
         value = read_virtual_key(call.headers)
         if value is None:
             raise GatewayError(
@@ -111,6 +118,22 @@ class Gateway:
                 401, "virtual_key_not_found", "the virtual key is not recognised", level="auth"
             )
         return policy
+
+    def check_required_headers(self, headers: Mapping[str, str]) -> None:
+        """GatewayError 400 `missing_required_headers` naming every header that fails."""
+        version = self.runtime.state.version("settings", SETTINGS_ID)
+        if self._header_rules[0] != version:
+            wanted = self.runtime.state.settings().get("required_headers", {})
+            self._header_rules = (version, compile_rules(wanted, os.environ))
+        missing = missing_headers(self._header_rules[1], headers)
+        if missing:
+            raise GatewayError(
+                400,
+                "missing_required_headers",
+                f"required headers missing or not matching their rule: {', '.join(missing)}",
+                param=",".join(missing),
+                level="request",
+            )
 
     def admit(self, call: Call, policy: KeyPolicy) -> Ticket:
         """Decide, reserve in memory and queue the admission event; GatewayError if refused."""
@@ -131,11 +154,10 @@ class Gateway:
         prices = self.runtime.prices
 
         def cost_of(route: Route) -> Decimal:
-            limit = max_output_tokens(route.provider_type, call.model)
+            model = route.upstream_model(call.model)  # priced as the provider is asked
+            limit = max_output_tokens(route.provider_type, model)
             out = output_token_bound(call.body, call.surface, limit)
-            return prices.reservation_cost(
-                route.provider_type, call.model, TokenUsage(input_bound, out)
-            )
+            return prices.reservation_cost(route.provider_type, model, TokenUsage(input_bound, out))
 
         try:
             output_bound = output_token_bound(call.body, call.surface, None)
@@ -245,9 +267,10 @@ class Gateway:
                 usage,
             )
         except PriceUnknownError:  # the upstream answered with another model name
-            price = self.runtime.prices.price(route.provider_type, ticket.call.model)
+            asked = route.upstream_model(ticket.call.model)
+            price = self.runtime.prices.price(route.provider_type, asked)
             return (
-                self.runtime.prices.cost(route.provider_type, ticket.call.model, usage),
+                self.runtime.prices.cost(route.provider_type, asked, usage),
                 price.source,
                 usage,
             )

@@ -1,18 +1,25 @@
-"""Calls to upstream providers over a pooled aiohttp session, walking the fallback chain."""
+"""Calls to upstream providers over a pooled aiohttp session, walking the fallback chain.
+
+Each route of a chain may be of another provider type: `prepare` builds its native request
+(or refuses with UntranslatableError, and the chain goes on)."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import orjson
 
 from projections.policy import ProviderKey, Route
+from proxy.providers import Prepared
 from proxy.routing import choose_key
+from proxy.translate import UntranslatableError
+
+Prepare = Callable[[Route, ProviderKey], Prepared]
 
 
 @dataclass
@@ -44,14 +51,23 @@ class Answer:
     key: ProviderKey
     response: aiohttp.ClientResponse
     attempts: list[Attempt]
+    prepared: Prepared
 
 
 class AllAttemptsFailed(Exception):
     """Every route in the chain failed with a retryable error."""
 
-    def __init__(self, attempts: list[Attempt]) -> None:
+    def __init__(
+        self, attempts: list[Attempt], untranslatable: list[UntranslatableError] | None = None
+    ) -> None:
         super().__init__("all upstream attempts failed")
         self.attempts = attempts
+        self.untranslatable = untranslatable or []
+
+    @property
+    def nothing_translatable(self) -> bool:
+        """True when no route could take the request in its wire format."""
+        return bool(self.untranslatable) and len(self.untranslatable) == len(self.attempts)
 
     @property
     def all_rate_limited(self) -> bool:
@@ -59,14 +75,8 @@ class AllAttemptsFailed(Exception):
         return bool(self.attempts) and all(a.status == 429 for a in self.attempts)
 
 
-def strip_provider(model: str, route: Route) -> str:
-    """`provider/model` becomes `model` for the upstream."""
-    prefix = route.provider + "/"
-    return model[len(prefix) :] if model.startswith(prefix) else model
-
-
 class Upstream:
-    """A pooled HTTP client for OpenAI-type upstreams."""
+    """A pooled HTTP client for upstreams of every provider type."""
 
     def __init__(self, timeout_s: float) -> None:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=10)
@@ -87,26 +97,32 @@ class Upstream:
     async def send(
         self,
         chain: tuple[Route, ...],
-        path: str,
-        body: dict[str, Any],
         model: str,
         rng: random.Random,
+        prepare: Prepare,
     ) -> Answer:
         """Try each route in turn; return the first answer that is not retryable."""
         if self.session is None:  # pragma: no cover - start() runs in the lifespan
             raise RuntimeError("upstream client is not started")
         attempts: list[Attempt] = []
+        untranslatable: list[UntranslatableError] = []
         for route in chain:
             key = choose_key(route, model, rng)
             started = time.perf_counter()
             if key is None:
                 attempts.append(Attempt(route.provider, None, None, "no usable provider key", 0.0))
                 continue
-            payload = orjson.dumps({**body, "model": strip_provider(model, route)})
-            headers = {"authorization": f"Bearer {key.secret}", "content-type": "application/json"}
+            try:
+                prepared = prepare(route, key)
+            except UntranslatableError as error:
+                untranslatable.append(error)
+                attempts.append(
+                    Attempt(route.provider, key.id, None, f"untranslatable: {error}", 0)
+                )
+                continue
             try:
                 response = await self.session.post(
-                    route.base_url + path, data=payload, headers=headers
+                    prepared.url, data=prepared.payload, headers=prepared.headers
                 )
             except (TimeoutError, aiohttp.ClientError, OSError) as error:
                 ms = (time.perf_counter() - started) * 1000
@@ -121,5 +137,5 @@ class Upstream:
                 )
                 continue
             attempts.append(Attempt(route.provider, key.id, response.status, "", ms))
-            return Answer(route, key, response, attempts)
-        raise AllAttemptsFailed(attempts)
+            return Answer(route, key, response, attempts, prepared)
+        raise AllAttemptsFailed(attempts, untranslatable)

@@ -1,0 +1,73 @@
+"""Reading a request body the same way on every surface: size limit, JSON object, model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from ledger.entities import GovernanceState
+from proxy.errors import GatewayError
+
+
+async def read_object(request: Request, limit: int) -> dict[str, Any]:
+    """The body as a JSON object; GatewayError 413 over `limit` bytes, 400 if not an object."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise GatewayError(
+            413, "request_too_large", f"the body is over {limit} bytes", level="request"
+        )
+    raw = await request.body()
+    if len(raw) > limit:
+        raise GatewayError(
+            413, "request_too_large", f"the body is over {limit} bytes", level="request"
+        )
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise GatewayError(
+            400, "invalid_json", f"the body is not valid JSON: {error}", level="request"
+        ) from None
+    if not isinstance(body, dict):
+        raise GatewayError(
+            400, "invalid_request", "the body must be a JSON object", level="request"
+        )
+    return body
+
+
+def required(body: dict[str, Any], field: str, kind: type | None = None) -> Any:
+    """A field that must be present and non-empty (and of `kind`); else GatewayError 400."""
+    value = body.get(field)
+    if value in (None, "", []):
+        raise GatewayError(
+            400, f"missing_{field}", f"`{field}` is required", param=field, level="request"
+        )
+    if kind is not None and not isinstance(value, kind):
+        raise GatewayError(
+            400,
+            f"invalid_{field}",
+            f"`{field}` must be a {kind.__name__}",
+            param=field,
+            level="request",
+        )
+    return value
+
+
+def model_of(body: dict[str, Any]) -> str:
+    """The body's `model`, a non-empty string; else GatewayError 400 `missing_model`."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise GatewayError(
+            400, "missing_model", "`model` is required (a string)", param="model", level="request"
+        )
+    return model
+
+
+def pinned(model: str, state: GovernanceState) -> tuple[str | None, str]:
+    """`provider/model` names a configured provider: (provider, model); else (None, model)."""
+    if "/" in model:
+        head, rest = model.split("/", 1)
+        if state.get("provider", head) is not None:
+            return head, rest
+    return None, model
