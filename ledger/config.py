@@ -22,6 +22,7 @@ from ledger.periods import DurationError, parse_duration
 
 IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 PROVIDER_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+MCP_CLIENT_NAME = r"^[A-Za-z0-9_]{1,32}$"
 MINUTE_SECONDS = 60
 MONTH_SECONDS = 31 * 86400
 
@@ -158,15 +159,36 @@ class ProviderConfigSpec(Spec):
     key_ids: list[str] = Field(default_factory=lambda: ["*"])
     budgets: list[BudgetSpec] = Field(default_factory=list)
     rate_limit: RateLimitSpec | None = None
+    model_map: dict[str, str] = Field(
+        default_factory=dict, description="Requested model -> the model name sent to this provider"
+    )
 
     _budgets = field_validator("budgets")(_distinct_durations)
 
 
 class McpConfigSpec(Spec):
-    """The MCP tools a key may use from one client (`*` for all)."""
+    """The MCP tools a key may use from one client: `["*"]` all, `[]` none, or names."""
 
     mcp_client_name: str
     tools_to_execute: list[str] = Field(default_factory=list)
+
+
+class McpClientSpec(Spec):
+    """An MCP server reached over streamable HTTP; its tools are offered as `name-tool`."""
+
+    name: str = Field(pattern=MCP_CLIENT_NAME, description="Letters, digits and _ (no -)")
+    url: str = Field(pattern=r"^https?://")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Headers sent to the server, each an env.NAME reference"
+    )
+
+    @field_validator("headers")
+    @classmethod
+    def _references_only(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if not value.startswith("env."):
+                raise ValueError(f"header {name!r} must be an env.NAME reference (no secrets)")
+        return headers
 
 
 class VirtualKeySpec(Spec):
@@ -234,8 +256,23 @@ class ConfigFile(Spec):
     virtual_keys: list[VirtualKeySpec] = Field(default_factory=list)
     pricing_overrides: list[PricingOverrideSpec] = Field(default_factory=list)
     allow_unknown_prices: bool = False
-    required_headers: dict[str, str] = Field(default_factory=dict)
+    required_headers: dict[str, str] = Field(
+        default_factory=dict, description='Header -> "*", "env.NAME" or a full-match regex'
+    )
     record_headers: list[str] = Field(default_factory=list)
+    mcp_clients: list[McpClientSpec] = Field(default_factory=list)
+
+    @field_validator("required_headers")
+    @classmethod
+    def _header_rules(cls, rules: dict[str, str]) -> dict[str, str]:
+        for name, rule in rules.items():
+            if rule == "*" or rule.startswith("env."):
+                continue
+            try:
+                re.compile(rule)
+            except re.error as error:
+                raise ValueError(f"header {name!r}: not a regular expression ({error})") from None
+        return rules
 
 
 def _path(location: Sequence[int | str]) -> str:
@@ -278,6 +315,10 @@ def check_references(config: ConfigFile) -> list[tuple[str, str]]:
                 problems.append((f"{section}[{index}]", f"duplicate id {ident!r}"))
             seen.add(ident)
     providers = {p.name: p for p in config.providers}
+    clients = [c.name for c in config.mcp_clients]
+    for index, name in enumerate(clients):
+        if name in clients[:index]:
+            problems.append((f"mcp_clients[{index}].name", f"duplicate MCP client {name!r}"))
     customers = {c.id for c in config.customers}
     teams = {t.id for t in config.teams}
     for index, team in enumerate(config.teams):

@@ -98,7 +98,7 @@ def _same_literal(old: Data, literal: str, box: SecretBox) -> bool:
 
 def route(spec: ProviderConfigSpec, prior: Data | None, now: datetime) -> Data:
     """One provider config of a virtual key."""
-    return {
+    data = {
         "provider": spec.provider,
         "weight": spec.weight,
         "allowed_models": spec.allowed_models,
@@ -106,6 +106,9 @@ def route(spec: ProviderConfigSpec, prior: Data | None, now: datetime) -> Data:
         "budgets": budgets(spec.budgets, _prior_budgets(prior), now),
         "rate_limit": rate_limit(spec.rate_limit),
     }
+    if spec.model_map:  # only when set, so configs without one plan no change
+        data["model_map"] = dict(spec.model_map)
+    return data
 
 
 def virtual_key(

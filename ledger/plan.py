@@ -117,6 +117,7 @@ def make_plan(
         "allow_unknown_prices": config.allow_unknown_prices,
         "required_headers": {k.lower(): v for k, v in config.required_headers.items()},
         "record_headers": [h.lower() for h in config.record_headers],
+        "mcp_clients": [c.model_dump() for c in config.mcp_clients],
     }
     if _diff(state.settings(), settings) or state.get("settings", SETTINGS_ID) is None:
         before = state.get("settings", SETTINGS_ID)
