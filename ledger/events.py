@@ -216,6 +216,32 @@ class RequestRejected(UsageEvent):
     headers: JSON
 
 
+@dataclass(frozen=True)
+class McpToolExecuted(UsageEvent):
+    """A key ran an MCP tool through the gateway; arguments and results are not kept."""
+
+    key_id: str
+    client: str  # the MCP client (server) name
+    tool: str  # the tool's name on that server
+    status: str  # ok | tool_error (the tool reported an error) | failed (no answer)
+    reason: str
+    argument_bytes: int  # size of the JSON arguments, for audit without their content
+    duration_ms: float  # how long the server took to answer
+    headers: JSON  # request headers the settings ask to record
+
+
+@dataclass(frozen=True)
+class McpToolRefused(UsageEvent):
+    """An MCP tool call was refused before it ran; `code` names why (e.g. mcp_tool_blocked)."""
+
+    key_id: str | None
+    client: str
+    tool: str
+    code: str  # mcp_tool_blocked | virtual_key_required | missing_required_headers | ...
+    message: str
+    headers: JSON
+
+
 GOVERNANCE_EVENTS: tuple[type[EntityEvent], ...] = (
     CustomerCreated,
     CustomerUpdated,
@@ -243,5 +269,7 @@ USAGE_EVENTS: tuple[type[UsageEvent], ...] = (
     RequestSettled,
     RequestAbandoned,
     RequestRejected,
+    McpToolExecuted,
+    McpToolRefused,
 )
 ALL_EVENTS: tuple[type[LedgerEvent], ...] = GOVERNANCE_EVENTS + ACCESS_EVENTS + USAGE_EVENTS
