@@ -7,15 +7,25 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningGateway, start_gateway
+from tests.conftest import POSTGRES_URL, RunningGateway, reset_postgres, start_gateway
 from tests.e2e.management.support import ADMIN, CONFIG, Api
 
 
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
-    """One gateway per test module (tests use ids of their own), with a known Admin token."""
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def gateway(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningGateway]:
+    """One gateway per test module and store (tests use ids of their own), with a known
+    Admin token; PostgreSQL only when GOVLEDGER_TEST_POSTGRES_URL is set."""
     tmp: Path = tmp_path_factory.mktemp("management")
-    running = start_gateway(f"sqlite:///{tmp}/ledger.sqlite", CONFIG, tmp, admin_token=ADMIN)
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp}/ledger.sqlite"
+    elif POSTGRES_URL:
+        reset_postgres(POSTGRES_URL)
+        url = POSTGRES_URL
+    else:
+        pytest.skip("GOVLEDGER_TEST_POSTGRES_URL is not set")
+    running = start_gateway(url, CONFIG, tmp, admin_token=ADMIN)
     yield running
     running.stop()
 

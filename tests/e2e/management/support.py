@@ -110,6 +110,11 @@ def eventually(probe: Callable[[], T | None], seconds: float = 10.0) -> T:
         time.sleep(0.05)
 
 
+def poll(fetch: Callable[[], T], ready: Callable[[T], bool], seconds: float = 10.0) -> T:
+    """Fetch until `ready` says the answer is complete (the views lag the ledger)."""
+    return eventually(lambda: found if ready(found := fetch()) else None, seconds)
+
+
 def audit_rows(api: Api, query: str) -> list[dict[str, Any]]:
     """Audit rows matching a query string."""
     answer = api.get(f"/api/audit/events?{query}")

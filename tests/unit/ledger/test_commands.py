@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from ledger import commands
+from ledger import events as ev
 from ledger.commands import Author
 from ledger.config import ConfigError, CustomerSpec, TeamSpec, VirtualKeySpec
 from ledger.credentials import SecretBox, hash_secret
@@ -20,7 +21,7 @@ OLD = "sk-bf-old-value-0123456789"
 NEW = "sk-bf-new-value-0123456789"
 
 
-def with_events(state: GovernanceState, *events: commands.ev.EntityEvent) -> GovernanceState:
+def with_events(state: GovernanceState, *events: ev.EntityEvent) -> GovernanceState:
     """Fold events into the state, as the ledger does after appending them."""
     for event in events:
         state.apply(event)
