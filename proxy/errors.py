@@ -102,8 +102,8 @@ def _headers(error: GatewayError, request_id: str | None) -> dict[str, str]:
 
 
 def anthropic_error(error: GatewayError, request_id: str | None = None) -> Response:
-    """Anthropic's error body `{"type": "error", "error": {"type", "message"}}`, with the
-    `request-id` header its SDK reports."""
+    """Anthropic's error body `{"type": "error", "error": {"type", "message", "details":
+    {"error_code"}}}`, with the `request-id` header its SDK reports."""
     headers = _headers(error, request_id)
     if request_id:
         headers["request-id"] = request_id
@@ -112,7 +112,7 @@ def anthropic_error(error: GatewayError, request_id: str | None = None) -> Respo
         kind = "invalid_request_error" if error.status < 500 else "api_error"
     body = {
         "type": "error",
-        "error": {"type": kind, "message": error.message},
+        "error": {"type": kind, "message": error.message, "details": {"error_code": error.code}},
         "request_id": request_id,
     }
     return JSONBytes(body, status_code=error.status, headers=headers)
