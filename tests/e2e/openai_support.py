@@ -21,13 +21,14 @@ from urllib.parse import urlsplit
 import aiohttp
 import openai
 import orjson
+import pytest
 from aiohttp import web
 from openai.types.chat import ChatCompletionMessageParam
 
 from ledger import events as ev
 from projections.database import ViewDatabase
 from proxy.mock_upstream import build_app
-from tests.conftest import RunningGateway, free_port
+from tests.conftest import RunningGateway, free_port, start_gateway
 
 T = TypeVar("T")
 
@@ -348,3 +349,32 @@ async def hang_up_after_first_event(
             received += await response.content.readany()
         response.close()
     return received
+
+
+# --- one gateway for a whole module --------------------------------------------------------
+
+
+@contextmanager
+def module_gateway(
+    tmp_path_factory: pytest.TempPathFactory, config: dict[str, Any], **settings: Any
+) -> Iterator[RunningGateway]:
+    """A gateway shared by a module's tests (each start costs about a second); the tests
+    tell their own requests apart by request id or by `events_after(mark(...))`."""
+    tmp = tmp_path_factory.mktemp("gateway")
+    gateway = start_gateway(f"sqlite:///{tmp}/ledger.sqlite", config, tmp, **settings)
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
+
+
+def mark(gateway: RunningGateway) -> int:
+    """The usage log's position now (commits are awaited, so nothing earlier is pending
+    once every earlier request has been answered)."""
+    flush_ledger(gateway)
+    return int(gateway.runtime.store.max_position("usage"))
+
+
+def events_after(gateway: RunningGateway, position: int, kind: type[T]) -> list[T]:
+    """The usage events of one type appended after a position."""
+    return [e for _, e in gateway.runtime.store.iterate("usage", position) if isinstance(e, kind)]

@@ -3,7 +3,7 @@ embeddings, responses (plain and streaming), the model list and the `/openai/v1`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import pytest
@@ -16,15 +16,18 @@ from tests.e2e.openai_support import (
     INPUT_PRICE,
     KEY,
     MILLION,
+    admitted_for,
     async_client,
     budget,
     client,
     cost_of,
+    events_after,
     hi,
     make_config,
+    mark,
     mock_tokens,
+    module_gateway,
     nothing_held,
-    of_type,
     provider,
     say,
     settled_for,
@@ -34,15 +37,18 @@ from tests.e2e.openai_support import (
 Factory = Callable[..., RunningGateway]
 
 
-def config_with_budget() -> dict[str, object]:
-    """One key with a daily budget, routed to the fake upstream."""
-    return make_config(keys=[virtual_key(budgets=[budget("5")])])
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
+    """One key with a daily budget, allowed m1 and e1 on the fake upstream."""
+    route = {"provider": "mock", "allowed_models": ["m1", "e1"]}
+    key = virtual_key(providers=(), provider_configs=[route], budgets=[budget("5")])
+    with module_gateway(tmp_path_factory, make_config(keys=[key])) as running:
+        yield running
 
 
 def test_a_plain_chat_completion_returns_the_reply_and_its_exact_cost(
-    gateway_factory: Factory,
+    gateway: RunningGateway,
 ) -> None:
-    gateway = gateway_factory(config_with_budget())
     with client(gateway) as sdk:
         raw = sdk.chat.completions.with_raw_response.create(
             model="m1", messages=hi(), max_tokens=10
@@ -71,9 +77,8 @@ def test_a_plain_chat_completion_returns_the_reply_and_its_exact_cost(
 
 
 async def test_an_async_chat_completion_is_answered_and_charged_like_a_sync_one(
-    gateway_factory: Factory,
+    gateway: RunningGateway,
 ) -> None:
-    gateway = gateway_factory(config_with_budget())
     async with async_client(gateway) as sdk:
         raw = await sdk.chat.completions.with_raw_response.create(
             model="m1", messages=say("one two three"), max_tokens=2
@@ -87,9 +92,8 @@ async def test_an_async_chat_completion_is_answered_and_charged_like_a_sync_one(
 
 
 def test_a_streamed_chat_completion_hides_the_usage_chunk_the_client_did_not_ask_for(
-    gateway_factory: Factory,
+    gateway: RunningGateway,
 ) -> None:
-    gateway = gateway_factory(config_with_budget())
     with client(gateway) as sdk:
         raw = sdk.chat.completions.with_raw_response.create(
             model="m1", messages=hi(), max_tokens=10, stream=True
@@ -109,19 +113,17 @@ def test_a_streamed_chat_completion_hides_the_usage_chunk_the_client_did_not_ask
 
 
 def test_a_streamed_chat_completion_keeps_the_usage_chunk_the_client_asked_for(
-    gateway_factory: Factory,
+    gateway: RunningGateway,
 ) -> None:
-    gateway = gateway_factory(config_with_budget())
     with client(gateway) as sdk:
-        chunks = list(
-            sdk.chat.completions.create(
-                model="m1",
-                messages=hi(),
-                max_tokens=10,
-                stream=True,
-                stream_options={"include_usage": True},
-            )
+        raw = sdk.chat.completions.with_raw_response.create(
+            model="m1",
+            messages=hi(),
+            max_tokens=10,
+            stream=True,
+            stream_options={"include_usage": True},
         )
+        chunks = list(raw.parse())
     with_usage = [c for c in chunks if c.usage is not None]
     assert len(with_usage) == 1
     assert with_usage[0] is chunks[-1]
@@ -130,15 +132,15 @@ def test_a_streamed_chat_completion_keeps_the_usage_chunk_the_client_asked_for(
     assert with_usage[0].usage.prompt_tokens == 1
     assert with_usage[0].usage.completion_tokens == HELLO_WORDS
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == HELLO
-    [settled] = of_type(gateway, ev.RequestSettled)
+    settled = settled_for(gateway, raw.headers["x-govledger-request-id"])
     assert settled.cost == cost_of(1, HELLO_WORDS)
 
 
 async def test_an_async_streamed_chat_completion_delivers_every_piece(
-    gateway_factory: Factory,
+    gateway: RunningGateway,
 ) -> None:
-    gateway = gateway_factory(config_with_budget())
     text = "alpha beta gamma delta"
+    before = mark(gateway)
     async with async_client(gateway) as sdk:
         stream = await sdk.chat.completions.create(
             model="m1", messages=say(text), max_tokens=50, stream=True
@@ -146,14 +148,13 @@ async def test_an_async_streamed_chat_completion_delivers_every_piece(
         pieces = [c.choices[0].delta.content or "" async for c in stream if c.choices]
     assert "".join(pieces) == text
     assert len([p for p in pieces if p]) == 4
-    [settled] = of_type(gateway, ev.RequestSettled)
+    [settled] = events_after(gateway, before, ev.RequestSettled)
     assert settled.status == "ok"
     assert settled.cost == cost_of(mock_tokens(f"echo: {text}"), 4)
     assert nothing_held(gateway)
 
 
-def test_embeddings_are_charged_for_their_input_tokens_only(gateway_factory: Factory) -> None:
-    gateway = gateway_factory(config_with_budget())
+def test_embeddings_are_charged_for_their_input_tokens_only(gateway: RunningGateway) -> None:
     texts = ["first input text", "second"]
     with client(gateway) as sdk:
         raw = sdk.embeddings.with_raw_response.create(model="e1", input=texts)
@@ -166,13 +167,12 @@ def test_embeddings_are_charged_for_their_input_tokens_only(gateway_factory: Fac
     assert settled.tokens["output"] == 0
     assert settled.cost == tokens * INPUT_PRICE / MILLION
     assert Decimal(raw.headers["x-govledger-cost-usd"]) == settled.cost
-    assert of_type(gateway, ev.RequestAdmitted)[0].surface == "openai_embeddings"
+    assert admitted_for(gateway, settled.request_id).surface == "openai_embeddings"
 
 
 def test_a_plain_responses_call_returns_its_output_text_and_is_charged(
-    gateway_factory: Factory,
+    gateway: RunningGateway,
 ) -> None:
-    gateway = gateway_factory(config_with_budget())
     with client(gateway) as sdk:
         raw = sdk.responses.with_raw_response.create(
             model="m1", input="echo: from the responses api", max_output_tokens=3
@@ -183,13 +183,13 @@ def test_a_plain_responses_call_returns_its_output_text_and_is_charged(
     expected = cost_of(mock_tokens("echo: from the responses api"), 3)
     assert settled.cost == expected
     assert Decimal(raw.headers["x-govledger-cost-usd"]) == expected
-    assert of_type(gateway, ev.RequestAdmitted)[0].surface == "openai_responses"
+    assert admitted_for(gateway, settled.request_id).surface == "openai_responses"
 
 
 def test_a_streamed_responses_call_completes_and_is_charged_once(
-    gateway_factory: Factory,
+    gateway: RunningGateway,
 ) -> None:
-    gateway = gateway_factory(config_with_budget())
+    before = mark(gateway)
     with client(gateway) as sdk:
         raw = sdk.responses.with_raw_response.create(
             model="m1", input="echo: streamed words here", stream=True
@@ -203,7 +203,7 @@ def test_a_streamed_responses_call_completes_and_is_charged_once(
     settled = settled_for(gateway, raw.headers["x-govledger-request-id"])
     assert settled.status == "ok"
     assert settled.cost == cost_of(mock_tokens("echo: streamed words here"), 3)
-    assert len(of_type(gateway, ev.RequestSettled)) == 1
+    assert len(events_after(gateway, before, ev.RequestSettled)) == 1
     assert nothing_held(gateway)
 
 
@@ -238,18 +238,9 @@ def test_the_model_list_names_only_the_models_the_key_may_use(gateway_factory: F
 
 @pytest.mark.parametrize("prefix", ["/v1", "/openai/v1"])
 def test_both_mounts_serve_chat_embeddings_responses_and_models(
-    gateway_factory: Factory, prefix: str
+    gateway: RunningGateway, prefix: str
 ) -> None:
-    gateway = gateway_factory(
-        make_config(
-            keys=[
-                virtual_key(
-                    provider_configs=[{"allowed_models": ["m1", "e1"], "provider": "mock"}],
-                    providers=(),
-                )
-            ]
-        )
-    )
+    before = mark(gateway)
     with client(gateway, KEY, prefix) as sdk:
         chat = sdk.chat.completions.create(model="m1", messages=hi(), max_tokens=10)
         embedding = sdk.embeddings.create(model="e1", input="x")
@@ -259,4 +250,5 @@ def test_both_mounts_serve_chat_embeddings_responses_and_models(
     assert len(embedding.data) == 1
     assert response.output_text == HELLO
     assert models == ["mock/e1", "mock/m1"]
-    assert [e.status for e in of_type(gateway, ev.RequestSettled)] == ["ok", "ok", "ok"]
+    settled = events_after(gateway, before, ev.RequestSettled)
+    assert [e.status for e in settled] == ["ok", "ok", "ok"]

@@ -332,9 +332,9 @@ def test_a_body_over_the_size_limit_gets_413_whether_declared_or_chunked(
 
 
 def test_a_model_without_a_known_price_gets_400_model_price_unknown(
-    gateway_factory: Factory,
+    shared_gateway: RunningGateway,
 ) -> None:
-    gateway = gateway_factory(make_config())
+    gateway = shared_gateway
     with client(gateway) as sdk, pytest.raises(openai.BadRequestError) as caught:
         sdk.chat.completions.create(model="house-model-7", messages=hi())
     body = refused(caught.value, 400, "model_price_unknown")
@@ -362,9 +362,9 @@ def test_allow_unknown_prices_admits_an_unpriced_model_at_zero_cost_and_says_so(
 
 
 def test_an_upstream_answering_garbage_gets_502_and_releases_the_reservation(
-    gateway_factory: Factory,
+    shared_gateway: RunningGateway,
 ) -> None:
-    gateway = gateway_factory(make_config(keys=[virtual_key(budgets=[budget("1")])]))
+    gateway = shared_gateway
     with client(gateway) as sdk, pytest.raises(openai.InternalServerError) as caught:
         sdk.chat.completions.create(model="m1-garbage", messages=hi(), max_tokens=10)
     refused(caught.value, 502, "upstream_bad_response", retry=True)
@@ -376,8 +376,7 @@ def test_an_upstream_answering_garbage_gets_502_and_releases_the_reservation(
     assert (settled.cost, settled.charges) == (Decimal(0), [])
     assert settled.attempts[0]["provider"] == "mock"
     assert nothing_held(gateway)
-    [usage] = gateway.runtime.usage.budgets.values()
-    assert (usage.settled, usage.reserved) == (0, 0)
+    assert gateway.runtime.usage.budgets["virtual_key:k1#1d"].reserved == 0
 
 
 @pytest.mark.parametrize(
@@ -388,14 +387,14 @@ def test_an_upstream_answering_garbage_gets_502_and_releases_the_reservation(
     ],
 )
 def test_when_every_upstream_attempt_fails_the_client_gets_an_error_and_pays_nothing(
-    gateway_factory: Factory,
+    shared_gateway: RunningGateway,
     model: str,
     upstream: int,
     status: int,
     code: str,
     error_type: type[openai.APIStatusError],
 ) -> None:
-    gateway = gateway_factory(make_config(keys=[virtual_key(budgets=[budget("1")])]))
+    gateway = shared_gateway
     with client(gateway) as sdk, pytest.raises(error_type) as caught:
         sdk.chat.completions.create(model=model, messages=hi(), max_tokens=10)
     refused(caught.value, status, code, retry=True)
@@ -451,9 +450,9 @@ def test_every_response_carries_a_request_id_and_successful_ones_a_cost(
 
 
 def test_an_upstream_answering_garbage_to_a_stream_request_gets_502_too(
-    gateway_factory: Factory,
+    shared_gateway: RunningGateway,
 ) -> None:
-    gateway = gateway_factory(make_config(keys=[virtual_key(budgets=[budget("1")])]))
+    gateway = shared_gateway
     with client(gateway) as sdk, pytest.raises(openai.InternalServerError) as caught:
         list(sdk.chat.completions.create(model="m1-garbage", messages=hi(), stream=True))
     refused(caught.value, 502, "upstream_bad_response", retry=True)

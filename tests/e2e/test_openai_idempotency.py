@@ -5,7 +5,8 @@ whose request got no answer may be used again."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from decimal import Decimal
 
 import openai
 import orjson
@@ -22,11 +23,14 @@ from tests.e2e.openai_support import (
     budget,
     client,
     error_body,
+    events_after,
     failing_upstream,
     flush_ledger,
     hang_up_after_first_event,
     hi,
     make_config,
+    mark,
+    module_gateway,
     nothing_held,
     of_type,
     provider,
@@ -47,10 +51,28 @@ def idempotent(key: str) -> dict[str, str]:
     return {"Idempotency-Key": key}
 
 
+def spent(gateway: RunningGateway) -> Decimal:
+    """Key k1's settled spend (in memory)."""
+    held = gateway.runtime.usage.budgets.get("virtual_key:k1#1d")
+    return Decimal(0) if held is None else held.settled
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
+    """Keys k1 (with a budget) and k2 on the fake upstream; each test uses its own
+    Idempotency-Key values."""
+    config = make_config(
+        keys=[virtual_key("k1", KEY, budgets=[budget("1")]), virtual_key("k2", OTHER_KEY)]
+    )
+    with module_gateway(tmp_path_factory, config) as running:
+        yield running
+
+
 def test_the_same_key_and_body_get_the_first_response_again_without_a_new_charge(
-    gateway_factory: Factory,
+    gateway: RunningGateway,
 ) -> None:
-    gateway = gateway_factory(make_config(keys=[virtual_key(budgets=[budget("1")])]))
+    before = mark(gateway)
+    spent_before = spent(gateway)
     with client(gateway) as sdk:
         first, second = (
             sdk.chat.completions.with_raw_response.create(
@@ -64,21 +86,20 @@ def test_the_same_key_and_body_get_the_first_response_again_without_a_new_charge
     request_id = first.headers["x-govledger-request-id"]
     assert second.headers["x-govledger-request-id"] == request_id
     assert second.headers["x-govledger-cost-usd"] == first.headers["x-govledger-cost-usd"]
-    [settled] = of_type(gateway, ev.RequestSettled)
+    [settled] = events_after(gateway, before, ev.RequestSettled)
     assert settled.request_id == request_id
-    assert len(of_type(gateway, ev.RequestAdmitted)) == 1
-    [usage] = gateway.runtime.usage.budgets.values()
-    assert usage.settled == settled.cost
+    assert len(events_after(gateway, before, ev.RequestAdmitted)) == 1
+    assert spent(gateway) - spent_before == settled.cost
     # The same JSON with its keys in another order is the same body.
     body = {"max_tokens": 10, "messages": [{"content": "hi", "role": "user"}], "model": "m1"}
     headers = {"authorization": f"Bearer {KEY}", **idempotent("order-1")}
     third = raw_request(gateway, "/v1/chat/completions", orjson.dumps(body), headers)
     assert (third.status, third.body) == (200, first_body)
-    assert len(of_type(gateway, ev.RequestSettled)) == 1
+    assert len(events_after(gateway, before, ev.RequestSettled)) == 1
 
 
-def test_the_same_key_with_another_body_gets_422(gateway_factory: Factory) -> None:
-    gateway = gateway_factory(make_config())
+def test_the_same_key_with_another_body_gets_422(gateway: RunningGateway) -> None:
+    before = mark(gateway)
     with client(gateway) as sdk:
         sdk.chat.completions.create(
             model="m1", messages=hi(), max_tokens=10, extra_headers=idempotent("order-2")
@@ -91,13 +112,13 @@ def test_the_same_key_with_another_body_gets_422(gateway_factory: Factory) -> No
     assert error.status_code == 422
     assert error_body(error)["code"] == "idempotency_key_reused"
     assert error.response.headers["x-govledger-request-id"]
-    assert len(of_type(gateway, ev.RequestSettled)) == 1
+    assert len(events_after(gateway, before, ev.RequestSettled)) == 1
 
 
 async def test_the_same_key_while_the_first_is_in_flight_gets_409(
-    gateway_factory: Factory,
+    gateway: RunningGateway,
 ) -> None:
-    gateway = gateway_factory(make_config())
+    before = mark(gateway)
     async with async_client(gateway) as sdk:
 
         async def slow() -> LegacyAPIResponse[ChatCompletion]:
@@ -117,13 +138,11 @@ async def test_the_same_key_while_the_first_is_in_flight_gets_409(
             model="m1-slow", messages=hi(), max_tokens=5, extra_headers=idempotent("slow-1")
         )
     assert replay.headers["x-govledger-request-id"] == done.headers["x-govledger-request-id"]
-    assert len(of_type(gateway, ev.RequestSettled)) == 1
+    assert len(events_after(gateway, before, ev.RequestSettled)) == 1
 
 
-def test_idempotency_keys_are_scoped_to_the_virtual_key(gateway_factory: Factory) -> None:
-    gateway = gateway_factory(
-        make_config(keys=[virtual_key("k1", KEY), virtual_key("k2", OTHER_KEY)])
-    )
+def test_idempotency_keys_are_scoped_to_the_virtual_key(gateway: RunningGateway) -> None:
+    before = mark(gateway)
     ids = set()
     for key in (KEY, OTHER_KEY):
         with client(gateway, key) as sdk:
@@ -132,7 +151,7 @@ def test_idempotency_keys_are_scoped_to_the_virtual_key(gateway_factory: Factory
             )
             ids.add(raw.headers["x-govledger-request-id"])
     assert len(ids) == 2
-    assert len(of_type(gateway, ev.RequestSettled)) == 2
+    assert len(events_after(gateway, before, ev.RequestSettled)) == 2
 
 
 def test_a_refused_request_does_not_hold_its_idempotency_key(gateway_factory: Factory) -> None:
@@ -150,9 +169,9 @@ def test_a_refused_request_does_not_hold_its_idempotency_key(gateway_factory: Fa
 
 
 def test_a_streamed_response_is_replayed_whole_without_a_new_charge(
-    gateway_factory: Factory,
+    gateway: RunningGateway,
 ) -> None:
-    gateway = gateway_factory(make_config())
+    before = mark(gateway)
     with client(gateway) as sdk:
         runs = [
             list(
@@ -171,7 +190,7 @@ def test_a_streamed_response_is_replayed_whole_without_a_new_charge(
     assert "".join(c.choices[0].delta.content or "" for c in runs[1] if c.choices) == (
         "streamed once"
     )
-    assert len(of_type(gateway, ev.RequestSettled)) == 1
+    assert len(events_after(gateway, before, ev.RequestSettled)) == 1
 
 
 async def test_a_stream_the_client_hung_up_on_does_not_hold_its_idempotency_key(
