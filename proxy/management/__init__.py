@@ -16,7 +16,7 @@ from proxy.management import (
     tokens,
     virtual_keys,
 )
-from proxy.management.errors import install_handlers
+from proxy.management.errors import REFUSALS, install_handlers
 from proxy.management.service import Management
 from proxy.runtime import Runtime
 
@@ -36,6 +36,6 @@ def install(app: FastAPI, runtime: Runtime, gateway: Gateway) -> Management:
         tokens,
         roles,
     ):
-        app.include_router(module.router())
+        app.include_router(module.router(), responses=REFUSALS)
     install_handlers(app)
     return service

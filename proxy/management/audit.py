@@ -14,13 +14,18 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from proxy.management.auth import Principal, management, require
-from proxy.management.exports import Format, render, utc_text
+from proxy.management.errors import invalid
+from proxy.management.exports import EXPORTED, Format, render, utc_text
 from proxy.management.shapes import redacted
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
 From = Annotated[datetime | None, Query(alias="from", description="inclusive, ISO 8601")]
 To = Annotated[datetime | None, Query(alias="to", description="exclusive, ISO 8601")]
-Cursor = Annotated[int | None, Query(ge=0, description="`next_cursor` of the previous page")]
+MAX_POSITION = 2**63 - 1  # a BIGINT
+Cursor = Annotated[
+    int | None,
+    Query(ge=0, le=MAX_POSITION, description="`next_cursor` of the previous page"),
+]
 EVENT_COLUMNS = [
     "position",
     "at",
@@ -63,6 +68,8 @@ def where(
     """A WHERE clause (after `position > ?`) of equalities and a half-open time range."""
     clauses, params = [], []
     for column, value in equal.items():
+        if isinstance(value, str) and "\x00" in value:  # no store takes NUL in text
+            raise invalid([(column, "must not contain a NUL character")])
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
@@ -84,7 +91,7 @@ def router() -> APIRouter:
     """The audit endpoints."""
     api = APIRouter(prefix="/api/audit", tags=["audit"])
 
-    @api.get("/events")
+    @api.get("/events", responses=EXPORTED)
     async def audit_events(
         request: Request,
         actor: str | None = None,
@@ -123,7 +130,7 @@ def router() -> APIRouter:
         shown, next_cursor = _page(found, limit)
         return render(shown, EVENT_COLUMNS, next_cursor, format)
 
-    @api.get("/requests")
+    @api.get("/requests", responses=EXPORTED)
     async def audit_requests(
         request: Request,
         virtual_key_id: str | None = None,

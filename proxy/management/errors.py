@@ -14,7 +14,7 @@ import orjson
 from fastapi import FastAPI
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -41,6 +41,41 @@ class ApiError(Exception):
         self.message = message
         self.problems = list(problems)
         self.permission = permission
+
+
+class Problem(BaseModel):
+    """One bad field: its JSON path (or parameter name) and what is wrong with it."""
+
+    field: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    """What was refused and why."""
+
+    code: str
+    message: str
+    problems: list[Problem] | None = None
+    permission: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """The body of every refusal of the management API."""
+
+    error: ErrorDetail
+
+
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (401, "No admin token, or one that is not recognised"),
+        (403, "The caller's role lacks the permission named in the body"),
+        (404, "No such entity"),
+        (409, "Already exists, still in use, or changed concurrently"),
+        (412, "If-Match names a version that is not the current one"),
+        (422, "A field or parameter is unknown or has a bad value"),
+    )
+}
 
 
 class JSONResponse(Response):

@@ -14,6 +14,15 @@ from starlette.responses import Response
 from proxy.management.errors import JSONResponse
 
 Format = Literal["json", "csv", "jsonl"]
+EXPORTED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A page of rows: JSON (`data`, `next_cursor`), CSV or JSON lines",
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+    }
+}
 Data = dict[str, Any]
 
 

@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from proxy.management.audit import From, Limit, To, where
+from proxy.management.audit import MAX_POSITION, From, Limit, To, where
 from proxy.management.auth import Principal, management, require
-from proxy.management.exports import Format, render
+from proxy.management.exports import EXPORTED, Format, render
 
 GroupBy = Literal["customer", "team", "virtual_key", "provider", "model"]
 Granularity = Literal["hour", "day", "month"]
@@ -56,14 +56,16 @@ def router() -> APIRouter:
     """The reports' endpoints."""
     api = APIRouter(prefix="/api/reports", tags=["reports"])
 
-    @api.get("/spend")
+    @api.get("/spend", responses=EXPORTED)
     async def spend_report(
         request: Request,
         group_by: GroupBy = "virtual_key",
         granularity: Granularity = "day",
         start: From = None,
         end: To = None,
-        cursor: Annotated[int | None, Query(ge=0, description="offset of the next row")] = None,
+        cursor: Annotated[
+            int | None, Query(ge=0, le=MAX_POSITION, description="offset of the next row")
+        ] = None,
         limit: Limit = 100,
         format: Format = "json",
         who: Principal = require("reports:view"),
