@@ -23,10 +23,13 @@ from proxy.hotpath import Handler, HotPath
 from proxy.idempotency import IdempotencyCache
 from proxy.management import install as install_management
 from proxy.management.bootstrap import bootstrap_admin_token
+from proxy.mcp.registry import McpRegistry
+from proxy.mcp.service import McpTools
 from proxy.mock_upstream import build_app
 from proxy.runtime import Runtime, Settings
 from proxy.surfaces.anthropic import AnthropicSurface
 from proxy.surfaces.gemini import GeminiSurface
+from proxy.surfaces.mcp import McpSurface
 from proxy.surfaces.openai import OpenAISurface
 from proxy.upstream import Upstream
 
@@ -79,12 +82,14 @@ def create_app(
     gateway = Gateway(runtime)
     app.state.gateway = gateway
     install_management(app, runtime, gateway)
-    exchange = Exchange(gateway, upstream, IdempotencyCache())
+    mcp = McpTools(gateway, McpRegistry())
+    exchange = Exchange(gateway, upstream, IdempotencyCache(), offer_tools=mcp.offer)
     surface = OpenAISurface(exchange)
     for prefix in ("/v1", "/openai/v1"):
         app.hot_routes.extend(surface.routes(prefix))
     app.hot_routes.extend(AnthropicSurface(exchange).routes())
     app.router.routes.extend(GeminiSurface(exchange).routes())
+    app.hot_routes.extend(McpSurface(mcp).routes())
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:
