@@ -7,6 +7,7 @@ permission is 403 naming it, and is appended to the ledger as AccessDenied.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from ledger.entities import GovernanceState
 from proxy.management.errors import ApiError
 from proxy.management.service import Management
 
+log = logging.getLogger("govledger.management")
 bearer = HTTPBearer(auto_error=False, description="An admin token: `Bearer gl-admin-…`")
 
 
@@ -72,7 +74,10 @@ async def deny(service: Management, who: Principal, permission: str, request: Re
         method=request.method,
         path=request.url.path,
     )
-    await service.commit([event])
+    try:
+        await service.commit([event])
+    except Exception as error:  # the refusal stands even if the ledger cannot record it now
+        log.warning("could not record a denial of %s: %s", permission, str(error)[:200])
     raise ApiError(
         403,
         "permission_denied",

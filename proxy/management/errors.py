@@ -7,10 +7,14 @@ routers only call use cases.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
+import psycopg
+from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +26,8 @@ from ledger import commands
 from ledger.config import ConfigError, describe_errors
 from ledger.credentials import CredentialError
 from ledger.governance import ConcurrentChangeError
+
+log = logging.getLogger("govledger.management")
 
 
 class ApiError(Exception):
@@ -74,6 +80,7 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
         (409, "Already exists, still in use, or changed concurrently"),
         (412, "If-Match names a version that is not the current one"),
         (422, "A field or parameter is unknown or has a bad value"),
+        (503, "The ledger or its views cannot be reached now"),
     )
 }
 
@@ -125,6 +132,8 @@ def translate(error: Exception, request: Request) -> ApiError:
         if request.headers.get("if-match"):  # the version the caller saw is no longer current
             return ApiError(412, "version_mismatch", str(error))
         return ApiError(409, "concurrent_change", str(error))
+    if isinstance(error, PersistenceError | sqlite3.Error | psycopg.Error):
+        return ApiError(503, "store_unavailable", "the ledger or its views cannot be reached now")
     return ApiError(500, "internal_error", "the gateway failed to handle the call")
 
 
@@ -137,7 +146,11 @@ def install_handlers(app: FastAPI) -> None:
     """Map domain errors to the management API's refusals (other paths keep FastAPI's)."""
 
     async def domain(request: Request, error: Exception) -> Response:
-        return error_response(translate(error, request))
+        refusal = translate(error, request)
+        if refusal.status >= 500 and not request.url.path.startswith("/api/"):
+            log.error("unhandled %s on %s", type(error).__name__, request.url.path, exc_info=error)
+            return Response("Internal Server Error", status_code=500, media_type="text/plain")
+        return error_response(refusal)
 
     async def validation(request: Request, error: Exception) -> Response:
         if not isinstance(error, RequestValidationError) or not request.url.path.startswith(
@@ -148,6 +161,9 @@ def install_handlers(app: FastAPI) -> None:
         return error_response(invalid(describe_errors(items)))
 
     for kind in (
+        PersistenceError,
+        sqlite3.Error,
+        psycopg.Error,
         ApiError,
         ConfigError,
         ValidationError,

@@ -79,6 +79,8 @@ def router() -> APIRouter:
         spec = VirtualKeySpec.model_validate(
             {**body.model_dump(), "id": body.id or crud.new_id(KIND)}
         )
+        if spec.id == "quota":  # GET …/virtual-keys/quota is the self-service endpoint
+            raise invalid([("id", "'quota' is reserved")])
         commands.check_absent(service.state, KIND, spec.id)
         generated = generate_virtual_key() if spec.value is None else None
         data = commands.virtual_key_data(service.state, spec, service.clock(), generated)

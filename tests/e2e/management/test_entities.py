@@ -212,3 +212,9 @@ def test_a_get_body_minus_read_only_fields_is_a_valid_put_body(api: Api) -> None
 
     assert answer.status == 200, answer.text
     assert answer.json["budgets"] == created["budgets"]
+
+
+def test_the_id_quota_is_reserved_for_the_self_service_endpoint(api: Api) -> None:
+    answer = api.post(KEYS, {"id": "quota", "name": "Q"})
+
+    assert answer.status == 422 and answer.error["problems"][0]["field"] == "id"
