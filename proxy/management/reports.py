@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
@@ -52,6 +53,16 @@ def spend(rows: list[tuple[Any, ...]], granularity: Granularity) -> list[dict[st
     ]
 
 
+def header_of(headers: Any, name: str) -> str | None:
+    """One recorded request header out of a request row's `headers` JSON text."""
+    try:
+        recorded = orjson.loads(headers) if headers else None
+    except orjson.JSONDecodeError:
+        return None
+    value = recorded.get(name) if isinstance(recorded, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def router() -> APIRouter:
     """The reports' endpoints."""
     api = APIRouter(prefix="/api/reports", tags=["reports"])
@@ -68,15 +79,27 @@ def router() -> APIRouter:
         ] = None,
         limit: Limit = 100,
         format: Format = "json",
+        header: Annotated[
+            str | None,
+            Query(
+                max_length=128,
+                pattern=r"^[A-Za-z0-9_-]+$",
+                description="group by this request header (one of `record_headers`) instead",
+            ),
+        ] = None,
         who: Principal = require("reports:view"),
     ) -> Response:
         """Spend of settled requests (rejected ones cost nothing) per period and group."""
         clause, params = where({}, "admitted_at", start, end)
+        column = "headers" if header else GROUP_COLUMN[group_by]
         rows = await management(request).query(
-            f"SELECT admitted_at, {GROUP_COLUMN[group_by]}, cost, input_tokens, output_tokens "  # noqa: S608
+            f"SELECT admitted_at, {column}, cost, input_tokens, output_tokens "  # noqa: S608
             f"FROM gl_requests WHERE cost IS NOT NULL AND status <> 'rejected'{clause}",
             params,
         )
+        if header:
+            name = header.lower()
+            rows = [(at, header_of(recorded, name), *rest) for at, recorded, *rest in rows]
         totals = spend(rows, granularity)
         offset = cursor or 0
         shown = totals[offset : offset + limit]
