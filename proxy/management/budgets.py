@@ -8,11 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from proxy.management import figures
+from proxy.management import figures, schemas
 from proxy.management.auth import Principal, management, require
 from proxy.management.errors import JSONResponse
 
 Data = dict[str, Any]
+
+PAGE = schemas.page_of(schemas.Figures)
 
 
 def _page(rows: Iterable[Data], limit: int, cursor: str | None) -> Response:
@@ -30,7 +32,7 @@ def router() -> APIRouter:
     """The budgets' and rate limits' endpoints (read only: limits change with their owner)."""
     api = APIRouter(prefix="/api/governance", tags=["budgets"])
 
-    @api.get("/budgets")
+    @api.get("/budgets", responses=schemas.ok(PAGE))
     async def list_budgets(
         request: Request,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -50,7 +52,7 @@ def router() -> APIRouter:
         )
         return _page(rows, limit, cursor)
 
-    @api.get("/rate-limits")
+    @api.get("/rate-limits", responses=schemas.ok(PAGE))
     async def list_rate_limits(
         request: Request,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,

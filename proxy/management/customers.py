@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from ledger import commands
 from ledger.config import IDENTIFIER, CustomerSpec
-from proxy.management import crud
+from proxy.management import crud, schemas
 from proxy.management.auth import Principal, management, require
 
 KIND = "customer"
@@ -22,11 +22,14 @@ class CustomerBody(CustomerSpec):
     id: str | None = Field(None, pattern=IDENTIFIER)  # type: ignore[assignment]
 
 
+PAGE = schemas.page_of(schemas.Customer)
+
+
 def router() -> APIRouter:
     """The customers' endpoints."""
     api = APIRouter(prefix="/api/governance/customers", tags=["customers"])
 
-    @api.get("")
+    @api.get("", responses=schemas.ok(PAGE))
     async def list_customers(
         request: Request,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -39,7 +42,7 @@ def router() -> APIRouter:
             management(request), KIND, limit, cursor, lambda i, d: crud.matches(search, i, d)
         )
 
-    @api.post("", status_code=201)
+    @api.post("", status_code=201, responses=schemas.ok(schemas.Customer, 201))
     async def create_customer(
         request: Request, body: CustomerBody, who: Principal = require("customers:create")
     ) -> Response:
@@ -51,14 +54,14 @@ def router() -> APIRouter:
         data = commands.customer_data(service.state, spec, service.clock())
         return await crud.create(service, who, KIND, spec.id, data)
 
-    @api.get("/{customer_id}")
+    @api.get("/{customer_id}", responses=schemas.ok(schemas.Customer))
     async def show_customer(
         request: Request, customer_id: str, who: Principal = require("customers:view")
     ) -> Response:
         """One customer."""
         return crud.show(management(request), KIND, customer_id)
 
-    @api.put("/{customer_id}")
+    @api.put("/{customer_id}", responses=schemas.ok(schemas.Customer))
     async def replace_customer(
         request: Request,
         customer_id: str,

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from ledger import commands
 from ledger.config import PROVIDER_NAME, ProviderKeySpec, ProviderSpec
-from proxy.management import crud
+from proxy.management import crud, schemas
 from proxy.management.auth import Principal, management, require
 from proxy.management.errors import invalid
 
@@ -34,11 +34,14 @@ def _raw(body: ProviderBody) -> dict[str, Any]:
     return body.model_dump(exclude_none=False)
 
 
+PAGE = schemas.page_of(schemas.Provider)
+
+
 def router() -> APIRouter:
     """The providers' endpoints."""
     api = APIRouter(prefix="/api/governance/providers", tags=["providers"])
 
-    @api.get("")
+    @api.get("", responses=schemas.ok(PAGE))
     async def list_providers(
         request: Request,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -51,7 +54,7 @@ def router() -> APIRouter:
             management(request), KIND, limit, cursor, lambda i, d: crud.matches(search, i, d)
         )
 
-    @api.post("", status_code=201)
+    @api.post("", status_code=201, responses=schemas.ok(schemas.Provider, 201))
     async def create_provider(
         request: Request, body: ProviderBody, who: Principal = require("providers:create")
     ) -> Response:
@@ -65,14 +68,14 @@ def router() -> APIRouter:
         )
         return await crud.create(service, who, KIND, body.name, data)
 
-    @api.get("/{name}")
+    @api.get("/{name}", responses=schemas.ok(schemas.Provider))
     async def show_provider(
         request: Request, name: str, who: Principal = require("providers:view")
     ) -> Response:
         """One provider (its keys without their values)."""
         return crud.show(management(request), KIND, name)
 
-    @api.put("/{name}")
+    @api.put("/{name}", responses=schemas.ok(schemas.Provider))
     async def replace_provider(
         request: Request,
         name: str,

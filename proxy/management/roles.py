@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from ledger.access import BUILTIN_ROLES, RoleSpec
 from ledger.config import IDENTIFIER
-from proxy.management import crud
+from proxy.management import crud, schemas
 from proxy.management.auth import Principal, management, require
 from proxy.management.errors import ApiError, JSONResponse
 from proxy.management.shapes import builtin_role, public
@@ -27,11 +27,14 @@ def _not_builtin(name: str) -> None:
         raise ApiError(409, "builtin_role", f"{name!r} is a built-in role and cannot change")
 
 
+PAGE = schemas.page_of(schemas.Role)
+
+
 def router() -> APIRouter:
     """The roles' endpoints."""
     api = APIRouter(prefix="/api/roles", tags=["roles"])
 
-    @api.get("")
+    @api.get("", responses=schemas.ok(PAGE))
     async def list_roles(request: Request, who: Principal = require("roles:view")) -> Response:
         """The built-in roles, then the custom ones, with their permissions."""
         state = management(request).state
@@ -41,7 +44,7 @@ def router() -> APIRouter:
         ]
         return JSONResponse({"data": [builtin_role(n) for n in BUILTIN_ROLES] + custom})
 
-    @api.post("", status_code=201)
+    @api.post("", status_code=201, responses=schemas.ok(schemas.Role, 201))
     async def create_role(
         request: Request, body: RoleSpec, who: Principal = require("roles:create")
     ) -> Response:
@@ -49,7 +52,7 @@ def router() -> APIRouter:
         data = {"name": body.name, "permissions": body.permissions}
         return await crud.create(management(request), who, KIND, body.name, data)
 
-    @api.get("/{name}")
+    @api.get("/{name}", responses=schemas.ok(schemas.Role))
     async def show_role(
         request: Request, name: str, who: Principal = require("roles:view")
     ) -> Response:
@@ -58,7 +61,7 @@ def router() -> APIRouter:
             return JSONResponse(builtin_role(name))
         return crud.show(management(request), KIND, name)
 
-    @api.put("/{name}")
+    @api.put("/{name}", responses=schemas.ok(schemas.Role))
     async def replace_role(
         request: Request, name: str, body: RoleBody, who: Principal = require("roles:update")
     ) -> Response:

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from ledger import commands
 from ledger.config import IDENTIFIER, TeamSpec
-from proxy.management import crud
+from proxy.management import crud, schemas
 from proxy.management.auth import Principal, management, require
 
 KIND = "team"
@@ -22,11 +22,14 @@ class TeamBody(TeamSpec):
     id: str | None = Field(None, pattern=IDENTIFIER)  # type: ignore[assignment]
 
 
+PAGE = schemas.page_of(schemas.Team)
+
+
 def router() -> APIRouter:
     """The teams' endpoints."""
     api = APIRouter(prefix="/api/governance/teams", tags=["teams"])
 
-    @api.get("")
+    @api.get("", responses=schemas.ok(PAGE))
     async def list_teams(
         request: Request,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -43,7 +46,7 @@ def router() -> APIRouter:
 
         return crud.list_response(management(request), KIND, limit, cursor, keep)
 
-    @api.post("", status_code=201)
+    @api.post("", status_code=201, responses=schemas.ok(schemas.Team, 201))
     async def create_team(
         request: Request, body: TeamBody, who: Principal = require("teams:create")
     ) -> Response:
@@ -53,14 +56,14 @@ def router() -> APIRouter:
         data = commands.team_data(service.state, spec, service.clock())
         return await crud.create(service, who, KIND, spec.id, data)
 
-    @api.get("/{team_id}")
+    @api.get("/{team_id}", responses=schemas.ok(schemas.Team))
     async def show_team(
         request: Request, team_id: str, who: Principal = require("teams:view")
     ) -> Response:
         """One team."""
         return crud.show(management(request), KIND, team_id)
 
-    @api.put("/{team_id}")
+    @api.put("/{team_id}", responses=schemas.ok(schemas.Team))
     async def replace_team(
         request: Request,
         team_id: str,

@@ -10,17 +10,20 @@ from starlette.responses import Response
 from ledger import commands
 from ledger.access import TokenSpec, permissions_of
 from ledger.credentials import generate_admin_token
-from proxy.management import crud
+from proxy.management import crud, schemas
 from proxy.management.auth import Principal, deny, management, require
 
 KIND = "admin_token"
+
+
+PAGE = schemas.page_of(schemas.AdminToken)
 
 
 def router() -> APIRouter:
     """The admin tokens' endpoints."""
     api = APIRouter(prefix="/api/admin-tokens", tags=["admin-tokens"])
 
-    @api.get("")
+    @api.get("", responses=schemas.ok(PAGE))
     async def list_admin_tokens(
         request: Request,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -33,7 +36,7 @@ def router() -> APIRouter:
             management(request), KIND, limit, cursor, lambda i, d: crud.matches(search, i, d)
         )
 
-    @api.post("", status_code=201)
+    @api.post("", status_code=201, responses=schemas.ok(schemas.AdminToken, 201))
     async def issue_admin_token(
         request: Request, body: TokenSpec, who: Principal = require("admin_tokens:create")
     ) -> Response:
@@ -50,7 +53,7 @@ def router() -> APIRouter:
         await service.commit([event])
         return crud.entity_response(service, KIND, body.name, 201, {"token": value})
 
-    @api.get("/{name}")
+    @api.get("/{name}", responses=schemas.ok(schemas.AdminToken))
     async def show_admin_token(
         request: Request, name: str, who: Principal = require("admin_tokens:view")
     ) -> Response:

@@ -13,7 +13,7 @@ from ledger.config import IDENTIFIER, Spec, VirtualKeySpec
 from ledger.credentials import generate_virtual_key
 from proxy.errors import GatewayError
 from proxy.gateway import Call
-from proxy.management import crud
+from proxy.management import crud, schemas
 from proxy.management.auth import Principal, management, require
 from proxy.management.errors import ApiError, JSONResponse, invalid
 from proxy.management.figures import key_figures
@@ -34,11 +34,14 @@ class RotateBody(Spec):
     grace_seconds: int = Field(0, ge=0, le=MAX_GRACE_SECONDS)
 
 
+PAGE = schemas.page_of(schemas.VirtualKey)
+
+
 def router() -> APIRouter:
     """The virtual keys' endpoints."""
     api = APIRouter(prefix="/api/governance/virtual-keys", tags=["virtual-keys"])
 
-    @api.get("")
+    @api.get("", responses=schemas.ok(PAGE))
     async def list_virtual_keys(
         request: Request,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -59,7 +62,7 @@ def router() -> APIRouter:
 
         return crud.list_response(management(request), KIND, limit, cursor, keep)
 
-    @api.get("/quota", tags=["self-service"])
+    @api.get("/quota", tags=["self-service"], responses=schemas.ok(schemas.KeyFigures))
     async def own_quota(request: Request) -> Response:
         """The calling key's budgets and rate limits; the virtual key is the credential."""
         service = management(request)
@@ -70,7 +73,7 @@ def router() -> APIRouter:
             raise ApiError(error.status, error.code, error.message) from None
         return JSONResponse(key_figures(policy, service.runtime.usage, service.clock()))
 
-    @api.post("", status_code=201)
+    @api.post("", status_code=201, responses=schemas.ok(schemas.VirtualKey, 201))
     async def create_virtual_key(
         request: Request, body: VirtualKeyBody, who: Principal = require("virtual_keys:create")
     ) -> Response:
@@ -89,14 +92,14 @@ def router() -> APIRouter:
         )
         return await crud.create(service, who, KIND, spec.id, data, {"value": shown})
 
-    @api.get("/{key_id}")
+    @api.get("/{key_id}", responses=schemas.ok(schemas.VirtualKey))
     async def show_virtual_key(
         request: Request, key_id: str, who: Principal = require("virtual_keys:view")
     ) -> Response:
         """One key (its prefix, never its value)."""
         return crud.show(management(request), KIND, key_id)
 
-    @api.put("/{key_id}")
+    @api.put("/{key_id}", responses=schemas.ok(schemas.VirtualKey))
     async def replace_virtual_key(
         request: Request,
         key_id: str,
@@ -125,7 +128,7 @@ def router() -> APIRouter:
         """Delete a key: it stops authenticating at once."""
         return await crud.remove(management(request), who, KIND, key_id, crud.if_match(request))
 
-    @api.post("/{key_id}/rotate")
+    @api.post("/{key_id}/rotate", responses=schemas.ok(schemas.VirtualKey))
     async def rotate_virtual_key(
         request: Request,
         key_id: str,
@@ -148,7 +151,7 @@ def router() -> APIRouter:
         await service.commit([event])
         return crud.entity_response(service, KIND, key_id, extra={"value": value})
 
-    @api.get("/{key_id}/usage")
+    @api.get("/{key_id}/usage", responses=schemas.ok(schemas.KeyFigures))
     async def key_usage(
         request: Request, key_id: str, who: Principal = require("budgets:view")
     ) -> Response:
