@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import multiprocessing
+from collections.abc import Sequence
 from typing import Any
 
 log = logging.getLogger("govledger.projections")
 
 
-def _run(url: str, stop: Any) -> None:  # pragma: no cover - runs in the child
+def _run(url: str, stop: Any, consumers: Sequence[str] = ()) -> None:  # pragma: no cover - child
     from ledger.store import Store
     from projections.audit_view import AuditView
     from projections.runner import Tail
@@ -20,6 +22,9 @@ def _run(url: str, stop: Any) -> None:  # pragma: no cover - runs in the child
         Tail(store, url, "governance", [AuditView()]),
         Tail(store, url, "usage", [UsageView()]),
     ]
+    for topic in consumers:  # "module:function" giving more tails (the exporters' consumers)
+        module, _, name = topic.partition(":")
+        tails += getattr(importlib.import_module(module), name)(store, url)
     for tail in tails:
         tail.start()
     stop.wait()
@@ -29,14 +34,21 @@ def _run(url: str, stop: Any) -> None:  # pragma: no cover - runs in the child
 
 
 class ProjectionProcess:
-    """Runs the view tails (audit, usage) in a spawned process until stopped."""
+    """Runs the view tails (audit, usage) in a spawned process until stopped.
 
-    def __init__(self, url: str) -> None:
+    `consumers` name functions (`module:function`, called with the store and URL) that give
+    more tails to run there; the caller injects them, so this layer imports no exporter.
+    """
+
+    def __init__(self, url: str, consumers: Sequence[str] = ()) -> None:
         self.url = url
         context = multiprocessing.get_context("spawn")
         self._stop = context.Event()
         self._process = context.Process(
-            target=_run, args=(url, self._stop), name="govledger-projections", daemon=True
+            target=_run,
+            args=(url, self._stop, tuple(consumers)),
+            name="govledger-projections",
+            daemon=True,
         )
 
     def start(self) -> None:

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from exporters.prometheus import PrometheusExporter, Sources
 from ledger.config import ConfigFile
 from proxy.errors import JSONBytes
 from proxy.exchange import Exchange
@@ -55,6 +56,15 @@ def create_app(
 ) -> GatewayApp:
     """Build the app; the store opens and the threads start in the lifespan, not here."""
     runtime = Runtime(settings)
+    metrics = PrometheusExporter(
+        Sources(
+            settings.database_url,
+            lambda: runtime.store,
+            lambda: runtime.governance.state,
+            lambda: runtime.usage,
+            settings.metrics_key_budgets,
+        )
+    )
     upstream = Upstream(settings.upstream_timeout_s)
 
     @asynccontextmanager
@@ -67,6 +77,7 @@ def create_app(
             runtime.governance_changed()
         bootstrap_admin_token(runtime.governance, settings.admin_token)
         runtime.start(asyncio.get_running_loop())
+        runtime.writer.listeners.append(metrics.live.on_commit)
         await upstream.start()
         mock = await _start_mock(settings.mock_upstream_port)
         try:
@@ -76,6 +87,7 @@ def create_app(
                 await mock.cleanup()
             await upstream.stop()
             runtime.stop()
+            metrics.close()
 
     app = GatewayApp(title="govledger", version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
@@ -89,6 +101,7 @@ def create_app(
         app.hot_routes.extend(surface.routes(prefix))
     app.hot_routes.extend(AnthropicSurface(exchange).routes())
     app.router.routes.extend(GeminiSurface(exchange).routes())
+    app.router.routes.append(metrics.route())
     app.hot_routes.extend(McpSurface(mcp).routes())
 
     @app.get("/healthz", include_in_schema=False)

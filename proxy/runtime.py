@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from exporters import registry as exporters
 from ledger import events as ev
 from ledger.commit_process import CommitProcess
 from ledger.credentials import SecretBox
@@ -47,6 +48,7 @@ class Settings:
     secret_key_file: Path = Path("data/secret.key")
     mock_upstream_port: int | None = None
     admin_token: str | None = field(default=None, repr=False)  # bootstraps the first Admin
+    metrics_key_budgets: int = 0  # key-level budgets in /metrics, at most this many
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -59,6 +61,7 @@ class Settings:
             "upstream_timeout_s": float(env.get("GOVLEDGER_UPSTREAM_TIMEOUT", 120)),
             "secret_key_file": Path(env.get("GOVLEDGER_SECRET_KEY_FILE", "data/secret.key")),
             "admin_token": env.get("GOVLEDGER_ADMIN_TOKEN") or None,
+            "metrics_key_budgets": int(env.get("GOVLEDGER_METRICS_KEY_BUDGETS", 0)),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -88,6 +91,7 @@ class Runtime:
         self.governance.load()
         self.views = ViewDatabase(self.settings.database_url)
         self.views.create()
+        exporters.create_tables(self.views)
         catch_up(self.store, self.views, "governance", [AuditView()])
         catch_up(self.store, self.views, "usage", [UsageView()])
         with self.views.transaction() as cur:
@@ -96,7 +100,7 @@ class Runtime:
         self._refresh_prices()
         self.commits = CommitProcess(self.settings.database_url)
         self.writer = Writer(self.store, insert=self.commits.insert)
-        self.projector = ProjectionProcess(self.settings.database_url)
+        self.projector = ProjectionProcess(self.settings.database_url, [exporters.TOPIC])
         self._own: set[int] = set()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:

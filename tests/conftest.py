@@ -26,6 +26,9 @@ PG_TABLES = (
     "gl_rate_state",
     "gl_requests",
     "gl_audit",
+    "gl_metrics",
+    "gl_metric_open",
+    "gl_audit_chain",
 )
 
 

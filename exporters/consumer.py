@@ -1,0 +1,83 @@
+"""A tracked consumer of one application's log: its own position row in gl_tracking.
+
+Each batch is read as stored notifications (the exact bytes in the log), processed and
+its position recorded in one transaction, so a consumer resumes exactly where it stopped.
+Consumers that deliver outside the database (a SIEM, a webhook) deliver before that
+transaction commits: at least once, each record carrying `event_id` for deduplication.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from eventsourcing.persistence import Notification
+
+from ledger.events import LedgerEvent
+from ledger.store import Store
+from projections.database import Cursor, ViewDatabase, set_position
+from projections.runner import Tail
+
+Decode = Callable[[Notification], LedgerEvent]
+
+
+class Consumer(Protocol):
+    """A consumer: a name (its tracking row), the application it follows, a batch step."""
+
+    name: str
+    app: str
+
+    def process(self, cur: Cursor, notes: Sequence[Notification], decode: Decode) -> None:
+        """Handle a batch inside the caller's transaction (raise to retry it later)."""
+
+
+def event_id(event: LedgerEvent) -> str:
+    """The stable id of an event: its stream id and version (`<uuid>:<version>`)."""
+    return f"{event.originator_id}:{event.originator_version}"
+
+
+def consume(store: Store, db: ViewDatabase, consumer: Consumer, batch_size: int = 1000) -> int:
+    """Process everything after the consumer's position; returns the number processed.
+
+    The position row is re-read (and locked on PostgreSQL) inside each batch's
+    transaction, so two instances running the same consumer never process a batch twice.
+    """
+    processed = 0
+
+    def decode(note: Notification) -> LedgerEvent:
+        return store.decode(consumer.app, note)
+
+    while True:
+        after = db.position(consumer.name, consumer.app)
+        notes = store.read(consumer.app, after, batch_size)
+        if not notes:
+            return processed
+        with db.transaction() as cur:
+            if locked_position(cur, db, consumer) != after:
+                continue  # another instance moved on: read again
+            consumer.process(cur, notes, decode)
+            set_position(cur, consumer.name, consumer.app, notes[-1].id)
+        processed += len(notes)
+
+
+def locked_position(cur: Cursor, db: ViewDatabase, consumer: Consumer) -> int:
+    """A consumer's position read inside the caller's transaction (locked on PostgreSQL)."""
+    suffix = " FOR UPDATE" if db.is_postgres else ""
+    cur.execute(
+        "SELECT position FROM gl_tracking WHERE view = ? AND app = ?" + suffix,
+        (consumer.name, consumer.app),
+    )
+    found = cur.fetchone()
+    return int(found[0]) if found else 0
+
+
+class ConsumerTail(Tail):
+    """A thread that keeps one consumer current (LISTEN/NOTIFY on PostgreSQL, polling SQLite)."""
+
+    def __init__(self, store: Store, db_url: str, consumer: Consumer) -> None:
+        super().__init__(store, db_url, consumer.app, [])
+        self.consumer = consumer
+
+    def step(self) -> int:
+        """Process what is new for the consumer."""
+        return consume(self.store, self.db, self.consumer)

@@ -1,0 +1,161 @@
+"""Prometheus counters and histograms folded from the usage stream into `gl_metrics`.
+
+Counters derived from events survive restarts and equal what the ledger says: the fold
+is a tracked consumer, so each event is counted once (its batch and its position commit
+together). The server reads the table on each scrape; any number of processes serve the
+same figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import Notification
+
+from exporters.consumer import Decode
+from ledger import events as ev
+from projections.database import Cursor, ViewDatabase
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS gl_metrics (
+        name TEXT NOT NULL, labels TEXT NOT NULL, value DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (name, labels))""",
+    """CREATE TABLE IF NOT EXISTS gl_metric_open (
+        request_id TEXT PRIMARY KEY, surface TEXT NOT NULL, model TEXT NOT NULL)""",
+]
+
+UPSTREAM_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+OVERHEAD_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+HISTOGRAMS = {
+    "govledger_upstream_latency_seconds": UPSTREAM_BUCKETS,
+    "govledger_gateway_overhead_seconds": OVERHEAD_BUCKETS,
+}
+COUNTERS = {
+    "govledger_requests": "Requests by surface, provider, model and outcome.",
+    "govledger_tokens": "Tokens by provider, model and direction.",
+    "govledger_cost_usd": "Actual cost in USD by provider and model.",
+    "govledger_rejections": "Requests refused before admission, by reason.",
+    "govledger_upstream_attempts": "Upstream attempts by provider and outcome.",
+}
+HISTOGRAM_HELP = {
+    "govledger_upstream_latency_seconds": "Upstream attempt latency by provider.",
+    "govledger_gateway_overhead_seconds": "Time a request spent in the gateway, not upstream.",
+}
+
+Key = tuple[str, str]  # (sample name, labels as JSON)
+
+
+def create_tables(db: ViewDatabase) -> None:
+    """Create the fold's tables if they are missing."""
+    with db.transaction() as cur:
+        for statement in SCHEMA:
+            cur.execute(statement)
+
+
+def labels_text(labels: dict[str, str]) -> str:
+    """Labels as canonical JSON (sorted keys), the table's key."""
+    return orjson.dumps(labels, option=orjson.OPT_SORT_KEYS).decode()
+
+
+class MetricsFold:
+    """The usage consumer that folds requests, tokens, cost and latency into gl_metrics."""
+
+    name = "metrics"
+    app = "usage"
+
+    def process(self, cur: Cursor, notes: Sequence[Notification], decode: Decode) -> None:
+        """Fold a batch of notifications inside the caller's transaction."""
+        deltas: dict[Key, float] = {}
+        opened: dict[str, tuple[str, str]] = {}
+        closed: list[str] = []
+
+        def add(name: str, labels: dict[str, str], amount: float) -> None:
+            key = (name, labels_text(labels))
+            deltas[key] = deltas.get(key, 0.0) + amount
+
+        def observe(name: str, labels: dict[str, str], seconds: float) -> None:
+            for bound in HISTOGRAMS[name]:
+                if seconds <= bound:
+                    add(name + "_bucket", {**labels, "le": _le(bound)}, 1)
+            add(name + "_bucket", {**labels, "le": "+Inf"}, 1)
+            add(name + "_sum", labels, seconds)
+            add(name + "_count", labels, 1)
+
+        for note in notes:
+            event = decode(note)
+            if isinstance(event, ev.RequestAdmitted):
+                opened[event.request_id] = (event.surface, event.model)
+            elif isinstance(event, ev.RequestSettled | ev.RequestAbandoned):
+                held = opened.pop(event.request_id, None)
+                surface, model = held or self._held(cur, event.request_id)
+                closed.append(event.request_id)
+                if isinstance(event, ev.RequestAbandoned):
+                    _count_request(add, surface, "none", model, "abandoned")
+                    continue
+                _fold_settled(add, observe, event, surface)
+            elif isinstance(event, ev.RequestRejected):
+                _count_request(add, event.surface, "none", event.model, "rejected")
+                add("govledger_rejections_total", {"reason": event.code}, 1)
+            elif isinstance(event, ev.McpToolRefused):
+                add("govledger_rejections_total", {"reason": event.code}, 1)
+        if opened:
+            cur.executemany(
+                "INSERT INTO gl_metric_open (request_id, surface, model) VALUES (?, ?, ?) "
+                "ON CONFLICT (request_id) DO NOTHING",
+                [(rid, s, m) for rid, (s, m) in opened.items()],
+            )
+        if closed:
+            cur.executemany(
+                "DELETE FROM gl_metric_open WHERE request_id = ?", [(r,) for r in closed]
+            )
+        if deltas:
+            cur.executemany(
+                "INSERT INTO gl_metrics (name, labels, value) VALUES (?, ?, ?) ON CONFLICT "
+                "(name, labels) DO UPDATE SET value = gl_metrics.value + excluded.value",
+                [(name, labels, value) for (name, labels), value in sorted(deltas.items())],
+            )
+
+    @staticmethod
+    def _held(cur: Cursor, request_id: str) -> tuple[str, str]:
+        cur.execute("SELECT surface, model FROM gl_metric_open WHERE request_id = ?", (request_id,))
+        found = cur.fetchone()
+        return (str(found[0]), str(found[1])) if found else ("unknown", "unknown")
+
+
+def _count_request(add: Any, surface: str, provider: str, model: str, outcome: str) -> None:
+    labels = {"surface": surface, "provider": provider, "model": model, "outcome": outcome}
+    add("govledger_requests_total", labels, 1)
+
+
+def _fold_settled(add: Any, observe: Any, event: ev.RequestSettled, surface: str) -> None:
+    provider = event.provider or "none"
+    _count_request(add, surface, provider, event.model, event.status)
+    pm = {"provider": provider, "model": event.model}
+    for direction in ("input", "output", "cached", "reasoning"):
+        count = int(event.tokens.get(direction) or 0)
+        if count:
+            add("govledger_tokens_total", {**pm, "direction": direction}, count)
+    if event.cost:
+        add("govledger_cost_usd_total", pm, float(Decimal(event.cost)))
+    upstream_ms = 0.0
+    for attempt in event.attempts:
+        status = attempt.get("status")
+        ok = isinstance(status, int) and status < 500 and status != 429
+        outcome = "ok" if ok else "error"
+        add(
+            "govledger_upstream_attempts_total",
+            {"provider": attempt["provider"], "outcome": outcome},
+            1,
+        )
+        ms = float(attempt.get("ms") or 0.0)
+        upstream_ms += ms
+        observe("govledger_upstream_latency_seconds", {"provider": attempt["provider"]}, ms / 1000)
+    overhead = max(float(event.latency_ms) - upstream_ms, 0.0) / 1000
+    observe("govledger_gateway_overhead_seconds", {}, overhead)
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))
