@@ -15,6 +15,7 @@ import typer
 from ledger.config import ConfigError, ConfigFile, parse_config
 from ledger.store import StoreUnavailableError
 from proxy.cli_admin import register as register_management
+from proxy.cli_exporters import register as register_exporters
 
 app = typer.Typer(
     add_completion=False,
@@ -218,6 +219,7 @@ def _user() -> str:
 
 
 register_management(app)  # customers, teams, keys, … against a running gateway
+register_exporters(app)  # audit verify
 
 
 def main() -> None:

