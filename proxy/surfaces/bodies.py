@@ -18,11 +18,15 @@ async def read_object(request: Request, limit: int) -> dict[str, Any]:
         raise GatewayError(
             413, "request_too_large", f"the body is over {limit} bytes", level="request"
         )
-    raw = await request.body()
-    if len(raw) > limit:
-        raise GatewayError(
-            413, "request_too_large", f"the body is over {limit} bytes", level="request"
-        )
+    chunks, size = [], 0
+    async for chunk in request.stream():  # a chunked body is cut off at the limit, not buffered
+        size += len(chunk)
+        if size > limit:
+            raise GatewayError(
+                413, "request_too_large", f"the body is over {limit} bytes", level="request"
+            )
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
