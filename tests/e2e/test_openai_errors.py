@@ -3,10 +3,11 @@ and what the ledger holds afterwards (a rejected event, nothing reserved)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 import openai
 import orjson
 import pytest
@@ -471,3 +472,26 @@ def test_an_inactive_or_expired_key_cannot_list_models(
     with client(gateway) as sdk, pytest.raises(openai.PermissionDeniedError) as caught:
         sdk.models.list()
     refused(caught.value, 403, "virtual_key_blocked")
+
+
+async def test_a_chunked_body_over_the_limit_is_cut_off_not_read_to_its_end(
+    gateway_factory: Factory,
+) -> None:
+    gateway = gateway_factory(make_config(), max_body_bytes=1024)
+    total = 100 * 2**20
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal sent
+        while sent < total:
+            sent += 2**16
+            yield b" " * 2**16
+
+    headers = {"authorization": f"Bearer {KEY}", "content-type": "application/json"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(gateway.url + CHAT, data=endless(), headers=headers) as response,
+    ):
+        assert response.status == 413
+        assert (await response.json())["error"]["code"] == "request_too_large"
+    assert sent < total // 2  # answered after the limit, not after 100 MiB
