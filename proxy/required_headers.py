@@ -36,7 +36,7 @@ class HeaderRule:
 def compile_rules(rules: Mapping[str, str], env: Mapping[str, str]) -> tuple[HeaderRule, ...]:
     """Rules from the settings' `required_headers`; env references resolved now."""
     compiled = []
-    for name, rule in sorted(rules.items()):
+    for name, rule in sorted(rules.items(), key=lambda item: item[0].lower()):
         key = name.lower()
         if rule == "*":
             compiled.append(HeaderRule(key))
