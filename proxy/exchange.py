@@ -87,7 +87,7 @@ class Exchange:
                 return Response(
                     replay.body, replay.status, headers=replay.headers, media_type=replay.media_type
                 )
-            if self.offer_tools is not None:
+            if self.offer_tools is not None and policy.mcp_configs:
                 call.body = await self.offer_tools(call, policy)
             ticket = self.gateway.admit(call, policy)
         except GatewayError as error:
@@ -243,7 +243,8 @@ class Exchange:
         progress = StreamProgress()
 
         def outcome(status: str, reason: str, usage: TokenUsage | None) -> Outcome:
-            if usage is None and status == "client_disconnected":
+            delivered = status == "client_disconnected" or plan.delivered_text_bytes > 0
+            if usage is None and delivered:  # cut short: charge what reached the client
                 usage = TokenUsage(
                     input=ticket.estimate.input,
                     output=min(plan.delivered_text_bytes, ticket.estimate.output),

@@ -17,7 +17,7 @@ class UntranslatableError(ValueError):
     """A request feature the target wire format cannot express."""
 
     def __init__(self, feature: str, target: str) -> None:
-        super().__init__(f"{feature} cannot be translated for a {target} provider")
+        super().__init__(f"{feature} cannot be translated for provider type {target}")
         self.feature = feature
         self.target = target
 

@@ -54,7 +54,10 @@ def translate_request(
     api = native_api(surface, provider_type)
     if api == surface:
         return body if api == "gemini" else {**body, "model": model}
-    hub = {**to_hub(surface, body, model), "model": model}
+    try:
+        hub = {**to_hub(surface, body, model), "model": model}
+    except UntranslatableError as error:  # named for the provider, not for the hub
+        raise UntranslatableError(error.feature, provider_type) from None
     hub.pop("stream", None)
     if stream:
         hub["stream"] = True

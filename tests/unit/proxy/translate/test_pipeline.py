@@ -40,7 +40,7 @@ def test_a_surface_is_served_by_its_own_api_or_the_providers_chat_api(
 
 @pytest.mark.parametrize("surface", ["openai_responses", "openai_embeddings"])
 def test_responses_and_embeddings_have_no_other_vendor(surface: str) -> None:
-    with pytest.raises(UntranslatableError, match="cannot be translated for a gemini provider"):
+    with pytest.raises(UntranslatableError, match="cannot be translated for provider type gemini"):
         native_api(surface, "gemini")
 
 
@@ -112,3 +112,10 @@ def test_error_messages_are_read_from_every_vendor_shape() -> None:
         error_message(b'{"type": "error", "error": {"type": "x", "message": "worse"}}') == "worse"
     )
     assert error_message(b"<html>oops</html>") == "<html>oops</html>"
+
+
+def test_a_feature_lost_on_the_way_to_the_hub_is_named_for_the_provider() -> None:
+    body = {"model": "c", "max_tokens": 5, "messages": HI, "top_k": 3}
+    with pytest.raises(UntranslatableError) as refused:
+        translate_request("anthropic_messages", "gemini", body, "g", False, 10)
+    assert (refused.value.feature, refused.value.target) == ("`top_k`", "gemini")
