@@ -243,8 +243,10 @@ class Exchange:
         progress = StreamProgress()
 
         def outcome(status: str, reason: str, usage: TokenUsage | None) -> Outcome:
-            delivered = status == "client_disconnected" or plan.delivered_text_bytes > 0
-            if usage is None and delivered:  # cut short: charge what reached the client
+            cut_short = status == "client_disconnected" or (
+                status == "upstream_error" and plan.delivered_text_bytes > 0
+            )
+            if usage is None and cut_short:  # charge what reached the client
                 usage = TokenUsage(
                     input=ticket.estimate.input,
                     output=min(plan.delivered_text_bytes, ticket.estimate.output),
