@@ -195,4 +195,10 @@ def test_a_stream_the_upstream_breaks_ends_with_an_error_event_and_is_settled(
     [settled] = of_type(gateway, ev.RequestSettled)
     assert settled.status == "upstream_error"
     assert settled.reason.startswith("upstream stream broke")
+    # What was delivered is charged, bounded as for a client that hangs up: the prompt at its
+    # bound and at most one token per delivered byte of text ("partial").
+    [admitted] = of_type(gateway, ev.RequestAdmitted)
+    assert settled.tokens["input"] == admitted.estimate["input"]
+    assert settled.tokens["output"] == len("partial")
+    assert settled.cost == cost_of(settled.tokens["input"], len("partial")) > 0
     assert nothing_held(gateway)
