@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 from exporters import audit_chain, metrics_fold
 from exporters.audit_chain import AuditChain
 from exporters.consumer import ConsumerTail
 from exporters.metrics_fold import MetricsFold
+from exporters.siem_export import APPS, SiemExport
+from exporters.siem_sinks import open_sink
 from ledger.store import Store
 from projections.database import ViewDatabase
 
@@ -19,5 +23,16 @@ def create_tables(db: ViewDatabase) -> None:
 
 
 def tails(store: Store, url: str) -> list[ConsumerTail]:
-    """One thread per consumer, each with its own position and connection."""
-    return [ConsumerTail(store, url, MetricsFold()), ConsumerTail(store, url, AuditChain())]
+    """One thread per consumer, each with its own position and connection.
+
+    With GOVLEDGER_SIEM_SINK set (a sink URL, see exporters.siem_sinks), both logs are also
+    exported in GOVLEDGER_SIEM_FORMAT (ecs by default), each app with its own position.
+    """
+    found = [ConsumerTail(store, url, MetricsFold()), ConsumerTail(store, url, AuditChain())]
+    sink_url = os.environ.get("GOVLEDGER_SIEM_SINK")
+    if sink_url:
+        fmt = os.environ.get("GOVLEDGER_SIEM_FORMAT", "ecs")
+        sink = open_sink(sink_url)  # one sink (and file) shared by both logs' consumers
+        for app in APPS:
+            found.append(ConsumerTail(store, url, SiemExport(app, fmt, sink)))
+    return found
