@@ -23,7 +23,9 @@ from ledger.entities import kind_and_action
 PRODUCT = "govledger"
 VERSION = "0.1.0"
 SECRET_NAMES = re.compile(
-    r"(value|secret|token|hash|password|enc|authorization|api[-_]?key|cookie|x-bf-vk)", re.I
+    r"(^|[-_])(value|secret|token|hash|hashes|password|enc|authorization|api[-_]?key|cookie"
+    r"|x-bf-vk)($|[-_])",
+    re.I,
 )
 OCSF_ACTIVITY = {"created": 1, "read": 2, "updated": 3, "rotated": 3, "deleted": 4}
 
