@@ -45,6 +45,7 @@ class Dialect:
 
     error: ErrorBody  # the surface's error body, carrying the request id
     cost_note: bool  # streams carry a `: govledger-cost-usd` comment (an SDK ignores it)
+    id_header: str | None = None  # the vendor's own request-id header, if its SDK reads one
 
 
 class Exchange:
@@ -126,6 +127,8 @@ class Exchange:
             raise await self._failed(ticket, failed) from None
         attempts = [a.as_dict() for a in answer.attempts]
         headers = {"x-govledger-request-id": call.request_id}
+        if dialect.id_header:
+            headers[dialect.id_header] = call.request_id
         api = answer.prepared.api
         if answer.response.status >= 400:
             return await self._refused_upstream(ticket, answer, attempts, headers, replay, dialect)

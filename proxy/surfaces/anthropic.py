@@ -17,7 +17,7 @@ from proxy.gateway import Call
 from proxy.surfaces.bodies import model_of, pinned, read_object, required
 
 SURFACE = "anthropic_messages"
-DIALECT = Dialect(error=anthropic_error, cost_note=True)
+DIALECT = Dialect(error=anthropic_error, cost_note=True, id_header="request-id")
 
 
 class AnthropicSurface:

@@ -84,6 +84,7 @@ def test_a_message_returns_the_reply_its_usage_and_its_cost_with_each_key_style(
     assert message.stop_reason == "end_turn"
     assert (message.usage.input_tokens, message.usage.output_tokens) == (1, 5)
     assert Decimal(raw.headers["x-govledger-cost-usd"]) == cost(1, 5)
+    assert message._request_id == raw.headers["x-govledger-request-id"]
     settled = settled_for(gateway, raw.headers["x-govledger-request-id"])
     assert (settled.status, settled.provider, settled.cost) == ("ok", "anthropic", cost(1, 5))
     assert settled.tokens == {"input": 1, "output": 5, "cached": 0, "reasoning": 0}
@@ -315,6 +316,7 @@ def test_an_anthropic_upstream_4xx_is_passed_through_unchanged(gateway_factory: 
         "error": {"type": "invalid_request_error", "message": "nope"},
     }
     assert caught.value.response.headers["x-govledger-cost-usd"] == "0"
+    assert caught.value.request_id == caught.value.response.headers["x-govledger-request-id"]
 
 
 def test_the_one_vendor_helper_routes_a_key_to_a_single_provider(gateway_factory: Factory) -> None:
