@@ -145,6 +145,20 @@ class AccessDenied(GovernanceEvent):
     path: str  # the path of the refused call
 
 
+@dataclass(frozen=True)
+class AlertDeliveryAttempted(GovernanceEvent):
+    """An alert was sent, or tried, to a channel; one stream per alert, a version per try."""
+
+    alert_id: str  # the alert's stable id, also its webhook-id (rule, subject, period, level)
+    rule: str  # e.g. budget_threshold
+    subject: str  # what the alert is about (a budget id)
+    detail: JSON  # the alert's payload as sent
+    channel: str  # the channel's name, e.g. webhook
+    outcome: str  # delivered | failed
+    status: int  # the receiver's HTTP status (0 if it did not answer)
+    error: str
+
+
 # --- usage ------------------------------------------------------------------------------
 
 
@@ -264,6 +278,7 @@ GOVERNANCE_EVENTS: tuple[type[EntityEvent], ...] = (
     RoleDeleted,
 )
 ACCESS_EVENTS: tuple[type[GovernanceEvent], ...] = (AccessDenied,)
+ALERT_EVENTS: tuple[type[GovernanceEvent], ...] = (AlertDeliveryAttempted,)
 USAGE_EVENTS: tuple[type[UsageEvent], ...] = (
     RequestAdmitted,
     RequestSettled,
@@ -272,4 +287,6 @@ USAGE_EVENTS: tuple[type[UsageEvent], ...] = (
     McpToolExecuted,
     McpToolRefused,
 )
-ALL_EVENTS: tuple[type[LedgerEvent], ...] = GOVERNANCE_EVENTS + ACCESS_EVENTS + USAGE_EVENTS
+ALL_EVENTS: tuple[type[LedgerEvent], ...] = (
+    GOVERNANCE_EVENTS + ACCESS_EVENTS + ALERT_EVENTS + USAGE_EVENTS
+)

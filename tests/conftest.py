@@ -29,6 +29,8 @@ PG_TABLES = (
     "gl_metrics",
     "gl_metric_open",
     "gl_audit_chain",
+    "gl_alert_budget",
+    "gl_alert_last",
 )
 
 
