@@ -36,13 +36,23 @@ def event_id(event: LedgerEvent) -> str:
     return f"{event.originator_id}:{event.originator_version}"
 
 
-def consume(store: Store, db: ViewDatabase, consumer: Consumer, batch_size: int = 1000) -> int:
+def consume(
+    store: Store, db: ViewDatabase, consumer: Consumer, batch_size: int = 1000, ensure: bool = True
+) -> int:
     """Process everything after the consumer's position; returns the number processed.
 
     The position row is re-read (and locked on PostgreSQL) inside each batch's
     transaction, so two instances running the same consumer never process a batch twice.
+    `ensure` first creates the row at 0 if it is missing: a missing row cannot be locked.
     """
     processed = 0
+    if ensure:
+        with db.transaction() as cur:
+            cur.execute(
+                "INSERT INTO gl_tracking (view, app, position) VALUES (?, ?, 0) "
+                "ON CONFLICT (view, app) DO NOTHING",
+                (consumer.name, consumer.app),
+            )
 
     def decode(note: Notification) -> LedgerEvent:
         return store.decode(consumer.app, note)
@@ -77,7 +87,10 @@ class ConsumerTail(Tail):
     def __init__(self, store: Store, db_url: str, consumer: Consumer) -> None:
         super().__init__(store, db_url, consumer.app, [])
         self.consumer = consumer
+        self._ensured = False
 
     def step(self) -> int:
         """Process what is new for the consumer."""
-        return consume(self.store, self.db, self.consumer)
+        count = consume(self.store, self.db, self.consumer, ensure=not self._ensured)
+        self._ensured = True
+        return count

@@ -8,9 +8,8 @@ same figures.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
 
 import orjson
 from eventsourcing.persistence import Notification
@@ -46,6 +45,7 @@ HISTOGRAM_HELP = {
 }
 
 Key = tuple[str, str]  # (sample name, labels as JSON)
+Add = Callable[[str, dict[str, str], float], None]
 
 
 def create_tables(db: ViewDatabase) -> None:
@@ -79,7 +79,7 @@ class MetricsFold:
         def observe(name: str, labels: dict[str, str], seconds: float) -> None:
             for bound in HISTOGRAMS[name]:
                 if seconds <= bound:
-                    add(name + "_bucket", {**labels, "le": _le(bound)}, 1)
+                    add(name + "_bucket", {**labels, "le": le_text(bound)}, 1)
             add(name + "_bucket", {**labels, "le": "+Inf"}, 1)
             add(name + "_sum", labels, seconds)
             add(name + "_count", labels, 1)
@@ -125,12 +125,12 @@ class MetricsFold:
         return (str(found[0]), str(found[1])) if found else ("unknown", "unknown")
 
 
-def _count_request(add: Any, surface: str, provider: str, model: str, outcome: str) -> None:
+def _count_request(add: Add, surface: str, provider: str, model: str, outcome: str) -> None:
     labels = {"surface": surface, "provider": provider, "model": model, "outcome": outcome}
     add("govledger_requests_total", labels, 1)
 
 
-def _fold_settled(add: Any, observe: Any, event: ev.RequestSettled, surface: str) -> None:
+def _fold_settled(add: Add, observe: Add, event: ev.RequestSettled, surface: str) -> None:
     provider = event.provider or "none"
     _count_request(add, surface, provider, event.model, event.status)
     pm = {"provider": provider, "model": event.model}
@@ -157,5 +157,6 @@ def _fold_settled(add: Any, observe: Any, event: ev.RequestSettled, surface: str
     observe("govledger_gateway_overhead_seconds", {}, overhead)
 
 
-def _le(bound: float) -> str:
+def le_text(bound: float) -> str:
+    """A bucket bound as its `le` label (`0.005`, `1.0`)."""
     return repr(float(bound))

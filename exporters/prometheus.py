@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from exporters.metrics_fold import COUNTERS, HISTOGRAM_HELP, HISTOGRAMS, _le
+from exporters.metrics_fold import COUNTERS, HISTOGRAM_HELP, HISTOGRAMS, le_text
 from ledger.entities import GovernanceState
 from ledger.periods import period_of
 from ledger.store import Store
@@ -111,7 +111,7 @@ def stream_families(rows: Iterable[tuple[str, str, float]]) -> list[Metric]:
         for name in HISTOGRAMS
     }
     for (base, label_values), found in sorted(buckets.items()):
-        bounds = [_le(b) for b in HISTOGRAMS[base]] + ["+Inf"]
+        bounds = [le_text(b) for b in HISTOGRAMS[base]] + ["+Inf"]
         series = [(le, found.get(le, 0.0)) for le in bounds]
         sum_value = sums.get((base, label_values), 0.0)
         histograms[base].add_metric(list(label_values), series, sum_value)
