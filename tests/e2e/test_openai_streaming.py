@@ -105,7 +105,7 @@ def test_a_responses_stream_carries_its_cost_before_the_completed_event(
 async def test_the_last_event_of_a_stream_arrives_only_after_its_settlement_is_committed(
     gateway_factory: Factory,
 ) -> None:
-    with serve(slow_stream_upstream(latency_ms=100)) as upstream:
+    with serve(slow_stream_upstream(latency_ms=500)) as upstream:
         gateway = gateway_factory(make_config(providers=[provider("mock", upstream + "/v1")]))
         body = {"model": "m1", "messages": say("one two three four"), "stream": True}
         seen_before_done: list[int] = []
