@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -330,3 +331,55 @@ def test_a_gateway_with_a_siem_sink_exports_both_logs_as_they_grow(
 
     assert operations.count("request.settled") == 2
     assert "virtual_key.created" in operations
+
+
+KILLED_AFTER_DELIVERY = """
+import os, signal, sys
+from pathlib import Path
+from exporters.consumer import consume
+from exporters.siem_export import SiemExport
+from exporters.siem_sinks import FileSink
+from ledger.store import Store
+from projections.database import ViewDatabase
+
+class DiesAfterSecondBatch(FileSink):
+    sends = 0
+    def send(self, lines):
+        super().send(lines)
+        self.sends += 1
+        if self.sends == 2:
+            os.kill(os.getpid(), signal.SIGKILL)  # delivered; the position never commits
+
+url, out = sys.argv[1], Path(sys.argv[2])
+store = Store(url)
+db = ViewDatabase(url)
+db.create()
+consume(store, db, SiemExport("governance", "ecs", DiesAfterSecondBatch(out)), batch_size=3)
+"""
+
+
+def test_a_consumer_killed_between_delivery_and_its_position_commit_loses_nothing(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    head = governance_events(sqlite_url, tmp_path, changes=6)
+    out = tmp_path / "siem.jsonl"
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_DELIVERY, sqlite_url, str(out)],
+        cwd=Path(__file__).resolve().parents[3],
+        capture_output=True,
+        timeout=60,
+    )
+    store = Store(sqlite_url)
+    db = ViewDatabase(sqlite_url)
+    resumed_from = db.position("siem_ecs", "governance")
+    sink = FileSink(out)
+    consume(store, db, SiemExport("governance", "ecs", sink), batch_size=3)
+    sink.close()
+    db.close()
+    store.close()
+
+    ids = [json.loads(line)["event"]["id"] for line in out.read_text().splitlines()]
+    assert killed.returncode == -9, killed.stderr
+    assert resumed_from == 3  # the second batch was delivered but not recorded
+    assert len(set(ids)) == head  # nothing lost
+    assert len(ids) == head + 3  # the killed batch twice: the receiver dedupes by id
