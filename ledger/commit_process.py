@@ -9,6 +9,7 @@ with its table lock and NOTIFY) runs here, behind one pipe round trip per batch.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import multiprocessing
@@ -85,6 +86,40 @@ class CommitProcess:
             except (EOFError, OSError) as error:
                 self._conn = None
                 raise CommitFailedError(f"commit process died: {error}") from None
+        if status == "ok":
+            return payload  # type: ignore[no-any-return]
+        if status == "integrity":
+            raise IntegrityError(payload)
+        raise CommitFailedError(payload)
+
+    async def insert_async(self, app: str, stored: Sequence[StoredEvent]) -> Sequence[int]:
+        """Like `insert`, from the event loop: write the batch, await the reply readable.
+
+        The caller (LoopWriter) keeps one batch in flight at a time.
+        """
+        loop = asyncio.get_running_loop()
+        if self._conn is None or not self._process.is_alive():
+            self.start()
+        conn = self._conn
+        if conn is None:  # pragma: no cover - start() sets it
+            raise CommitFailedError("commit process is not running")
+        reply: asyncio.Future[tuple[str, Any]] = loop.create_future()
+
+        def readable() -> None:
+            loop.remove_reader(conn.fileno())
+            try:
+                reply.set_result(conn.recv())
+            except (EOFError, OSError) as error:
+                self._conn = None
+                reply.set_exception(CommitFailedError(f"commit process died: {error}"))
+
+        try:
+            conn.send((app, list(stored)))
+        except OSError as error:
+            self._conn = None
+            raise CommitFailedError(f"commit process died: {error}") from None
+        loop.add_reader(conn.fileno(), readable)
+        status, payload = await reply
         if status == "ok":
             return payload  # type: ignore[no-any-return]
         if status == "integrity":

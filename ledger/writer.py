@@ -152,7 +152,7 @@ class Writer:
             ids = self._insert(app, [mapper.to_stored_event(e) for e in events])
         except IntegrityError:
             if len(group) == 1:
-                self._finish(group[0], DuplicateEventError(_describe(group[0].events)), [])
+                self._finish(group[0], DuplicateEventError(describe_events(group[0].events)), [])
                 return
             for item in group:  # find the one that clashed; commit the others alone
                 self._commit(app, [item])
@@ -213,6 +213,6 @@ def _resolve_all(resolved: list[_Resolution]) -> None:
             future.set_result(ids)
 
 
-def _describe(events: Sequence[LedgerEvent]) -> str:
+def describe_events(events: Sequence[LedgerEvent]) -> str:
     first = events[0]
     return f"{type(first).__name__} for stream {first.originator_id} v{first.originator_version}"

@@ -5,13 +5,16 @@ from __future__ import annotations
 import importlib
 import logging
 import multiprocessing
+import os
 from collections.abc import Sequence
 from typing import Any
 
 log = logging.getLogger("govledger.projections")
 
 
-def _run(url: str, stop: Any, consumers: Sequence[str] = ()) -> None:  # pragma: no cover - child
+def _run(
+    url: str, stop: Any, parent: int, consumers: Sequence[str] = ()
+) -> None:  # pragma: no cover - child
     from ledger.store import Store
     from projections.audit_view import AuditView
     from projections.runner import Tail
@@ -25,9 +28,13 @@ def _run(url: str, stop: Any, consumers: Sequence[str] = ()) -> None:  # pragma:
     for topic in consumers:  # "module:function" giving more tails (the exporters' consumers)
         module, _, name = topic.partition(":")
         tails += getattr(importlib.import_module(module), name)(store, url)
+    # Views are not on the request path: under load the server comes first.
+    os.nice(5)
     for tail in tails:
         tail.start()
-    stop.wait()
+    while not stop.wait(1.0):
+        if os.getppid() != parent:  # the server died without stopping us: stop too
+            break
     for tail in tails:
         tail.stop()
     store.close()
@@ -46,7 +53,7 @@ class ProjectionProcess:
         self._stop = context.Event()
         self._process = context.Process(
             target=_run,
-            args=(url, self._stop, tuple(consumers)),
+            args=(url, self._stop, os.getpid(), tuple(consumers)),
             name="govledger-projections",
             daemon=True,
         )

@@ -86,6 +86,7 @@ def create_app(
             if mock is not None:
                 await mock.cleanup()
             await upstream.stop()
+            await runtime.drain()
             runtime.stop()
             metrics.close()
 

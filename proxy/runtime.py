@@ -22,8 +22,9 @@ from ledger.commit_process import CommitProcess
 from ledger.credentials import SecretBox
 from ledger.entities import GovernanceState, kind_and_action
 from ledger.governance import GovernanceLedger
+from ledger.loop_writer import LoopWriter
 from ledger.store import DEFAULT_URL, Store
-from ledger.writer import DuplicateEventError, Writer
+from ledger.writer import DuplicateEventError
 from projections.audit_view import AuditView
 from projections.database import ViewDatabase
 from projections.policy import KeyPolicy, compile_policy
@@ -74,7 +75,7 @@ class Runtime:
     settings: Settings
     incarnation: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     store: Store = field(init=False)
-    writer: Writer = field(init=False)
+    writer: LoopWriter = field(init=False)
     governance: GovernanceLedger = field(init=False)
     usage: UsageState = field(init=False)
     prices: PriceBook = field(init=False)
@@ -99,7 +100,7 @@ class Runtime:
         self.usage_position = self.views.position("usage", "usage")
         self._refresh_prices()
         self.commits = CommitProcess(self.settings.database_url)
-        self.writer = Writer(self.store, insert=self.commits.insert)
+        self.writer = LoopWriter(self.store, self.commits)
         self.projector = ProjectionProcess(self.settings.database_url, [exporters.TOPIC])
         self._own: set[int] = set()
 
@@ -107,7 +108,7 @@ class Runtime:
         """Start the writer and the tails, and close what a crashed incarnation left open."""
         self.loop = loop
         self.commits.start()
-        self.writer.start()
+        self.writer.start(loop)
         self.projector.start()
         url = self.settings.database_url
         governance = Tail(
@@ -171,11 +172,14 @@ class Runtime:
             return False
         return True
 
+    async def drain(self) -> None:
+        """Commit what is queued (call before `stop`, on the loop)."""
+        await self.writer.close()
+
     def stop(self) -> None:
-        """Drain the writer, stop the tails and close the store."""
+        """Stop the commit process and the tails, and close the store."""
         if self._probe is not None:
             self._probe.cancel()
-        self.writer.stop()
         self.commits.stop()
         for tail in self.tails:
             tail.stop()
