@@ -9,6 +9,7 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 __all__ = [
     "Duration",
@@ -121,7 +122,7 @@ class Period:
         if self.end.tzinfo is not UTC:
             object.__setattr__(self, "end", self.end.astimezone(UTC))
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Stable identifier of the period: the ISO-8601 text of its start."""
         return self.start.isoformat()
@@ -206,3 +207,18 @@ def next_period(schedule: Schedule, period: Period) -> Period:
 def seconds_until_end(schedule: Schedule, t: datetime) -> float:
     """Seconds from ``t`` until the end of the period containing it (always > 0)."""
     return (period_of(schedule, t).end - t).total_seconds()
+
+
+class PeriodMemo:
+    """The last period of each schedule, reused while instants fall inside it (hot path)."""
+
+    def __init__(self) -> None:
+        self._last: dict[Schedule, Period] = {}
+
+    def period_of(self, schedule: Schedule, t: datetime) -> Period:
+        """Same answer as `period_of`, without recomputing within a known period."""
+        last = self._last.get(schedule)
+        if last is not None and last.start <= t < last.end:
+            return last
+        found = self._last[schedule] = period_of(schedule, t)
+        return found

@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from ledger.periods import period_of
+from ledger.periods import PeriodMemo
 from projections.policy import BudgetRule, KeyPolicy, RateRule, Route
 from projections.usage_state import UsageState
 from proxy.routing import choose_chain
 
 EPSILON = 1e-9
+PERIODS = PeriodMemo()  # a pure memo: each schedule's last period
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def budget_refusal(
     rule: BudgetRule, state: UsageState, amount: Decimal, now: datetime
 ) -> Refusal | None:
     """None if the budget admits `amount` now, else a 402 naming the level and figures."""
-    period = period_of(rule.schedule, now)
+    period = PERIODS.period_of(rule.schedule, now)
     usage = state.usage(rule.id, period.key)
     if rule.mode == "optimistic":
         admitted = usage.settled < rule.limit
@@ -188,7 +189,11 @@ def admit(
 
 
 def _reservation(rule: BudgetRule, amount: Decimal, now: datetime) -> dict[str, Any]:
-    return {"budget": rule.id, "period": period_of(rule.schedule, now).key, "amount": amount}
+    return {
+        "budget": rule.id,
+        "period": PERIODS.period_of(rule.schedule, now).key,
+        "amount": amount,
+    }
 
 
 def _rate_item(rule: RateRule, amount: int) -> dict[str, Any]:

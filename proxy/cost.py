@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Final
 
 import genai_prices
@@ -131,6 +132,7 @@ def genai_provider_id(provider_type: str) -> str:
     return _GENAI_PROVIDER_IDS.get(provider_type, provider_type)
 
 
+@lru_cache(maxsize=4096)
 def max_output_tokens(provider_type: str, model: str) -> int | None:
     """Largest output the model family can produce, or None when unknown."""
     name = normalise_model(provider_type, model).lower()

@@ -13,6 +13,7 @@ from ledger.periods import (
     Duration,
     DurationError,
     Period,
+    PeriodMemo,
     Schedule,
     next_period,
     parse_duration,
@@ -397,3 +398,12 @@ def test_rolling_periods_start_at_the_anchor_shifted_by_whole_durations(
         length = timedelta(seconds=duration.count * FIXED_SECONDS[duration.unit])
         assert (period.start - anchor) % length == timedelta(0)
         assert period.end - period.start == length
+
+
+@given(schedules, st.lists(instants, min_size=1, max_size=20))
+def test_the_period_memo_answers_exactly_as_period_of(
+    schedule: Schedule, moments: list[datetime]
+) -> None:
+    memo = PeriodMemo()
+    for t in moments:
+        assert memo.period_of(schedule, t) == period_of(schedule, t)
