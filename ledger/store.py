@@ -91,7 +91,7 @@ class StoreURL:
                 "POSTGRES_CONNECT_TIMEOUT": "5",
                 "POSTGRES_POOL_SIZE": "4",
                 "POSTGRES_MAX_OVERFLOW": "4",
-                "POSTGRES_PRE_PING": "y",
+                "POSTGRES_PRE_PING": "n",  # insert_events retries on connection errors itself
                 "POSTGRES_LOCK_TIMEOUT": "10",
                 "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
                 "APPLICATION_RECORDER_TOPIC": "ledger.pg_recorder:ArrayInsertRecorder",
