@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/ledger_append.py [--stores sqlite,postgres] [--events 1000000]
 
-Prints, for each store: events/s through the writer (and its commit process) when one
-caller appends batches of 1, 10 and 100 events and waits for each commit; events/s when
-64 callers append one event at a time (the gateway's pattern: group commit batches them);
+Prints, for each store: events/s through the threaded writer (and its commit process)
+when one caller appends batches of 1, 10 and 100 events and waits for each commit; when
+64 threads append one event at a time; and through the server's own path (LoopWriter,
+64 asyncio callers each queueing an admission and awaiting a settlement);
 then it fills the store to --events usage events, times `rebuild_views`, and times
 `govledger serve` from launch until /readyz answers 200.
 """
@@ -164,6 +165,41 @@ def concurrent_rate(writer: Writer, seconds: float, callers: int = 64) -> tuple[
     return sum(counts) / elapsed, events / max(batches, 1)
 
 
+def loop_writer_rate(
+    url: str, store: Store, seconds: float, callers: int = 64
+) -> tuple[float, float]:
+    """Events/s and mean batch of the server's path: LoopWriter, 64 asyncio callers, each
+    queueing a lingering admission then awaiting a settlement (two events per request)."""
+    import asyncio
+
+    from ledger.loop_writer import LoopWriter
+
+    async def measure() -> tuple[float, float]:
+        commits = CommitProcess(url)
+        commits.start()
+        writer = LoopWriter(store, commits)
+        writer.start(asyncio.get_running_loop())
+        stop = time.perf_counter() + seconds
+        count = 0
+
+        async def caller() -> None:
+            nonlocal count
+            while time.perf_counter() < stop:
+                admitted, settled = request_events(1)
+                writer.submit("usage", [admitted], lambda _e, _i: None, linger=True)
+                await writer.append("usage", [settled])
+                count += 2
+
+        started = time.perf_counter()
+        await asyncio.gather(*(caller() for _ in range(callers)))
+        elapsed = time.perf_counter() - started
+        await writer.close()
+        commits.stop()
+        return count / elapsed, writer.stats.events / max(writer.stats.batches, 1)
+
+    return asyncio.run(measure())
+
+
 def fill(writer: Writer, store: Store, target: int) -> float:
     """Append usage events in batches of 1000 until the store holds `target`; returns events/s."""
     have = store.max_position("usage")
@@ -233,6 +269,9 @@ def run(name: str, url: str, events: int, seconds: float, workdir: Path) -> dict
     result["fill_events_per_s"] = round(fill(writer, store, events))
     writer.stop()
     commits.stop()
+    rate, mean_batch = loop_writer_rate(url, store, seconds)
+    result["server_path_64_async_callers_events_per_s"] = round(rate)
+    result["server_path_mean_batch"] = round(mean_batch, 1)
     total = store.max_position("usage")
     result["events_in_store"] = total
     started = time.perf_counter()
