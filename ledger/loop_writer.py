@@ -143,18 +143,12 @@ class LoopWriter:
                 await self._commit(app, [item])
             return
         except Exception as error:  # the store is down or refused: fail these, keep going
-            self.stats.failures += 1
-            self.stats.healthy = False
-            log.warning("append to %s failed: %s", app, str(error).splitlines()[0][:200])
+            self.stats.failed(app, error)
             for item in group:
                 self._finish(item, error, [])
             return
         elapsed = time.perf_counter() - started
-        self.stats.healthy = True
-        self.stats.batches += 1
-        self.stats.events += len(events)
-        self.stats.last_batch_size = len(events)
-        self.stats.last_commit_seconds = elapsed
+        self.stats.committed(len(events), elapsed)
         for listener in self.listeners:
             listener(app, ids, elapsed)
         offset = 0

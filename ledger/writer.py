@@ -48,6 +48,20 @@ class WriterStats:
     last_commit_seconds: float = 0.0
     healthy: bool = True
 
+    def committed(self, events: int, seconds: float) -> None:
+        """Count one successful commit."""
+        self.healthy = True
+        self.batches += 1
+        self.events += events
+        self.last_batch_size = events
+        self.last_commit_seconds = seconds
+
+    def failed(self, app: str, error: BaseException) -> None:
+        """Count one failed commit; admission stops until the store answers again."""
+        self.failures += 1
+        self.healthy = False
+        log.warning("append to %s failed: %s", app, str(error).splitlines()[0][:200])
+
 
 class Writer:
     """Batches appends from many callers into one transaction per application."""
@@ -158,18 +172,12 @@ class Writer:
                 self._commit(app, [item])
             return
         except Exception as error:  # the store is down or refused: fail these, keep going
-            self.stats.failures += 1
-            self.stats.healthy = False
-            log.warning("append to %s failed: %s", app, str(error).splitlines()[0][:200])
+            self.stats.failed(app, error)
             for item in group:
                 self._finish(item, error, [])
             return
         elapsed = time.perf_counter() - started
-        self.stats.healthy = True
-        self.stats.batches += 1
-        self.stats.events += len(events)
-        self.stats.last_batch_size = len(events)
-        self.stats.last_commit_seconds = elapsed
+        self.stats.committed(len(events), elapsed)
         for listener in self.listeners:
             listener(app, ids, elapsed)
         offset = 0
