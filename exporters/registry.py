@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 from exporters import alerts, audit_chain, metrics_fold
-from exporters.alerts import BudgetAlerts, Webhook
 from exporters.audit_chain import AuditChain
 from exporters.consumer import ConsumerTail
 from exporters.metrics_fold import MetricsFold
@@ -29,8 +28,9 @@ def tails(store: Store, url: str) -> list[ConsumerTail]:
 
     With GOVLEDGER_SIEM_SINK set (a sink URL, see exporters.siem_sinks), both logs are also
     exported in GOVLEDGER_SIEM_FORMAT (ecs by default), each app with its own position.
-    With GOVLEDGER_ALERT_WEBHOOK_URL (and _SECRET, _THRESHOLDS, _COOLDOWN_S) set, budget
-    threshold alerts are sent there.
+    With any alert channel configured (GOVLEDGER_ALERT_WEBHOOK_URL, _SLACK_URL, _TEAMS_URL,
+    _PAGERDUTY_ROUTING_KEY, _SMTP_URL; see docs/exporters.md), the alert rules run and
+    their alerts are sent there.
     """
     found = [ConsumerTail(store, url, MetricsFold()), ConsumerTail(store, url, AuditChain())]
     sink_url = os.environ.get("GOVLEDGER_SIEM_SINK")
@@ -39,15 +39,6 @@ def tails(store: Store, url: str) -> list[ConsumerTail]:
         sink = open_sink(sink_url)  # one sink (and file) shared by both logs' consumers
         for app in APPS:
             found.append(ConsumerTail(store, url, SiemExport(app, fmt, sink)))
-    webhook = os.environ.get("GOVLEDGER_ALERT_WEBHOOK_URL")
-    if webhook:
-        channel = Webhook(webhook, os.environ.get("GOVLEDGER_ALERT_WEBHOOK_SECRET", ""))
-        levels = os.environ.get("GOVLEDGER_ALERT_THRESHOLDS", "50,80,100")
-        consumer = BudgetAlerts(
-            store,
-            channel,
-            tuple(int(level) for level in levels.split(",") if level.strip()),
-            float(os.environ.get("GOVLEDGER_ALERT_COOLDOWN_S", "0")),
-        )
+    for consumer in alerts.consumers_from_env(store):  # any GOVLEDGER_ALERT_* channel set
         found.append(ConsumerTail(store, url, consumer))
     return found

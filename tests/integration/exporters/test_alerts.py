@@ -218,7 +218,7 @@ def test_the_cooldown_keeps_a_level_of_a_budget_quiet_across_periods(
     assert [json.loads(r["body"])["data"]["period"] for r in receiver.got] == [day1]
 
 
-def test_a_gateway_configured_with_a_webhook_alerts_as_its_budget_fills(
+def test_a_gateway_configured_with_a_webhook_alerts_as_its_budget_fills_and_on_its_admin_token(
     gateway_factory: Callable[..., RunningGateway],
     receiver: Receiver,
     monkeypatch: pytest.MonkeyPatch,
@@ -234,9 +234,12 @@ def test_a_gateway_configured_with_a_webhook_alerts_as_its_budget_fills(
     chat(gateway, 2)
 
     deadline = time.monotonic() + 20
-    while len(receiver.got) < 3 and time.monotonic() < deadline:
+    while len(receiver.got) < 4 and time.monotonic() < deadline:
         time.sleep(0.1)
 
-    levels = sorted(json.loads(r["body"])["data"]["threshold_percent"] for r in receiver.got)
-    assert levels == [50, 80, 100]
+    bodies = [json.loads(r["body"]) for r in receiver.got]
+    budget = [b for b in bodies if b["type"] == "budget.threshold_crossed"]
+    granted = [b["data"] for b in bodies if b["type"] == "access.admin_granted"]
+    assert sorted(b["data"]["threshold_percent"] for b in budget) == [50, 80, 100]
+    assert [(g["resource_type"], g["role"]) for g in granted] == [("admin_token", "Admin")]
     assert all(valid_signature(r["headers"], r["body"]) for r in receiver.got)
