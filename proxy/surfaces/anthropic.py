@@ -32,9 +32,9 @@ class AnthropicSurface:
         return [Route("/anthropic/v1/messages", self.messages, methods=["POST"])]
 
     async def parse(self, request: Request) -> Call:
-        """Read and check the body; GatewayError 400/413 naming what is wrong."""
+        """Read and check the body; GatewayError 400 (413 if too large) naming what is wrong."""
         runtime = self.gateway.runtime
-        body = await read_object(request, runtime.settings.max_body_bytes)
+        body = await read_object(request, runtime.settings.max_body_bytes, too_large=413)
         model = model_of(body)
         required(body, "messages", list)
         required(body, "max_tokens", int)

@@ -11,19 +11,21 @@ from ledger.entities import GovernanceState
 from proxy.errors import GatewayError
 
 
-async def read_object(request: Request, limit: int) -> dict[str, Any]:
-    """The body as a JSON object; GatewayError 413 over `limit` bytes, 400 if not an object."""
+async def read_object(request: Request, limit: int, too_large: int = 400) -> dict[str, Any]:
+    """The body as a JSON object; GatewayError over `limit` bytes (status `too_large`: 400 as
+    OpenAI and Google answer, 413 on the Anthropic surface, as Anthropic does) or not an object.
+    """
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise GatewayError(
-            413, "request_too_large", f"the body is over {limit} bytes", level="request"
+            too_large, "request_too_large", f"the body is over {limit} bytes", level="request"
         )
     chunks, size = [], 0
     async for chunk in request.stream():  # a chunked body is cut off at the limit, not buffered
         size += len(chunk)
         if size > limit:
             raise GatewayError(
-                413, "request_too_large", f"the body is over {limit} bytes", level="request"
+                too_large, "request_too_large", f"the body is over {limit} bytes", level="request"
             )
         chunks.append(chunk)
     raw = b"".join(chunks)

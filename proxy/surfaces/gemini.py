@@ -36,7 +36,7 @@ class GeminiSurface:
         return [Route("/genai/{version}/models/{target:path}", self.generate, methods=["POST"])]
 
     async def parse(self, request: Request) -> Call:
-        """Read the path, key and body; GatewayError 400/404/413 naming what is wrong."""
+        """Read the path, key and body; GatewayError 400/404 naming what is wrong."""
         version = request.path_params["version"]
         model, _, method = str(request.path_params["target"]).rpartition(":")
         if version not in VERSIONS or method not in METHODS or not model:

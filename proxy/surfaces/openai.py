@@ -47,7 +47,7 @@ class OpenAISurface:
         ]
 
     async def parse(self, request: Request, surface: str) -> Call:
-        """Read and check the body; GatewayError 400/413 naming what is wrong."""
+        """Read and check the body; GatewayError 400 naming what is wrong."""
         runtime = self.gateway.runtime
         body = await read_object(request, runtime.settings.max_body_bytes)
         model = model_of(body)

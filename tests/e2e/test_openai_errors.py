@@ -266,7 +266,7 @@ def test_the_token_limit_answers_429_token_limited_and_settles_on_actual_tokens(
     assert "allows 1000 per 60s" in body["message"]
 
 
-# --- 400 and 413: bad input; nothing is reserved --------------------------------------------
+# --- 400: bad input, oversized bodies included; nothing is reserved -------------------------
 
 
 @pytest.mark.parametrize(
@@ -313,7 +313,7 @@ def test_a_malformed_body_gets_400_naming_the_problem_and_reserves_nothing(
     assert nothing_held(gateway)
 
 
-def test_a_body_over_the_size_limit_gets_413_whether_declared_or_chunked(
+def test_a_body_over_the_size_limit_gets_400_whether_declared_or_chunked(
     gateway_factory: Factory,
 ) -> None:
     gateway = gateway_factory(make_config(), max_body_bytes=1024)
@@ -322,7 +322,7 @@ def test_a_body_over_the_size_limit_gets_413_whether_declared_or_chunked(
         assert small.choices[0].message.content == "x" * 900
         with pytest.raises(openai.APIStatusError) as caught:
             sdk.chat.completions.create(model="m1", messages=say("x" * 1100), max_tokens=1)
-    refused(caught.value, 413, "request_too_large", retry=True)  # the SDK never retries 413
+    refused(caught.value, 400, "request_too_large")
     body = chat_body(messages=[{"role": "user", "content": "y" * 1100}])
     chunked = raw_request(
         gateway,
@@ -330,7 +330,7 @@ def test_a_body_over_the_size_limit_gets_413_whether_declared_or_chunked(
         iter([body[:600], body[600:]]),
         {"authorization": f"Bearer {KEY}", "content-type": "application/json"},
     )
-    raw_refused(chunked, 413, "request_too_large")
+    raw_refused(chunked, 400, "request_too_large")
     assert [e.code for e in rejected(gateway)] == ["request_too_large"] * 2
     assert len(of_type(gateway, ev.RequestAdmitted)) == 1
 
@@ -449,7 +449,7 @@ def test_every_response_carries_a_request_id_and_successful_ones_a_cost(
         401,
         401,
         400,
-        413,
+        400,
         400,
         502,
         502,
@@ -498,6 +498,6 @@ async def test_a_chunked_body_over_the_limit_is_cut_off_not_read_to_its_end(
         aiohttp.ClientSession() as session,
         session.post(gateway.url + CHAT, data=endless(), headers=headers) as response,
     ):
-        assert response.status == 413
+        assert response.status == 400
         assert (await response.json())["error"]["code"] == "request_too_large"
     assert sent < total // 2  # answered after the limit, not after 100 MiB
