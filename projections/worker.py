@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import multiprocessing
 import os
 from collections.abc import Sequence
-from typing import Any
+from multiprocessing.connection import Connection
 
 log = logging.getLogger("govledger.projections")
 
 
-def _run(
-    url: str, stop: Any, parent: int, consumers: Sequence[str] = ()
-) -> None:  # pragma: no cover - child
+def _run(url: str, stop: Connection, consumers: Sequence[str] = ()) -> None:  # pragma: no cover
+    """The child: run every tail until the server closes its end of `stop` (or dies)."""
     from ledger.store import Store
     from projections.audit_view import AuditView
     from projections.runner import Tail
@@ -32,9 +32,8 @@ def _run(
     os.nice(5)
     for tail in tails:
         tail.start()
-    while not stop.wait(1.0):
-        if os.getppid() != parent:  # the server died without stopping us: stop too
-            break
+    with contextlib.suppress(EOFError, OSError):
+        stop.recv()  # returns or raises when the server closes the pipe, or dies
     for tail in tails:
         tail.stop()
     store.close()
@@ -50,10 +49,11 @@ class ProjectionProcess:
     def __init__(self, url: str, consumers: Sequence[str] = ()) -> None:
         self.url = url
         context = multiprocessing.get_context("spawn")
-        self._stop = context.Event()
+        self._stop, child_end = context.Pipe()
+        self._child_end = child_end
         self._process = context.Process(
             target=_run,
-            args=(url, self._stop, os.getpid(), tuple(consumers)),
+            args=(url, child_end, tuple(consumers)),
             name="govledger-projections",
             daemon=True,
         )
@@ -61,10 +61,11 @@ class ProjectionProcess:
     def start(self) -> None:
         """Start the child."""
         self._process.start()
+        self._child_end.close()
 
     def stop(self) -> None:
         """Let the child finish its batch, then wait for it."""
-        self._stop.set()
+        self._stop.close()
         self._process.join(timeout=15)
         if self._process.is_alive():
             self._process.terminate()
