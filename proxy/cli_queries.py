@@ -1,4 +1,4 @@
-"""`govledger usage`, `govledger audit events|requests`, `govledger reports spend`."""
+"""`govledger usage`, `govledger audit events|requests`, `govledger reports spend|compliance`."""
 
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ def audit_requests(
     _show(Client.from_env(url), "/api/audit/requests", query, fmt, columns)
 
 
-reports = typer.Typer(no_args_is_help=True, help="Spend reports.")
+reports = typer.Typer(no_args_is_help=True, help="Spend and compliance reports.")
 
 
 @reports.command("spend")
@@ -135,3 +135,23 @@ def spend(
     }
     columns = ["period", "group", "requests", "cost", "input_tokens", "output_tokens"]
     _show(Client.from_env(url), "/api/reports/spend", query, fmt, columns)
+
+
+@reports.command("compliance")
+@guarded
+def compliance(
+    since: Since = None,
+    until: Until = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv, jsonl or json")] = "csv",
+    url: Url = None,
+) -> None:
+    """Governance changes (before and after), spend by customer, team and key, and refused
+    requests by reason, for the period [--from, --to)."""
+    if fmt not in ("csv", "jsonl", "json"):
+        raise typer.BadParameter("one of csv, jsonl or json", param_hint="--format")
+    query = {"from": since, "to": until, "format": fmt}
+    reply = Client.from_env(url).call("GET", "/api/reports/compliance", query=query)
+    if fmt == "json":
+        emit(reply.body, True)
+    else:
+        typer.echo(reply.body, nl=False)

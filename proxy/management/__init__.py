@@ -8,6 +8,7 @@ from proxy.gateway import Gateway
 from proxy.management import (
     audit,
     budgets,
+    compliance,
     customers,
     providers,
     reports,
@@ -33,6 +34,7 @@ def install(app: FastAPI, runtime: Runtime, gateway: Gateway) -> Management:
         budgets,
         audit,
         reports,
+        compliance,
         tokens,
         roles,
     ):
