@@ -160,7 +160,10 @@ def rebuild() -> None:
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
 ) -> None:
-    """Store URL (password masked), event counts, each view's position and lag."""
+    """Store URL (password masked), event counts, each projection's position and lag.
+
+    Every tracked reader is listed: the views and the exporters' consumers alike.
+    """
     from ledger.store import Store
     from projections.database import ViewDatabase
 
@@ -172,14 +175,14 @@ def status(
     views = ViewDatabase(settings.database_url)
     views.create()
     report: dict[str, Any] = {"store": store.url.masked(), "events": {}, "projections": []}
-    for app_name, view_names in (("governance", ["audit"]), ("usage", ["usage"])):
-        head = store.max_position(app_name)
-        report["events"][app_name] = head
-        for view in view_names:
-            position = views.position(view, app_name)
-            report["projections"].append(
-                {"name": view, "app": app_name, "position": position, "lag": head - position}
-            )
+    heads = {app_name: store.max_position(app_name) for app_name in ("governance", "usage")}
+    report["events"] = heads
+    rows = views.query("SELECT view, app, position FROM gl_tracking ORDER BY app, view")
+    for name, app_name, position in rows:
+        head = heads.get(app_name, 0)
+        report["projections"].append(
+            {"name": name, "app": app_name, "position": int(position), "lag": head - int(position)}
+        )
     views.close()
     store.close()
     if as_json:
