@@ -8,6 +8,7 @@ from exporters import alerts, audit_chain, metrics_fold
 from exporters.audit_chain import AuditChain
 from exporters.consumer import ConsumerTail
 from exporters.metrics_fold import MetricsFold
+from exporters.otlp_logs import OtlpLogs, otlp_configured
 from exporters.siem_export import APPS, SiemExport
 from exporters.siem_sinks import open_sink
 from ledger.store import Store
@@ -30,7 +31,8 @@ def tails(store: Store, url: str) -> list[ConsumerTail]:
     exported in GOVLEDGER_SIEM_FORMAT (ecs by default), each app with its own position.
     With any alert channel configured (GOVLEDGER_ALERT_WEBHOOK_URL, _SLACK_URL, _TEAMS_URL,
     _PAGERDUTY_ROUTING_KEY, _SMTP_URL; see docs/exporters.md), the alert rules run and
-    their alerts are sent there.
+    their alerts are sent there. With OTLP logs configured by the OTEL_* variables,
+    both logs' events are exported as OTLP log records (exporters.otlp_logs).
     """
     found = [ConsumerTail(store, url, MetricsFold()), ConsumerTail(store, url, AuditChain())]
     sink_url = os.environ.get("GOVLEDGER_SIEM_SINK")
@@ -41,4 +43,7 @@ def tails(store: Store, url: str) -> list[ConsumerTail]:
             found.append(ConsumerTail(store, url, SiemExport(app, fmt, sink)))
     for consumer in alerts.consumers_from_env(store):  # any GOVLEDGER_ALERT_* channel set
         found.append(ConsumerTail(store, url, consumer))
+    if otlp_configured("logs"):  # OTEL_LOGS_EXPORTER=otlp or an OTLP endpoint
+        for app in APPS:
+            found.append(ConsumerTail(store, url, OtlpLogs(app)))
     return found
