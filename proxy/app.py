@@ -32,6 +32,7 @@ from proxy.surfaces.anthropic import AnthropicSurface
 from proxy.surfaces.gemini import GeminiSurface
 from proxy.surfaces.mcp import McpSurface
 from proxy.surfaces.openai import OpenAISurface
+from proxy.tracing import Tracing
 from proxy.upstream import Upstream
 
 
@@ -66,6 +67,7 @@ def create_app(
         )
     )
     upstream = Upstream(settings.upstream_timeout_s)
+    tracing = Tracing()  # OTLP traces when the OTEL_* variables configure them
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,6 +81,7 @@ def create_app(
         runtime.start(asyncio.get_running_loop())
         runtime.writer.listeners.append(metrics.live.on_commit)
         await upstream.start()
+        tracing.start()
         mock = await _start_mock(settings.mock_upstream_port)
         try:
             yield
@@ -87,6 +90,7 @@ def create_app(
                 await mock.cleanup()
             await upstream.stop()
             await runtime.drain()
+            tracing.stop()
             runtime.stop()
             metrics.close()
 
@@ -96,7 +100,9 @@ def create_app(
     app.state.gateway = gateway
     install_management(app, runtime, gateway)
     mcp = McpTools(gateway, McpRegistry())
-    exchange = Exchange(gateway, upstream, IdempotencyCache(), offer_tools=mcp.offer)
+    exchange = Exchange(
+        gateway, upstream, IdempotencyCache(), offer_tools=mcp.offer, tracing=tracing
+    )
     surface = OpenAISurface(exchange)
     for prefix in ("/v1", "/openai/v1"):
         app.hot_routes.extend(surface.routes(prefix))

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -27,8 +28,9 @@ from proxy.idempotency import IdempotencyCache, Replay
 from proxy.providers import Prepared, prepare
 from proxy.relay import StreamProgress, relay_sse
 from proxy.streams import StreamPlan
+from proxy.tracing import Tracing
 from proxy.translate.pipeline import error_message, translate_response
-from proxy.upstream import AllAttemptsFailed, Answer, Upstream
+from proxy.upstream import AllAttemptsFailed, Answer, Attempt, Upstream
 from proxy.usage import of_response
 
 log = logging.getLogger("govledger.exchange")
@@ -37,6 +39,7 @@ ErrorBody = Callable[[GatewayError, str | None], Response]
 Parse = Callable[[Request], Awaitable[Call]]
 OfferTools = Callable[[Call, KeyPolicy], Awaitable[dict[str, Any]]]
 _JSON = "application/json"
+_UNTRACED = nullcontext()  # reused: with tracing off, no span (nor context) is made
 
 
 @dataclass(frozen=True)
@@ -57,11 +60,13 @@ class Exchange:
         upstream: Upstream,
         idempotency: IdempotencyCache,
         offer_tools: OfferTools | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.gateway = gateway
         self.upstream = upstream
         self.idempotency = idempotency
         self.offer_tools = offer_tools
+        self.tracing = tracing or Tracing()
         self.background: set[asyncio.Task[Any]] = set()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
@@ -78,24 +83,35 @@ class Exchange:
         replay: Any = None
         try:
             call = await parse(request)
-            policy = self.gateway.authenticate(call)
+            if self.tracing.enabled:  # the one check of the request path when tracing is off
+                call.trace = self.tracing.request(call.surface, call.model)
+                call.trace.request(call.model, call.body, call.request_id)
+            trace = call.trace
+            with trace.span("authenticate") if trace is not None else _UNTRACED:
+                policy = self.gateway.authenticate(call)
             key_id = policy.key_id
             fingerprint = [call.surface, call.model, call.stream, call.body]
             replay = self.idempotency.begin(
                 request.headers.get("idempotency-key"), key_id, fingerprint
             )
             if isinstance(replay, Replay):
+                if trace is not None:
+                    trace.end()
                 return Response(
                     replay.body, replay.status, headers=replay.headers, media_type=replay.media_type
                 )
             if self.offer_tools is not None and policy.mcp_configs:
                 call.body = await self.offer_tools(call, policy)
-            ticket = self.gateway.admit(call, policy)
+            with trace.span("admit") if trace is not None else _UNTRACED:
+                ticket = self.gateway.admit(call, policy)
         except GatewayError as error:
             self.idempotency.abandon(replay)  # refused: the key may be used again
             if call is None:  # the body was unreadable: record and answer under a fresh id
                 call = Call(surface, "", {}, False, request.headers)
             self.gateway.reject(call, error, key_id)
+            if call.trace is not None:
+                call.trace.refused(error.code, error.status)
+                call.trace.end()
             return dialect.error(error, call.request_id)
         try:
             return await self.forward(ticket, replay, dialect)
@@ -119,12 +135,17 @@ class Exchange:
                 key.secret or "",
             )
 
+        started_ns = time.time_ns() if call.trace is not None else 0
         try:
             answer = await self.upstream.send(
                 ticket.admission.chain, call.model, self.gateway.rng, prepared
             )
         except AllAttemptsFailed as failed:
+            if call.trace is not None:
+                self._trace_attempts(ticket, started_ns, failed.attempts)
             raise await self._failed(ticket, failed) from None
+        if call.trace is not None:
+            self._trace_attempts(ticket, started_ns, answer.attempts)
         attempts = [a.as_dict() for a in answer.attempts]
         headers = {"x-govledger-request-id": call.request_id}
         if dialect.id_header:
@@ -164,6 +185,11 @@ class Exchange:
         headers["x-govledger-cost-usd"] = str(cost)
         self.idempotency.finish(replay, 200, raw, headers, _JSON)
         return Response(raw, 200, headers=headers, media_type=_JSON)
+
+    def _trace_attempts(self, ticket: Ticket, started_ns: int, attempts: Sequence[Attempt]) -> None:
+        if ticket.call.trace is not None:
+            types = {route.provider: route.provider_type for route in ticket.admission.chain}
+            ticket.call.trace.attempts(started_ns, attempts, types)
 
     async def _failed(self, ticket: Ticket, failed: AllAttemptsFailed) -> GatewayError:
         call = ticket.call

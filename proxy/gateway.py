@@ -28,6 +28,7 @@ from proxy.errors import GatewayError
 from proxy.estimate import UnboundableInputError, input_token_bound, output_token_bound
 from proxy.required_headers import HeaderRule, compile_rules, missing_headers
 from proxy.runtime import Runtime
+from proxy.tracing import RequestTrace
 from proxy.usage import tokens_dict
 
 log = logging.getLogger("govledger.gateway")
@@ -64,6 +65,7 @@ class Call:
     pinned_provider: str | None = None
     api_version: str | None = None  # the version in a Gemini path (v1beta or v1)
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    trace: RequestTrace | None = None  # set only when tracing is on
 
 
 @dataclass
@@ -280,11 +282,33 @@ class Gateway:
         if ticket.settled:
             return Decimal(0)
         ticket.settled = True
+        if ticket.call.trace is not None:
+            return await self._settle_traced(ticket, outcome, ticket.call.trace)
         cost, source, usage = self.cost(ticket, outcome)
         event = self._settled_event(ticket, outcome, cost, source, usage)
         self.runtime.usage.apply(event)
         await self.runtime.writer.append("usage", [event])
         return cost
+
+    async def _settle_traced(
+        self, ticket: Ticket, outcome: Outcome, trace: RequestTrace
+    ) -> Decimal:
+        """`settle` in a `settle` span, the commit's await in `ledger commit`; ends the trace."""
+        try:
+            with trace.span("settle") as span:
+                cost, source, usage = self.cost(ticket, outcome)
+                event = self._settled_event(ticket, outcome, cost, source, usage)
+                self.runtime.usage.apply(event)
+                with trace.span("ledger commit", span):
+                    await self.runtime.writer.append("usage", [event])
+            route = outcome.route
+            provider_type = route.provider_type if route is not None else None
+            trace.settled(
+                outcome.status, provider_type, outcome.model, usage.input, usage.output, str(cost)
+            )
+            return cost
+        finally:
+            trace.end()
 
     def _settled_event(
         self, ticket: Ticket, outcome: Outcome, cost: Decimal, source: str, usage: TokenUsage
