@@ -3,9 +3,8 @@
 Why a process: a commit makes a dozen round trips to the database, and a thread must take
 the GIL back after each one. Under load the event loop holds the GIL most of the time, so
 each hand-over waits up to the 5 ms switch interval and a 2 ms commit takes 50 ms. The
-writer keeps batching; the events cross the pipe pickled (cheaper than the JSON mapping,
-which runs here), and the insert (the library's own recorder, with its table lock and
-NOTIFY) runs here too, behind one pipe round trip per batch.
+writer thread keeps batching and encoding; only the insert (the library's own recorder,
+with its table lock and NOTIFY) runs here, behind one pipe round trip per batch.
 """
 
 from __future__ import annotations
@@ -19,9 +18,7 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError
-
-from ledger.events import LedgerEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 log = logging.getLogger("govledger.commit")
 
@@ -38,13 +35,11 @@ def _serve(url: str, conn: Connection) -> None:  # pragma: no cover - runs in th
         message = conn.recv()
         if message is None:
             break
-        app, events = message
+        app, stored = message
         try:
             if store is None:
                 store = Store(url, create_tables=False)
-            application = store.apps[app]
-            stored = [application.mapper.to_stored_event(event) for event in events]
-            ids = application.recorder.insert_events(stored)
+            ids = store.apps[app].recorder.insert_events(stored)
             conn.send(("ok", list(ids or [])))
         except IntegrityError as error:
             conn.send(("integrity", str(error).splitlines()[0]))
@@ -58,7 +53,7 @@ def _serve(url: str, conn: Connection) -> None:  # pragma: no cover - runs in th
 
 
 class CommitProcess:
-    """Encodes and inserts batches of events in a child process; one caller at a time."""
+    """Inserts batches of stored events in a child process; one caller at a time."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -77,7 +72,7 @@ class CommitProcess:
         child.close()
         self._conn = parent
 
-    def insert(self, app: str, stored: Sequence[LedgerEvent]) -> Sequence[int]:
+    def insert(self, app: str, stored: Sequence[StoredEvent]) -> Sequence[int]:
         """Insert one batch atomically; returns notification ids, raises IntegrityError."""
         with self._lock:
             if self._conn is None or not self._process.is_alive():
@@ -97,7 +92,7 @@ class CommitProcess:
             raise IntegrityError(payload)
         raise CommitFailedError(payload)
 
-    async def insert_async(self, app: str, stored: Sequence[LedgerEvent]) -> Sequence[int]:
+    async def insert_async(self, app: str, stored: Sequence[StoredEvent]) -> Sequence[int]:
         """Like `insert`, from the event loop: write the batch, await the reply readable.
 
         The caller (LoopWriter) keeps one batch in flight at a time.

@@ -93,8 +93,9 @@ class LoopWriter:
         if loop is None or not loop.is_running() or _on_loop_thread(loop):
             if not events:
                 return []
+            mapper = self._store.apps[app].mapper
             try:
-                return self._commits.insert(app, events)
+                return self._commits.insert(app, [mapper.to_stored_event(e) for e in events])
             except IntegrityError:
                 raise DuplicateEventError(describe_events(events)) from None
         return asyncio.run_coroutine_threadsafe(self.append(app, events), loop).result()
@@ -131,7 +132,9 @@ class LoopWriter:
         events = [e for item in group for e in item.events]
         started = time.perf_counter()
         try:
-            ids = await self._commits.insert_async(app, events) if events else []
+            mapper = self._store.apps[app].mapper
+            stored = [mapper.to_stored_event(e) for e in events]
+            ids = await self._commits.insert_async(app, stored) if stored else []
         except IntegrityError:
             if len(group) == 1:
                 self._finish(group[0], DuplicateEventError(describe_events(group[0].events)), [])

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from ledger.events import LedgerEvent
 from ledger.store import Store
@@ -20,7 +20,7 @@ from ledger.store import Store
 log = logging.getLogger("govledger.writer")
 
 Callback = Callable[[BaseException | None, Sequence[int]], None]
-Insert = Callable[[str, Sequence[LedgerEvent]], Sequence[int]]
+Insert = Callable[[str, Sequence[StoredEvent]], Sequence[int]]
 
 
 class DuplicateEventError(RuntimeError):
@@ -155,16 +155,15 @@ class Writer:
             if stopping:
                 return
 
-    def _insert_here(self, app: str, events: Sequence[LedgerEvent]) -> Sequence[int]:
-        application = self._store.apps[app]
-        stored = [application.mapper.to_stored_event(e) for e in events]
-        return application.recorder.insert_events(stored) or []
+    def _insert_here(self, app: str, stored: Sequence[StoredEvent]) -> Sequence[int]:
+        return self._store.apps[app].recorder.insert_events(stored) or []
 
     def _commit(self, app: str, group: list[_Append]) -> None:
         events = [e for item in group for e in item.events]
         started = time.perf_counter()
         try:
-            ids = self._insert(app, events)
+            mapper = self._store.apps[app].mapper
+            ids = self._insert(app, [mapper.to_stored_event(e) for e in events])
         except IntegrityError:
             if len(group) == 1:
                 self._finish(group[0], DuplicateEventError(describe_events(group[0].events)), [])
