@@ -12,6 +12,7 @@ Three sources make one scrape:
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest, multiprocess
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -79,6 +80,16 @@ class LiveMetrics:
         """The writer's listener: called from its thread after each commit."""
         self.commit_seconds.labels(app).observe(seconds)
         self.batch_events.labels(app).observe(len(ids))
+
+
+def live_registry(registry: CollectorRegistry, live: LiveMetrics) -> None:
+    """Add the live histograms: this process's, or with PROMETHEUS_MULTIPROC_DIR set (several
+    worker processes), every process's, merged by prometheus-client's multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return
+    for collector in (live.commit_seconds, live.batch_events):
+        registry.register(collector)
 
 
 def stream_families(rows: Iterable[tuple[str, str, float]]) -> list[Metric]:
@@ -234,8 +245,7 @@ class PrometheusExporter:
         heads = {app: store.max_position(app) for app in ("governance", "usage")}
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Fixed([*stream_families(rows), lag_family(positions, heads), *extra]))
-        for collector in (self.live.commit_seconds, self.live.batch_events):
-            registry.register(collector)
+        live_registry(registry, self.live)
         return generate_latest(registry)
 
     def _read(self) -> tuple[list[Any], list[Any]]:
