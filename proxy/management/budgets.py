@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -24,8 +24,19 @@ def _page(rows: Iterable[Data], limit: int, cursor: str | None) -> Response:
     return JSONResponse({"data": shown, "next_cursor": next_cursor})
 
 
-def _wanted(rule_id: str, level: str, want_level: str | None, search: str | None) -> bool:
-    return (want_level is None or level == want_level) and (not search or search in rule_id)
+def _figures(
+    service: Any,
+    rules: Iterable[Any],
+    figure: Callable[[Any, Any, Any], Data],
+    level: str | None,
+    search: str | None,
+) -> Iterator[Data]:
+    """The current figures of the rules a listing asks for (by level and id search)."""
+    now = service.clock()
+    usage = service.runtime.usage
+    for rule in rules:
+        if (level is None or rule.level == level) and (not search or search in rule.id):
+            yield figure(rule, usage, now)
 
 
 def router() -> APIRouter:
@@ -43,13 +54,8 @@ def router() -> APIRouter:
     ) -> Response:
         """Every budget (customer, team, virtual_key, provider_config) with current figures."""
         service = management(request)
-        now = service.clock()
-        usage = service.runtime.usage
-        rows = (
-            figures.budget_figures(rule, usage, now)
-            for rule in figures.all_budgets(service.state)
-            if _wanted(rule.id, rule.level, level, search)
-        )
+        rules = figures.all_budgets(service.state)
+        rows = _figures(service, rules, figures.budget_figures, level, search)
         return _page(rows, limit, cursor)
 
     @api.get("/rate-limits", responses=schemas.ok(PAGE))
@@ -63,13 +69,8 @@ def router() -> APIRouter:
     ) -> Response:
         """Every rate limit (virtual_key, provider_config) with current figures."""
         service = management(request)
-        now = service.clock()
-        usage = service.runtime.usage
-        rows = (
-            figures.rate_figures(rule, usage, now)
-            for rule in figures.all_rates(service.state)
-            if _wanted(rule.id, rule.level, level, search)
-        )
+        rules = figures.all_rates(service.state)
+        rows = _figures(service, rules, figures.rate_figures, level, search)
         return _page(rows, limit, cursor)
 
     return api
