@@ -21,7 +21,13 @@ from eventsourcing.persistence import IntegrityError
 from ledger.commit_process import CommitProcess
 from ledger.events import LedgerEvent
 from ledger.store import Store
-from ledger.writer import Callback, DuplicateEventError, WriterStats, describe_events
+from ledger.writer import (
+    Callback,
+    DuplicateEventError,
+    WriterStats,
+    describe_events,
+    split_ids,
+)
 
 log = logging.getLogger("govledger.writer")
 
@@ -151,11 +157,8 @@ class LoopWriter:
         self.stats.committed(len(events), elapsed)
         for listener in self.listeners:
             listener(app, ids, elapsed)
-        offset = 0
-        for item in group:
-            count = len(item.events)
-            self._finish(item, None, ids[offset : offset + count])
-            offset += count
+        for item, share in zip(group, split_ids([len(i.events) for i in group], ids), strict=True):
+            self._finish(item, None, share)
 
     @staticmethod
     def _finish(item: _Pending, error: BaseException | None, ids: Sequence[int]) -> None:

@@ -180,11 +180,8 @@ class Writer:
         self.stats.committed(len(events), elapsed)
         for listener in self.listeners:
             listener(app, ids, elapsed)
-        offset = 0
-        for item in group:
-            count = len(item.events)
-            self._finish(item, None, ids[offset : offset + count])
-            offset += count
+        for item, share in zip(group, split_ids([len(i.events) for i in group], ids), strict=True):
+            self._finish(item, None, share)
 
     def _finish(self, item: _Append, error: BaseException | None, ids: Sequence[int]) -> None:
         if item.loop is not None and item.future is not None:
@@ -219,6 +216,15 @@ def _resolve_all(resolved: list[_Resolution]) -> None:
             future.set_exception(error)
         else:
             future.set_result(ids)
+
+
+def split_ids(counts: Sequence[int], ids: Sequence[int]) -> list[Sequence[int]]:
+    """Hand a batch's notification ids back to its appends, in order, by their event counts."""
+    shares, offset = [], 0
+    for count in counts:
+        shares.append(ids[offset : offset + count])
+        offset += count
+    return shares
 
 
 def describe_events(events: Sequence[LedgerEvent]) -> str:
