@@ -6,45 +6,84 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql
 import pytest
 import uvicorn
 
 from ledger.config import parse_config
 
 POSTGRES_URL = os.environ.get("GOVLEDGER_TEST_POSTGRES_URL")
-PG_TABLES = (
-    "governance_events",
-    "usage_events",
-    "gl_tracking",
-    "gl_budget_usage",
-    "gl_rate_state",
-    "gl_requests",
-    "gl_audit",
-    "gl_metrics",
-    "gl_metric_open",
-    "gl_audit_chain",
-    "gl_alert_budget",
-    "gl_alert_last",
-)
+# One prefix per test run: every database this suite creates is named after it, so parallel
+# runs (or a run beside a real deployment on the same server) never touch each other.
+RUN_PREFIX = f"gl_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+_created: list[str] = []
 
 
 def pytest_report_header() -> str:
     """Say whether the PostgreSQL half of the suite runs."""
     if POSTGRES_URL:
-        return f"PostgreSQL tests: on ({POSTGRES_URL.split('@')[-1]})"
+        return f"PostgreSQL tests: on ({POSTGRES_URL.split('@')[-1]}, databases {RUN_PREFIX}_*)"
     return "PostgreSQL tests: SKIPPED (set GOVLEDGER_TEST_POSTGRES_URL to run them)"
 
 
-def reset_postgres(url: str) -> None:
-    """Drop every govledger table so a test starts from an empty ledger."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"DROP TABLE IF EXISTS {', '.join(PG_TABLES)} CASCADE")
+def _server_url(url: str, database: str) -> str:
+    """The URL of another database on the same server as `url`."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, ""))
+
+
+def create_database() -> str:
+    """A new, empty PostgreSQL database owned by this run; returns its URL.
+
+    Created on the server `GOVLEDGER_TEST_POSTGRES_URL` names, through its `postgres`
+    maintenance database; the named database itself is never touched.
+    """
+    assert POSTGRES_URL
+    name = f"{RUN_PREFIX}_{len(_created)}"
+    with psycopg.connect(_server_url(POSTGRES_URL, "postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    _created.append(name)
+    return _server_url(POSTGRES_URL, name)
+
+
+def drop_database(url: str) -> None:
+    """Drop a database this run created (its open connections are ended first)."""
+    name = urlsplit(url).path.lstrip("/")
+    assert name.startswith(RUN_PREFIX), f"refusing to drop {name!r}: not created by this run"
+    assert POSTGRES_URL
+    with psycopg.connect(_server_url(POSTGRES_URL, "postgres"), autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+    if name in _created:
+        _created.remove(name)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drop any database of this run that a fixture could not drop itself."""
+    for name in list(_created):
+        drop_database(_server_url(POSTGRES_URL or "", name))
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database of this test's own, dropped after it."""
+    if not POSTGRES_URL:
+        pytest.skip("GOVLEDGER_TEST_POSTGRES_URL is not set")
+    url = create_database()
+    yield url
+    drop_database(url)
 
 
 def free_port() -> int:
@@ -55,14 +94,16 @@ def free_port() -> int:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty store URL on each backend (PostgreSQL only if configured)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/ledger.sqlite"
+        yield f"sqlite:///{tmp_path}/ledger.sqlite"
+        return
     if not POSTGRES_URL:
         pytest.skip("GOVLEDGER_TEST_POSTGRES_URL is not set")
-    reset_postgres(POSTGRES_URL)
-    return POSTGRES_URL
+    url = create_database()
+    yield url
+    drop_database(url)
 
 
 @pytest.fixture

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import POSTGRES_URL, RunningGateway, reset_postgres, start_gateway
+from tests.conftest import (
+    POSTGRES_URL,
+    RunningGateway,
+    create_database,
+    drop_database,
+    start_gateway,
+)
 from tests.e2e.management.support import ADMIN, CONFIG, Api
 
 
@@ -21,13 +27,14 @@ def gateway(
     if request.param == "sqlite":
         url = f"sqlite:///{tmp}/ledger.sqlite"
     elif POSTGRES_URL:
-        reset_postgres(POSTGRES_URL)
-        url = POSTGRES_URL
+        url = create_database()
     else:
         pytest.skip("GOVLEDGER_TEST_POSTGRES_URL is not set")
     running = start_gateway(url, CONFIG, tmp, admin_token=ADMIN)
     yield running
     running.stop()
+    if url.startswith("postgresql"):
+        drop_database(url)
 
 
 @pytest.fixture
