@@ -14,9 +14,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from psycopg import sql
 import pytest
 import uvicorn
+from psycopg import sql
 
 from ledger.config import parse_config
 
