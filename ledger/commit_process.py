@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
 import threading
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
@@ -39,6 +40,10 @@ def _serve(url: str, conn: Connection) -> None:  # pragma: no cover - runs in th
         try:
             if store is None:
                 store = Store(url, create_tables=False)
+            if stored is None:  # a ping: does the store answer?
+                store.max_position(app)
+                conn.send(("ok", []))
+                continue
             ids = store.apps[app].recorder.insert_events(stored)
             conn.send(("ok", list(ids or [])))
         except IntegrityError as error:
@@ -62,7 +67,11 @@ class CommitProcess:
         self._conn: Connection | None = None
 
     def start(self) -> None:
-        """Spawn the child (a fresh interpreter: nothing is inherited but the URL)."""
+        """Spawn the child (a fresh interpreter: nothing is inherited but the URL).
+
+        A child already running is ended first: there is one commit process at any time.
+        """
+        self._end_child()
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
         self._process = context.Process(
@@ -72,19 +81,37 @@ class CommitProcess:
         child.close()
         self._conn = parent
 
+    def _end_child(self) -> None:
+        """End a child whose pipe broke or that is still running (kill if it does not stop)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        process, self._process = self._process, None
+        if process is not None:
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=2)
+            if process.is_alive():
+                process.kill()
+            process.join(timeout=2)
+
+    def _running(self) -> bool:
+        return self._conn is not None and self._process is not None and self._process.is_alive()
+
     def insert(self, app: str, stored: Sequence[StoredEvent]) -> Sequence[int]:
         """Insert one batch atomically; returns notification ids, raises IntegrityError."""
         with self._lock:
-            if self._conn is None or not self._process.is_alive():
+            if not self._running():
                 self.start()
             conn = self._conn
             if conn is None:  # pragma: no cover - start() sets it
                 raise CommitFailedError("commit process is not running")
             try:
+                os.set_blocking(conn.fileno(), True)
                 conn.send((app, list(stored)))
                 status, payload = conn.recv()
             except (EOFError, OSError) as error:
-                self._conn = None
+                self._end_child()
                 raise CommitFailedError(f"commit process died: {error}") from None
         if status == "ok":
             return payload  # type: ignore[no-any-return]
@@ -97,29 +124,49 @@ class CommitProcess:
 
         The caller (LoopWriter) keeps one batch in flight at a time.
         """
+        return await self._exchange_async(app, list(stored))
+
+    async def ping_async(self, app: str) -> None:
+        """Ask the child whether the store answers; CommitFailedError if it does not."""
+        await self._exchange_async(app, None)
+
+    async def _exchange_async(self, app: str, stored: list[StoredEvent] | None) -> Sequence[int]:
         loop = asyncio.get_running_loop()
-        if self._conn is None or not self._process.is_alive():
+        if not self._running():
             self.start()
         conn = self._conn
         if conn is None:  # pragma: no cover - start() sets it
             raise CommitFailedError("commit process is not running")
+        fd = conn.fileno()
         reply: asyncio.Future[tuple[str, Any]] = loop.create_future()
 
         def readable() -> None:
-            loop.remove_reader(conn.fileno())
+            loop.remove_reader(fd)
             try:
+                os.set_blocking(fd, True)  # read the whole reply, however it was split
                 reply.set_result(conn.recv())
             except (EOFError, OSError) as error:
-                self._conn = None
+                self._end_child()
                 reply.set_exception(CommitFailedError(f"commit process died: {error}"))
 
         try:
-            conn.send((app, list(stored)))
+            # The loop's add_reader (uvloop: libuv's uv_poll_init) makes the descriptor
+            # non-blocking, and a batch larger than the socket buffer then fails half-written
+            # with EAGAIN. The child reads each message whole, so a blocking send is short.
+            os.set_blocking(fd, True)
+            conn.send((app, stored))
         except OSError as error:
-            self._conn = None
+            self._end_child()
             raise CommitFailedError(f"commit process died: {error}") from None
-        loop.add_reader(conn.fileno(), readable)
-        status, payload = await reply
+        loop.add_reader(fd, readable)
+        try:
+            status, payload = await reply
+        except asyncio.CancelledError:
+            # Nobody will read the reply: the pipe is out of step, so start afresh next time.
+            with contextlib.suppress(Exception):
+                loop.remove_reader(fd)
+            self._end_child()
+            raise
         if status == "ok":
             return payload  # type: ignore[no-any-return]
         if status == "integrity":
@@ -131,11 +178,8 @@ class CommitProcess:
         with self._lock:
             if self._conn is not None:
                 with contextlib.suppress(OSError):
+                    os.set_blocking(self._conn.fileno(), True)
                     self._conn.send(None)
-                self._conn.close()
-                self._conn = None
             if self._process is not None:
                 self._process.join(timeout=10)
-                if self._process.is_alive():
-                    self._process.terminate()
-                self._process = None
+            self._end_child()

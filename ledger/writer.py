@@ -56,11 +56,11 @@ class WriterStats:
         self.last_batch_size = events
         self.last_commit_seconds = seconds
 
-    def failed(self, app: str, error: BaseException) -> None:
+    def failed(self, error: BaseException) -> None:
         """Count one failed commit; admission stops until the store answers again."""
         self.failures += 1
         self.healthy = False
-        log.warning("append to %s failed: %s", app, str(error).splitlines()[0][:200])
+        log.debug("commit failed: %s", str(error).splitlines()[0][:200] if str(error) else error)
 
 
 class Writer:
@@ -172,7 +172,8 @@ class Writer:
                 self._commit(app, [item])
             return
         except Exception as error:  # the store is down or refused: fail these, keep going
-            self.stats.failed(app, error)
+            self.stats.failed(error)
+            log.warning("append to %s failed: %s", app, str(error).splitlines()[0][:200])
             for item in group:
                 self._finish(item, error, [])
             return

@@ -122,7 +122,7 @@ def create_app(
             reachable = True
         except Exception:  # any failure to read the log means not ready
             reachable = False
-        ready = reachable and runtime.writer.stats.healthy
+        ready = reachable and runtime.writer.accepting()
         body = {"ready": ready, "store": "reachable" if reachable else "unreachable"}
         return JSONBytes(body, status_code=200 if ready else 503)
 

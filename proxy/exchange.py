@@ -8,6 +8,7 @@ A surface only parses its wire format into a `Call` and renders errors in its ow
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
@@ -20,6 +21,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from ledger.loop_writer import CommitDeferredError
+from ledger.writer import DuplicateEventError
 from projections.policy import KeyPolicy, ProviderKey, Route
 from proxy.cost import TokenUsage
 from proxy.errors import GatewayError
@@ -244,14 +247,17 @@ class Exchange:
     async def _settle(self, ticket: Ticket, outcome: Outcome) -> Decimal:
         try:
             return await self.gateway.settle(ticket, outcome)
-        except Exception as error:
+        except CommitDeferredError as error:  # an outage: the writer logs it once
+            log.debug("settlement of %s deferred: %s", ticket.call.request_id, error)
+            raise _unconfirmed() from None
+        except DuplicateEventError as error:
             log.warning("settlement not committed: %s", str(error).splitlines()[0][:200])
-            raise GatewayError(
-                503,
-                "ledger_unavailable",
-                "the ledger cannot record this request; try again",
-                level="ledger",
-            ) from None
+            raise _unconfirmed() from None
+
+    async def _settle_quietly(self, ticket: Ticket, outcome: Outcome) -> None:
+        """Settle in the background (the client is gone); a deferred commit is no error."""
+        with contextlib.suppress(CommitDeferredError, DuplicateEventError):
+            await self.gateway.settle(ticket, outcome)
 
     def _stream(
         self,
@@ -288,7 +294,7 @@ class Exchange:
             return f": govledger-cost-usd {cost}\n\n".encode() if dialect.cost_note else b""
 
         def settle_later(status: str, reason: str, usage: TokenUsage | None) -> None:
-            self._spawn(self.gateway.settle(ticket, outcome(status, reason, usage)))
+            self._spawn(self._settle_quietly(ticket, outcome(status, reason, usage)))
 
         media = "text/event-stream"
         if api == call.surface:
@@ -309,6 +315,16 @@ class Exchange:
             self.idempotency.finish(replay, 200, b"".join(chunks), headers, media)
         finally:
             self.idempotency.abandon(replay)  # no-op once finished; else the client went away
+
+
+def _unconfirmed() -> GatewayError:
+    return GatewayError(
+        503,
+        "ledger_unavailable",
+        "the ledger cannot confirm this request right now; its charge is kept and will be"
+        " recorded when the ledger returns",
+        level="ledger",
+    )
 
 
 def _bad_response() -> GatewayError:

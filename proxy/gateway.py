@@ -7,6 +7,7 @@ request's settlement before its response completes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import random
@@ -21,6 +22,7 @@ from typing import Any
 from ledger import events as ev
 from ledger.credentials import hash_secret
 from ledger.entities import SETTINGS_ID
+from ledger.loop_writer import CommitDeferredError
 from projections.policy import KeyPolicy, Route
 from proxy.admission import Admission, Refusal, admit
 from proxy.cost import PriceUnknownError, TokenUsage, max_output_tokens
@@ -139,7 +141,7 @@ class Gateway:
 
     def admit(self, call: Call, policy: KeyPolicy) -> Ticket:
         """Decide, reserve in memory and queue the admission event; GatewayError if refused."""
-        if not self.runtime.writer.stats.healthy:
+        if not self.runtime.writer.accepting():
             raise GatewayError(
                 503,
                 "ledger_unavailable",
@@ -212,17 +214,10 @@ class Gateway:
             headers=self._recorded_headers(call),
         )
         self.runtime.usage.apply(event)
-        self.runtime.writer.submit(
-            "usage", [event], self._admission_written(call.request_id), linger=True
-        )
+        # Never dropped: if the store cannot take it now, the writer keeps it (in order, ahead
+        # of this request's settlement) and commits it when the store returns.
+        self.runtime.writer.submit("usage", [event], _ignore, linger=True)
         return ticket
-
-    def _admission_written(self, request_id: str) -> Any:
-        def done(error: BaseException | None, _ids: Any) -> None:
-            if error is not None and self.runtime.loop is not None:
-                self.runtime.loop.call_soon_threadsafe(self.runtime.usage.forget, request_id)
-
-        return done
 
     def _recorded_headers(self, call: Call) -> dict[str, str]:
         wanted = self.runtime.state.settings().get("record_headers", [])
@@ -287,8 +282,20 @@ class Gateway:
         cost, source, usage = self.cost(ticket, outcome)
         event = self._settled_event(ticket, outcome, cost, source, usage)
         self.runtime.usage.apply(event)
-        await self.runtime.writer.append("usage", [event])
+        await self._commit(event)
         return cost
+
+    async def _commit(self, event: ev.RequestSettled) -> None:
+        """Await the settlement's commit for at most `settle_timeout_s`.
+
+        CommitDeferredError if it is not committed in time: the event stays queued (or
+        spooled) all the same, and the in-memory state already holds it.
+        """
+        timeout = self.runtime.settings.settle_timeout_s
+        try:
+            await asyncio.wait_for(self.runtime.writer.append("usage", [event]), timeout)
+        except TimeoutError:
+            raise CommitDeferredError(f"not committed within {timeout:g} s; kept") from None
 
     async def _settle_traced(
         self, ticket: Ticket, outcome: Outcome, trace: RequestTrace
@@ -300,7 +307,7 @@ class Gateway:
                 event = self._settled_event(ticket, outcome, cost, source, usage)
                 self.runtime.usage.apply(event)
                 with trace.span("ledger commit", span):
-                    await self.runtime.writer.append("usage", [event])
+                    await self._commit(event)
             route = outcome.route
             provider_type = route.provider_type if route is not None else None
             trace.settled(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from proxy.cost import TokenUsage
+from proxy.errors import GatewayError
 from proxy.streams import StreamPlan
 
 Settle = Callable[[str, str, TokenUsage | None], Awaitable[bytes]]
@@ -59,11 +60,17 @@ async def relay_sse(
             progress.finished = True
             if note:
                 yield note
+    except GatewayError as error:  # the settlement could not be confirmed (ledger outage)
+        progress.finished = True
+        yield plan.error(error.message)
     except (TimeoutError, aiohttp.ClientError) as error:
         if not progress.finished:
             progress.finished = True
             reason = f"upstream stream broke: {type(error).__name__}"
-            note = await settle("upstream_error", reason, plan.usage.usage)
+            try:
+                note = await settle("upstream_error", reason, plan.usage.usage)
+            except GatewayError as unconfirmed:
+                note, reason = b"", f"{reason}; {unconfirmed.message}"
             yield note + plan.error(reason)
     finally:
         response.release()

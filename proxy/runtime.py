@@ -22,7 +22,8 @@ from ledger.commit_process import CommitProcess
 from ledger.credentials import SecretBox
 from ledger.entities import GovernanceState, kind_and_action
 from ledger.governance import GovernanceLedger
-from ledger.loop_writer import LoopWriter
+from ledger.loop_writer import CommitDeferredError, LoopWriter
+from ledger.spool import Spool, commit_spool
 from ledger.store import DEFAULT_URL, Store
 from ledger.writer import DuplicateEventError
 from projections.audit_view import AuditView
@@ -50,6 +51,14 @@ class Settings:
     mock_upstream_port: int | None = None
     admin_token: str | None = field(default=None, repr=False)  # bootstraps the first Admin
     metrics_key_budgets: int = 0  # key-level budgets in /metrics, at most this many
+    settle_timeout_s: float = 2.0  # a settlement not committed by then answers 503, kept
+    spool_dir: Path | None = None  # events the store cannot take yet; default beside the key
+
+    @property
+    def spool_path(self) -> Path:
+        """The spool file of this instance."""
+        folder = self.spool_dir or self.secret_key_file.parent / "spool"
+        return folder / f"{self.instance}.usage.jsonl"
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -63,6 +72,10 @@ class Settings:
             "secret_key_file": Path(env.get("GOVLEDGER_SECRET_KEY_FILE", "data/secret.key")),
             "admin_token": env.get("GOVLEDGER_ADMIN_TOKEN") or None,
             "metrics_key_budgets": int(env.get("GOVLEDGER_METRICS_KEY_BUDGETS", 0)),
+            "settle_timeout_s": float(env.get("GOVLEDGER_SETTLE_TIMEOUT", 2.0)),
+            "spool_dir": Path(env["GOVLEDGER_SPOOL_DIR"])
+            if env.get("GOVLEDGER_SPOOL_DIR")
+            else None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -87,6 +100,8 @@ class Runtime:
     def open(self) -> None:
         """Open the store and build state from the views plus the tail (no full replay)."""
         self.store = Store(self.settings.database_url)
+        self.spool = Spool(self.settings.spool_path)
+        commit_spool(self.store, self.spool)  # a crashed incarnation's kept events come first
         box = SecretBox.from_environment_or_file(self.settings.secret_key_file)
         self.governance = GovernanceLedger(self.store, box)
         self.governance.load()
@@ -100,7 +115,7 @@ class Runtime:
         self.usage_position = self.views.position("usage", "usage")
         self._refresh_prices()
         self.commits = CommitProcess(self.settings.database_url)
-        self.writer = LoopWriter(self.store, self.commits)
+        self.writer = LoopWriter(self.store, self.commits, self.spool)
         self.projector = ProjectionProcess(self.settings.database_url, [exporters.TOPIC])
         self._own: set[int] = set()
 
@@ -136,27 +151,21 @@ class Runtime:
         self._probe = loop.create_task(self._watch_store())
 
     async def _watch_store(self) -> None:
-        """While appends fail, probe the store each second; mark it healthy once it answers.
+        """Once a minute, close requests open longer than abandon_after_s.
 
-        Once a minute, also close requests that have been open longer than abandon_after_s.
+        (The writer itself watches the store: it pings it when idle and retries after a
+        failure, so admission resumes by itself once the store answers again.)
         """
-        ticks = 0
         while True:
-            await asyncio.sleep(1.0)
-            ticks += 1
-            if ticks % 60 == 0 and self.writer.stats.healthy:
-                try:
-                    await self.sweep_orphans(datetime.now(UTC))
-                except Exception as error:  # the sweep retries next minute
-                    log.warning("orphan sweep failed: %s", str(error).splitlines()[0])
-            if self.writer.stats.healthy:
+            await asyncio.sleep(60.0)
+            if not self.writer.accepting():
                 continue
             try:
-                await asyncio.to_thread(self.store.max_position, "usage")
-            except Exception:  # still down: keep refusing admissions
+                await self.sweep_orphans(datetime.now(UTC))
+            except CommitDeferredError:  # the store went away meanwhile: kept, not an error
                 continue
-            self.writer.stats.healthy = True
-            log.warning("the event store answers again; admitting requests")
+            except Exception as error:  # the sweep retries next minute
+                log.warning("orphan sweep failed: %s", str(error).splitlines()[0])
 
     def _committed(self, app: str, ids: Sequence[int], _seconds: float) -> None:
         if app == "usage":

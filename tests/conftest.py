@@ -60,12 +60,10 @@ def drop_database(url: str) -> None:
     assert name.startswith(RUN_PREFIX), f"refusing to drop {name!r}: not created by this run"
     assert POSTGRES_URL
     with psycopg.connect(_server_url(POSTGRES_URL, "postgres"), autocommit=True) as conn:
+        # FORCE ends the sessions still open (a stopped gateway's last pool) as it drops.
         conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
     if name in _created:
         _created.remove(name)
 

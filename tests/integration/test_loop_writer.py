@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
+import uvloop
+from eventsourcing.persistence import StoredEvent
 
 from ledger.commit_process import CommitFailedError, CommitProcess
-from ledger.loop_writer import LoopWriter
+from ledger.loop_writer import CommitDeferredError, LoopWriter
+from ledger.spool import Spool, commit_spool
 from ledger.store import Store
 from ledger.writer import DuplicateEventError
 from tests.integration.workload import Requests
@@ -90,16 +94,136 @@ async def test_append_sync_from_another_thread_waits_for_its_commit(
     assert found == [[1]]
 
 
-async def test_a_store_that_is_down_fails_the_append_and_marks_the_writer_unhealthy(
-    tmp_path: object, store: Store
+async def test_a_store_that_is_down_defers_the_append_and_spools_it(
+    tmp_path: Path, store: Store
 ) -> None:
     commits = CommitProcess("postgresql://postgres@127.0.0.1:1/none")
     commits.start()
-    writer = LoopWriter(store, commits)
+    spool = Spool(tmp_path / "spool.jsonl")
+    writer = LoopWriter(store, commits, spool)
     writer.start(asyncio.get_running_loop())
-    with pytest.raises(CommitFailedError):
-        await writer.append("usage", [Requests(seed=11).admitted()])
+    event = Requests(seed=11).admitted()
+    with pytest.raises(CommitDeferredError):
+        await writer.append("usage", [event])
+    assert writer.accepting() is False
     await writer.close()
     commits.stop()
-    assert writer.stats.healthy is False
-    assert writer.stats.failures == 1
+    assert writer.stats.failures >= 1
+    [(app, stored)] = Spool(tmp_path / "spool.jsonl").peek(10)
+    assert (app, stored.originator_id) == ("usage", event.originator_id)
+
+
+class Outage(CommitProcess):
+    """The real commit process, behind a switch that makes the store look down."""
+
+    down = False
+
+    async def insert_async(self, app: str, stored: Sequence[StoredEvent]) -> Sequence[int]:
+        if self.down:
+            raise CommitFailedError("OperationalError: connection refused")
+        return await super().insert_async(app, stored)
+
+    async def ping_async(self, app: str) -> None:
+        if self.down:
+            raise CommitFailedError("OperationalError: connection refused")
+        await super().ping_async(app)
+
+
+@pytest.fixture
+def outage(store_url: str, store: Store) -> Iterator[Outage]:
+    """A started commit process whose store can be switched off."""
+    process = Outage(store_url)
+    process.start()
+    yield process
+    process.stop()
+
+
+async def test_events_of_an_outage_are_committed_in_order_when_the_store_returns(
+    tmp_path: Path, store: Store, outage: Outage, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool = Spool(tmp_path / "spool.jsonl")
+    writer = LoopWriter(store, outage, spool, ping_every_s=0.05, retry_max_s=0.05)
+    writer.start(asyncio.get_running_loop())
+    requests = Requests(seed=12)
+    before = requests.admitted()
+    await writer.append("usage", [before])
+    outage.down = True
+    during = []
+    for _ in range(30):  # admissions and settlements interleaved, as requests finish
+        admitted = requests.admitted()
+        writer.submit("usage", [admitted], lambda _e, _i: None, linger=True)
+        with pytest.raises(CommitDeferredError):
+            await writer.append("usage", [requests.settled(str(admitted.originator_id))])
+        during.append(admitted.originator_id)
+    assert writer.accepting() is False
+    assert len(spool) == 60
+    outage.down = False
+    for _ in range(200):
+        if writer.accepting():
+            break
+        await asyncio.sleep(0.01)
+    assert writer.accepting() is True
+    after = requests.admitted()
+    await writer.append("usage", [after])
+    await writer.close()
+    stored = [(type(e).__name__, e.originator_id) for _, e in store.iterate("usage")]
+    assert len(stored) == 62 and len(set(stored)) == 62
+    assert stored[0][1] == before.originator_id and stored[-1][1] == after.originator_id
+    seen: set[object] = set()
+    for name, rid in stored:  # every settlement follows its admission
+        if name == "RequestSettled":
+            assert rid in seen
+        seen.add(rid)
+    assert not (tmp_path / "spool.jsonl").exists()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2, warnings
+    assert "unavailable" in warnings[0] and "answers again" in warnings[1]
+    assert "60 kept event(s) committed" in warnings[1]
+
+
+async def test_a_spool_left_by_a_crash_is_committed_once_at_start(
+    tmp_path: Path, store: Store
+) -> None:
+    requests = Requests(seed=13)
+    events = [requests.admitted() for _ in range(5)]
+    mapper = store.apps["usage"].mapper
+    records = [("usage", mapper.to_stored_event(e)) for e in events]
+    store.apps["usage"].recorder.insert_events([records[0][1]])  # committed before the crash
+    Spool(tmp_path / "spool.jsonl").append(records)
+    with (tmp_path / "spool.jsonl").open("ab") as torn:
+        torn.write(b'{"app": "usage", "id"')  # a line cut by kill -9
+
+    assert commit_spool(store, Spool(tmp_path / "spool.jsonl")) == 4
+
+    stored = [e.originator_id for _, e in store.iterate("usage")]
+    assert stored == [e.originator_id for e in events]
+    assert not (tmp_path / "spool.jsonl").exists()
+
+
+def test_a_batch_larger_than_the_pipe_buffer_commits_under_uvloop(
+    store_url: str, store: Store
+) -> None:
+    """uvloop's add_reader makes the pipe non-blocking: a big batch once failed with EAGAIN."""
+    commits = CommitProcess(store_url)
+    commits.start()
+    requests = Requests(seed=14)
+    events = [requests.admitted() for _ in range(3000)]  # ~3 MB pickled, far above 200 KiB
+
+    async def scenario() -> list[Sequence[int]]:
+        writer = LoopWriter(store, commits, max_batch_events=3000, linger_seconds=0.05)
+        writer.start(asyncio.get_running_loop())
+        await writer.append("usage", events[:1])  # the reader was added once already
+        done = await asyncio.gather(*(writer.append("usage", [e]) for e in events[1:]))
+        await writer.close()
+        return done
+
+    loop = uvloop.new_event_loop()
+    try:
+        done = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+    pid = commits._process.pid
+    commits.stop()
+    assert len(done) == 2999
+    assert store.max_position("usage") == 3000
+    assert pid  # one child served it all: no second process was started
