@@ -31,15 +31,20 @@ def wait_for(probe: Callable[[], T | None], timeout: float, what: str, interval:
 
 @contextmanager
 def alarm(seconds: float, what: str) -> Iterator[None]:
-    """Raise DeadlineExceededError in the main thread if the block runs over `seconds`."""
+    """Raise DeadlineExceededError in the main thread if the block runs over `seconds`
+    (nests: an enclosing alarm is re-armed with its remaining time)."""
 
     def expired(signum: int, frame: FrameType | None) -> None:
         raise DeadlineExceededError(f"{what} ran over its bound of {seconds:g}s")
 
     previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    outer, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    began = time.monotonic()
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer:  # an enclosing alarm keeps what was left of its time
+            left = outer - (time.monotonic() - began)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
