@@ -4,6 +4,7 @@ stream classification find what they are meant to find."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -13,15 +14,24 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.e2e.openai_support import make_config
 from tests.faults.harness import (
     DeadlineExceededError,
     LedgerFigures,
+    LoadPlan,
+    MockUpstreamProcess,
     PrivatePostgres,
     RequestRecord,
+    ServedGateway,
     alarm,
+    read_ledger,
     reconcile,
+    run_load,
+    wait_for,
 )
 from tests.faults.harness.load import stream_ending
+
+CONFIG = make_config()
 
 
 @pytest.mark.fault_bound(60)
@@ -126,3 +136,36 @@ def test_reconciliation_finds_missing_mischarged_doubled_and_open_requests() -> 
     assert check.open == {"e"}
     assert not check.clean
     assert reconcile(records[:1], LedgerFigures({"a"}, {"a": [Decimal("0.1")]})).clean
+
+
+@pytest.mark.fault_bound(80)
+def test_a_served_gateway_on_a_private_postgres_sees_its_store_go_and_come_back(
+    private_postgres: PrivatePostgres,
+    private_database: str,
+    mock_upstream: Callable[..., MockUpstreamProcess],
+    served_gateway: Callable[..., ServedGateway],
+    record_property: Callable[[str, Any], None],
+) -> None:
+    upstream = mock_upstream()
+    gateway = served_gateway(private_database, CONFIG, upstream.url)
+    gateway.start()
+    before = asyncio.run(run_load(gateway.url, LoadPlan(requests=20, concurrency=4), []))
+    assert len(before.served) == 20
+    assert reconcile(before.records, read_ledger(private_database)).clean
+
+    # The bounds here are the harness's, not promises: docs/reliability.md has the figures.
+    private_postgres.stop_immediate()
+    down = time.monotonic()
+    wait_for(lambda: gateway.readyz() == 503, 10, "/readyz to say the store is down")
+    noticed_s = time.monotonic() - down
+    private_postgres.restart()
+    up = time.monotonic()
+    wait_for(lambda: gateway.readyz() == 200, 30, "/readyz to say the store is back")
+    back_s = time.monotonic() - up
+
+    after = asyncio.run(run_load(gateway.url, LoadPlan(requests=20, concurrency=4, seed=1), []))
+    assert len(after.served) == 20, after.statuses()
+    assert reconcile(before.records + after.records, read_ledger(private_database)).clean
+    record_property("readyz_503_after_s", round(noticed_s, 2))
+    record_property("readyz_200_after_s", round(back_s, 2))
+    print(f"store down: /readyz 503 after {noticed_s:.2f}s; back: 200 after {back_s:.2f}s")

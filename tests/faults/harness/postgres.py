@@ -63,7 +63,7 @@ class PrivatePostgres:
     is chosen once, so URLs stay valid across `stop_immediate()` and `restart()`.
     """
 
-    def __init__(self, max_connections: int = 40) -> None:
+    def __init__(self, max_connections: int = 100) -> None:
         reason = unavailable()
         if reason:
             raise RuntimeError(reason)

@@ -224,9 +224,9 @@ class ServedGateway(_Process):
             self.stop()
         return self.start(timeout)
 
-    def readyz(self) -> int:
-        """The status `/readyz` answers now (0 when nothing answers)."""
-        return _get(self.url + "/readyz")[0]
+    def readyz(self, timeout: float = 5) -> int:
+        """The status `/readyz` answers (0 when nothing answers within `timeout` s)."""
+        return _get(self.url + "/readyz", timeout)[0]
 
     def wait_ready(self, timeout: float = 30) -> None:
         """Wait until `/readyz` answers 200; fail with the log if the server exits first."""
