@@ -33,26 +33,35 @@ def _serve(url: str, conn: Connection) -> None:  # pragma: no cover - runs in th
 
     store = None
     while True:
-        message = conn.recv()
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):  # the server is gone (even by kill -9): end quietly
+            break
         if message is None:
             break
         app, stored = message
         try:
             if store is None:
-                store = Store(url, create_tables=False)
+                store = Store(
+                    url, create_tables=False, connect_timeout=1, pool_size=1, max_overflow=0
+                )
             if stored is None:  # a ping: does the store answer?
                 store.max_position(app)
-                conn.send(("ok", []))
-                continue
-            ids = store.apps[app].recorder.insert_events(stored)
-            conn.send(("ok", list(ids or [])))
+                ids: Sequence[int] | None = []
+            else:
+                ids = store.apps[app].recorder.insert_events(stored)
+            reply: tuple[str, Any] = ("ok", list(ids or []))
         except IntegrityError as error:
-            conn.send(("integrity", str(error).splitlines()[0]))
+            reply = ("integrity", str(error).splitlines()[0])
         except Exception as error:  # report and keep serving; the store may come back
-            conn.send(("error", f"{type(error).__name__}: {str(error).strip()[:300]}"))
+            reply = ("error", f"{type(error).__name__}: {str(error).strip()[:300]}")
             if store is not None:
                 store.close()
                 store = None
+        try:
+            conn.send(reply)
+        except OSError:  # the server is gone
+            break
     if store is not None:
         store.close()
 

@@ -46,6 +46,10 @@ class CommitDeferredError(RuntimeError):
     """The store cannot take these events now; they are kept and committed when it returns."""
 
 
+class CommitStalledError(RuntimeError):
+    """A commit has waited longer than the stall threshold."""
+
+
 @dataclass
 class _Pending:
     app: str
@@ -69,7 +73,7 @@ class LoopWriter:
         stall_after_s: float = 0.5,
         memory_limit_events: int = 20_000,
         ping_every_s: float = 1.0,
-        retry_max_s: float = 0.5,
+        retry_max_s: float = 0.25,
         clock: Clock = time.monotonic,
     ) -> None:
         self._store = store
@@ -104,6 +108,8 @@ class LoopWriter:
             return False
         since = self._in_flight_since  # (the child's first answer includes its start-up)
         if since is not None and self._warm and self._clock() - since > self._stall_after:
+            # A stalled store: what arrives now goes to the spool, behind the waiting commit.
+            self._went_down(CommitStalledError(f"no answer for {self._clock() - since:.1f} s"))
             return False
         return self._pending_events < self._memory_limit
 

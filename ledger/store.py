@@ -104,11 +104,25 @@ class StoreURL:
 class Store:
     """Both applications over one database, with helpers to read their logs."""
 
-    def __init__(self, url: str, create_tables: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        create_tables: bool = True,
+        connect_timeout: int = 5,
+        pool_size: int = 2,
+        max_overflow: int = 2,
+    ) -> None:
         self.url = StoreURL(url)
+        extra: dict[str, str] = {} if create_tables else {"CREATE_TABLE": "n"}
         if self.url.scheme == "postgresql":
+            # Per application; the commit process needs one connection each (one commit in
+            # flight), and a short connect timeout so an outage fails fast and recovers fast.
+            extra |= {
+                "POSTGRES_CONNECT_TIMEOUT": str(connect_timeout),
+                "POSTGRES_POOL_SIZE": str(pool_size),
+                "POSTGRES_MAX_OVERFLOW": str(max_overflow),
+            }
             self._probe()
-        extra = {} if create_tables else {"CREATE_TABLE": "n"}
         try:
             self.governance = Governance(env={**self.url.environment("governance"), **extra})
             self.usage = Usage(env={**self.url.environment("usage"), **extra})

@@ -7,14 +7,16 @@ local writer nudges it after each commit).
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import psycopg
+from eventsourcing import persistence as es_persistence
 
 from ledger.events import LedgerEvent
-from ledger.store import Store
+from ledger.store import Store, StoreUnavailableError
 from projections.database import Cursor, ViewDatabase, set_position
 
 log = logging.getLogger("govledger.projections")
@@ -156,13 +158,22 @@ class Tail:
 
     def _run(self) -> None:
         listen = self._listen_connection()
+        failing = False
         while not self._stop.is_set():
             try:
                 self.step()
+                if failing:
+                    log.debug("tail of %s resumed", self.app)
+                failing = False
             except Exception as error:  # the store may be down: keep trying
                 self.errors += 1
-                log.warning("tail of %s failed: %s", self.app, str(error).splitlines()[0])
-                self._stop.wait(1.0)
+                # An outage is reported once, by the writer; anything else once per streak.
+                quiet = failing or is_outage(error)
+                (log.debug if quiet else log.warning)(
+                    "tail of %s failed: %s", self.app, str(error).splitlines()[0]
+                )
+                failing = True
+                self._stop.wait(0.5)
             if listen is not None:
                 try:
                     for _ in listen.notifies(timeout=self.poll_seconds, stop_after=1):
@@ -188,3 +199,17 @@ class Tail:
         except psycopg.Error:
             self._stop.wait(1.0)
             return None
+
+
+def is_outage(error: BaseException) -> bool:
+    """True for the errors of a store that is down or locked (not of a bad event)."""
+    return isinstance(
+        error,
+        OSError
+        | psycopg.OperationalError
+        | psycopg.InterfaceError
+        | sqlite3.OperationalError
+        | es_persistence.OperationalError
+        | es_persistence.InterfaceError
+        | StoreUnavailableError,
+    )
