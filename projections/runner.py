@@ -15,7 +15,7 @@ import psycopg
 
 from ledger.events import LedgerEvent
 from ledger.store import Store
-from projections.database import Cursor, ViewDatabase, set_position
+from projections.database import Cursor, OnRebuild, ViewDatabase, set_position
 
 log = logging.getLogger("govledger.projections")
 
@@ -23,10 +23,12 @@ Batch = Sequence[tuple[int, LedgerEvent]]
 
 
 class View(Protocol):
-    """A materialized view: a name, the application it follows, and a batch fold."""
+    """A materialized view: a name, the application it follows, its tables, a batch fold."""
 
     name: str
     app: str
+    on_rebuild: OnRebuild
+    tables: tuple[str, ...]
 
     def process(self, cur: Cursor, items: Batch) -> None:
         """Apply a batch inside the caller's transaction."""
