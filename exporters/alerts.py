@@ -54,7 +54,7 @@ from exporters.prometheus import budget_rules_of
 from ledger import events as ev
 from ledger.entities import GovernanceState, kind_and_action
 from ledger.store import Store
-from projections.database import Cursor, ViewDatabase
+from projections.database import Cursor, OnRebuild, ViewDatabase
 
 NAMESPACE = uuid.UUID("6f1d3c52-0d4e-4a8e-9b7a-3c0e2f6a9d11")
 SCHEMA = [
@@ -206,6 +206,14 @@ class BudgetAlerts:
     cooldown_s: float = 0.0
     name: str = "alerts"
     app: str = "usage"
+    on_rebuild: OnRebuild = "keep"  # delivery: a rebuild never alerts again
+    tables: tuple[str, ...] = (
+        "gl_alert_budget",
+        "gl_alert_last",
+        "gl_alert_window",
+        "gl_alert_firing",
+        "gl_alert_fired",
+    )
     state: GovernanceState = field(default_factory=GovernanceState)
     rules: Rules = field(default_factory=Rules)
 
@@ -328,6 +336,8 @@ class GovernanceAlerts:
     cooldown_s: float = 0.0
     name: str = "alerts_governance"
     app: str = "governance"
+    on_rebuild: OnRebuild = "keep"  # delivery: a rebuild never alerts again
+    tables: tuple[str, ...] = ("gl_alert_fired", "gl_alert_last")
     state: GovernanceState = field(default_factory=GovernanceState)
 
     def process(self, cur: Cursor, notes: Sequence[Notification], decode: Decode) -> None:

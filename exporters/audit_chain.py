@@ -18,7 +18,7 @@ from eventsourcing.persistence import Notification
 
 from exporters.consumer import Decode, consume
 from ledger.store import Store
-from projections.database import Cursor, ViewDatabase
+from projections.database import Cursor, OnRebuild, ViewDatabase
 
 GENESIS = "0" * 64
 SCHEMA = [
@@ -46,14 +46,23 @@ class AuditChain:
 
     name = "audit_chain"
     app = "governance"
+    on_rebuild: OnRebuild = "keep"  # evidence: never reset, never chained again
+    tables: tuple[str, ...] = ("gl_audit_chain",)
 
     def process(self, cur: Cursor, notes: Sequence[Notification], decode: Decode) -> None:
-        """Chain a batch inside the caller's transaction."""
-        cur.execute("SELECT digest FROM gl_audit_chain ORDER BY position DESC LIMIT 1")
+        """Chain a batch inside the caller's transaction.
+
+        Events the chain already holds are skipped, not chained again: a tracking row set
+        back (as `rebuild` once did) resumes at the chain's head instead of failing on its
+        primary key forever. `verify` still checks every recorded link against the log.
+        """
+        cur.execute("SELECT position, digest FROM gl_audit_chain ORDER BY position DESC LIMIT 1")
         found = cur.fetchone()
-        prev = str(found[0]) if found else GENESIS
+        chained, prev = (int(found[0]), str(found[1])) if found else (0, GENESIS)
         rows = []
         for note in notes:
+            if note.id <= chained:
+                continue
             digest = link(prev, note)
             rows.append(
                 (
@@ -66,6 +75,8 @@ class AuditChain:
                 )
             )
             prev = digest
+        if not rows:
+            return
         cur.executemany(
             "INSERT INTO gl_audit_chain (position, stream, version, topic, prev, digest) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -103,8 +114,10 @@ class Verdict:
 def verify(store: Store, db: ViewDatabase, extend: bool = True) -> Verdict:
     """Recompute the chain from the stored log and compare it with the recorded one.
 
-    With `extend`, events not chained yet are chained first (as the consumer would).
+    With `extend`, events not chained yet are chained first (as the consumer would); the
+    chain must then reach at least the log's head as it was before.
     """
+    head = store.max_position("governance")
     if extend:
         consume(store, db, AuditChain())
     rows = db.query(
@@ -129,6 +142,17 @@ def verify(store: Store, db: ViewDatabase, extend: bool = True) -> Verdict:
             return Verdict(checked, prev, int(position), str(stream), int(version), event, reason)
         prev = str(digest)
         checked += 1
+    last = int(rows[-1][0]) if rows else 0
+    if extend and last < head:
+        position = db.position(AuditChain.name, AuditChain.app)
+        reason = (
+            f"the chain ends at position {last} but the log at {head}, and its consumer's "
+            f"tracking position is {position}: events after {last} are not chained"
+        )
+        note = notes.get(last + 1)
+        stream, version = (str(note.originator_id), note.originator_version) if note else ("", 0)
+        event = note.topic.rpartition(":")[2] if note else ""
+        return Verdict(checked, prev, last + 1, stream, version, event, reason)
     return Verdict(checked, prev)
 
 

@@ -15,17 +15,24 @@ from eventsourcing.persistence import Notification
 
 from ledger.events import LedgerEvent
 from ledger.store import Store
-from projections.database import Cursor, ViewDatabase, set_position
+from projections.database import Cursor, OnRebuild, ViewDatabase, set_position
 from projections.runner import Tail
 
 Decode = Callable[[Notification], LedgerEvent]
 
 
 class Consumer(Protocol):
-    """A consumer: a name (its tracking row), the application it follows, a batch step."""
+    """A consumer: a name (its tracking row), the application it follows, a batch step.
+
+    `on_rebuild` says what `govledger rebuild` does to it: `refold` (a fold of the log
+    alone: its `tables` and position are cleared, it folds from event 1) or `keep`
+    (evidence or delivery: its row and tables are left as they are).
+    """
 
     name: str
     app: str
+    on_rebuild: OnRebuild
+    tables: tuple[str, ...]
 
     def process(self, cur: Cursor, notes: Sequence[Notification], decode: Decode) -> None:
         """Handle a batch inside the caller's transaction (raise to retry it later)."""
@@ -37,7 +44,12 @@ def event_id(event: LedgerEvent) -> str:
 
 
 def consume(
-    store: Store, db: ViewDatabase, consumer: Consumer, batch_size: int = 1000, ensure: bool = True
+    store: Store,
+    db: ViewDatabase,
+    consumer: Consumer,
+    batch_size: int = 1000,
+    ensure: bool = True,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
     """Process everything after the consumer's position; returns the number processed.
 
@@ -68,6 +80,8 @@ def consume(
             consumer.process(cur, notes, decode)
             set_position(cur, consumer.name, consumer.app, notes[-1].id)
         processed += len(notes)
+        if progress is not None:
+            progress(len(notes))
 
 
 def locked_position(cur: Cursor, db: ViewDatabase, consumer: Consumer) -> int:

@@ -3,7 +3,9 @@
 Counters derived from events survive restarts and equal what the ledger says: the fold
 is a tracked consumer, so each event is counted once (its batch and its position commit
 together). The server reads the table on each scrape; any number of processes serve the
-same figures.
+same figures. Each sample adds its events' amounts one at a time in log order onto the
+stored value, so a figure never depends on how the log was cut into batches (float
+addition is not associative): a rebuild's refold gives exactly the figures of the live fold.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from eventsourcing.persistence import Notification
 
 from exporters.consumer import Decode
 from ledger import events as ev
-from projections.database import Cursor, ViewDatabase
+from projections.database import Cursor, OnRebuild, ViewDatabase
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS gl_metrics (
@@ -65,16 +67,17 @@ class MetricsFold:
 
     name = "metrics"
     app = "usage"
+    on_rebuild: OnRebuild = "refold"  # derived from the log alone: folded again from event 1
+    tables: tuple[str, ...] = ("gl_metrics", "gl_metric_open")
 
     def process(self, cur: Cursor, notes: Sequence[Notification], decode: Decode) -> None:
         """Fold a batch of notifications inside the caller's transaction."""
-        deltas: dict[Key, float] = {}
+        amounts: dict[Key, list[float]] = {}
         opened: dict[str, tuple[str, str]] = {}
         closed: list[str] = []
 
         def add(name: str, labels: dict[str, str], amount: float) -> None:
-            key = (name, labels_text(labels))
-            deltas[key] = deltas.get(key, 0.0) + amount
+            amounts.setdefault((name, labels_text(labels)), []).append(amount)
 
         def observe(name: str, labels: dict[str, str], seconds: float) -> None:
             for bound in HISTOGRAMS[name]:
@@ -111,12 +114,28 @@ class MetricsFold:
             cur.executemany(
                 "DELETE FROM gl_metric_open WHERE request_id = ?", [(r,) for r in closed]
             )
-        if deltas:
+        if amounts:
+            totals = self._stored(cur, sorted({name for name, _ in amounts}))
+            for key, added in amounts.items():
+                total = totals.get(key, 0.0)
+                for amount in added:  # one at a time, in log order
+                    total += amount
+                totals[key] = total
             cur.executemany(
                 "INSERT INTO gl_metrics (name, labels, value) VALUES (?, ?, ?) ON CONFLICT "
-                "(name, labels) DO UPDATE SET value = gl_metrics.value + excluded.value",
-                [(name, labels, value) for (name, labels), value in sorted(deltas.items())],
+                "(name, labels) DO UPDATE SET value = excluded.value",
+                [(name, labels, totals[(name, labels)]) for name, labels in sorted(amounts)],
             )
+
+    @staticmethod
+    def _stored(cur: Cursor, names: Sequence[str]) -> dict[Key, float]:
+        """The stored values of these samples (read under the tracking lock: no other writer)."""
+        marks = ", ".join("?" for _ in names)
+        cur.execute(
+            f"SELECT name, labels, value FROM gl_metrics WHERE name IN ({marks})",  # noqa: S608
+            names,
+        )
+        return {(str(r[0]), str(r[1])): float(r[2]) for r in cur.fetchall()}
 
     @staticmethod
     def _held(cur: Cursor, request_id: str) -> tuple[str, str]:

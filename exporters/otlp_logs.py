@@ -22,7 +22,7 @@ from eventsourcing.persistence import Notification
 
 from exporters.consumer import Decode
 from exporters.siem_formats import fact
-from projections.database import Cursor
+from projections.database import Cursor, OnRebuild
 
 SERVICE = "govledger"
 NAME = "otlp_logs"
@@ -102,6 +102,8 @@ class OtlpLogs:
     def __init__(self, app: str, exporter: Any = None) -> None:
         self.name = NAME
         self.app = app
+        self.on_rebuild: OnRebuild = "keep"  # delivery: a rebuild never exports again
+        self.tables: tuple[str, ...] = ()
         self._exporter = exporter
 
     @property

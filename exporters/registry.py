@@ -6,13 +6,14 @@ import os
 
 from exporters import alerts, audit_chain, metrics_fold
 from exporters.audit_chain import AuditChain
-from exporters.consumer import ConsumerTail
+from exporters.consumer import Consumer, ConsumerTail, consume
 from exporters.metrics_fold import MetricsFold
 from exporters.otlp_logs import OtlpLogs, otlp_configured
 from exporters.siem_export import APPS, SiemExport
 from exporters.siem_sinks import open_sink
 from ledger.store import Store
 from projections.database import ViewDatabase
+from projections.rebuild import BATCH, Progress, Refold
 
 TOPIC = "exporters.registry:tails"  # what proxy.runtime hands the projection process
 
@@ -22,6 +23,25 @@ def create_tables(db: ViewDatabase) -> None:
     metrics_fold.create_tables(db)
     audit_chain.create_tables(db)
     alerts.create_tables(db)
+
+
+def refolds() -> list[Refold]:
+    """The consumers `govledger rebuild` folds again from event 1 (`on_rebuild = "refold"`).
+
+    Only the metrics fold is: the audit chain is evidence and the SIEM, OTLP and alert
+    consumers deliver outside the database, so all of them keep their rows and tables.
+    """
+    candidates: list[Consumer] = [MetricsFold(), AuditChain()]
+    return [refold(c) for c in candidates if c.on_rebuild == "refold"]
+
+
+def refold(consumer: Consumer) -> Refold:
+    """A consumer as a rebuild's refold: its row, its tables, and `consume` as its fold."""
+
+    def fold(store: Store, db: ViewDatabase, progress: Progress | None) -> int:
+        return consume(store, db, consumer, batch_size=BATCH, progress=progress)
+
+    return Refold(consumer.name, consumer.app, consumer.tables, fold)
 
 
 def tails(store: Store, url: str) -> list[ConsumerTail]:

@@ -11,7 +11,7 @@ from exporters.consumer import Decode
 from exporters.siem_formats import FORMATS, fact
 from exporters.siem_sinks import Line, Sink
 from ledger.store import Store
-from projections.database import Cursor
+from projections.database import Cursor, OnRebuild
 
 APPS = ("governance", "usage")
 
@@ -73,6 +73,8 @@ class SiemExport:
             raise ValueError(f"unknown format {fmt!r}: use {', '.join(FORMATS)}")
         self.name = f"siem_{fmt}"
         self.app = app
+        self.on_rebuild: OnRebuild = "keep"  # delivery: a rebuild never sends again
+        self.tables: tuple[str, ...] = ()
         self.fmt = fmt
         self.sink = sink
 

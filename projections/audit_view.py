@@ -12,7 +12,7 @@ import orjson
 
 from ledger import events as ev
 from ledger.entities import kind_and_action
-from projections.database import Cursor
+from projections.database import Cursor, OnRebuild
 from projections.usage_view import dumps
 
 
@@ -21,6 +21,8 @@ class AuditView:
 
     name = "audit"
     app = "governance"
+    on_rebuild: OnRebuild = "refold"  # derived from the log alone: cleared and folded from event 1
+    tables: tuple[str, ...] = ("gl_audit",)
 
     def process(self, cur: Cursor, items: Sequence[tuple[int, ev.LedgerEvent]]) -> None:
         """Apply a batch of (position, event) inside the caller's transaction."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import unquote, urlsplit
 
 import psycopg
@@ -36,6 +36,7 @@ SCHEMA = [
         source TEXT NOT NULL, action TEXT NOT NULL, resource_type TEXT NOT NULL,
         resource_id TEXT NOT NULL, version BIGINT NOT NULL, before TEXT, after TEXT)""",
 ]
+OnRebuild = Literal["refold", "keep"]  # what `govledger rebuild` does to a tracked reader
 VIEW_TABLES = ("gl_budget_usage", "gl_rate_state", "gl_requests", "gl_audit")
 
 

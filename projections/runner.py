@@ -17,7 +17,7 @@ from eventsourcing import persistence as es_persistence
 
 from ledger.events import LedgerEvent
 from ledger.store import Store, StoreUnavailableError
-from projections.database import Cursor, ViewDatabase, set_position
+from projections.database import Cursor, OnRebuild, ViewDatabase, set_position
 
 log = logging.getLogger("govledger.projections")
 
@@ -25,10 +25,12 @@ Batch = Sequence[tuple[int, LedgerEvent]]
 
 
 class View(Protocol):
-    """A materialized view: a name, the application it follows, and a batch fold."""
+    """A materialized view: a name, the application it follows, its tables, a batch fold."""
 
     name: str
     app: str
+    on_rebuild: OnRebuild
+    tables: tuple[str, ...]
 
     def process(self, cur: Cursor, items: Batch) -> None:
         """Apply a batch inside the caller's transaction."""

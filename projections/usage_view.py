@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from ledger import events as ev
-from projections.database import Cursor
+from projections.database import Cursor, OnRebuild
 from projections.usage_state import BudgetUsage, Inflight, UsageState
 
 ZERO = Decimal(0)
@@ -31,6 +31,8 @@ class UsageView:
 
     name = "usage"
     app = "usage"
+    on_rebuild: OnRebuild = "refold"  # derived from the log alone: cleared and folded from event 1
+    tables: tuple[str, ...] = ("gl_budget_usage", "gl_rate_state", "gl_requests")
 
     def process(self, cur: Cursor, items: Sequence[tuple[int, ev.LedgerEvent]]) -> None:
         """Apply a batch of (position, event) inside the caller's transaction."""

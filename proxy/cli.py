@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import getpass
 import json
+import sqlite3
 import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import psycopg
 import typer
 
 from ledger.config import ConfigError, ConfigFile, parse_config
@@ -26,6 +28,12 @@ app = typer.Typer(
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="config.json to apply at start")
 ]
+
+
+def first_line(error: BaseException) -> str:
+    """An error's first line, for a one-line message."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def fail(message: str) -> None:
@@ -138,22 +146,42 @@ def apply(
 
 @app.command()
 def rebuild() -> None:
-    """Rebuild every view from event 1 (with a progress bar on standard error)."""
+    """Fold the views and the /metrics counters again from event 1; keep the audit chain and
+    the delivery consumers (SIEM, OTLP, alerts) where they are. Safe with the gateway running."""
+    from exporters import registry
     from ledger.store import Store
-    from projections.rebuild import rebuild_views
+    from projections.database import ViewDatabase
+    from projections.rebuild import readers
+    from projections.rebuild import rebuild as run_rebuild
 
     settings = _settings()
     try:
         store = Store(settings.database_url)
     except StoreUnavailableError as error:
         fail(str(error))
-    total = store.max_position("governance") + store.max_position("usage")
+    refolds = registry.refolds()
     started = time.perf_counter()
-    with typer.progressbar(length=total, label="rebuilding", file=sys.stderr) as bar:
-        counts = rebuild_views(store, settings.database_url, progress=bar.update)
-    store.close()
+    try:
+        db = ViewDatabase(settings.database_url)
+        try:
+            registry.create_tables(db)
+        finally:
+            db.close()
+        total = sum(store.max_position(r.app) for r in readers(refolds))
+        with typer.progressbar(length=total, label="rebuilding", file=sys.stderr) as bar:
+            done = run_rebuild(store, settings.database_url, refolds, progress=bar.update)
+    except (sqlite3.Error, psycopg.Error) as error:
+        fail(f"rebuild stopped: {first_line(error)} (run it again: it starts over)")
+    finally:
+        store.close()
     seconds = time.perf_counter() - started
-    typer.echo(f"rebuilt {sum(counts.values())} event(s) into the views in {seconds:.1f}s")
+    names = ", ".join(done.folded)
+    typer.echo(
+        f"rebuilt {names} from event 1: {sum(done.folded.values())} event(s) folded"
+        f" in {seconds:.1f}s"
+    )
+    if done.kept:
+        typer.echo("kept at their position: " + ", ".join(f"{v} ({a})" for v, a in done.kept))
 
 
 @app.command()

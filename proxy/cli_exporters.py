@@ -17,7 +17,7 @@ def verify() -> None:
     from exporters.audit_chain import verify as walk
     from ledger.store import Store, StoreUnavailableError
     from projections.database import ViewDatabase
-    from proxy.cli import _settings, fail
+    from proxy.cli import _settings, fail, first_line
 
     settings = _settings()
     try:
@@ -29,6 +29,8 @@ def verify() -> None:
         db.create()
         create_tables(db)
         verdict = walk(store, db)
+    except Exception as error:  # whatever is wrong: one line and exit 1, never a traceback
+        fail(f"audit chain not verified: {type(error).__name__}: {first_line(error)}")
     finally:
         db.close()
         store.close()

@@ -185,12 +185,16 @@ def test_rebuild_reproduces_the_views_and_status_shows_no_lag(
 
     assert [p["lag"] for p in lagging["projections"]] == [6, 40]
     assert first.exit_code == 0, first.output
-    assert first.stdout.startswith("rebuilt 46 event(s) into the views in ")
+    assert first.stdout.startswith("rebuilt audit, usage, metrics from event 1: 86 event(s) ")
     assert second.exit_code == 0, second.output
     assert snapshot(views) == built
     views.close()
     assert status["events"] == {"governance": 6, "usage": 40}
-    assert [p["lag"] for p in status["projections"]] == [0, 0]
+    assert [(p["name"], p["lag"]) for p in status["projections"]] == [
+        ("audit", 0),
+        ("metrics", 0),
+        ("usage", 0),
+    ]
 
 
 def test_status_without_json_is_a_few_plain_lines(run: Run, store_url: str) -> None:

@@ -161,7 +161,7 @@ def test_rebuilt_views_equal_the_live_ones_row_for_row(
 
     counts = rebuild_views(store, store_url)
 
-    assert counts == {"governance": 7, "usage": 150}
+    assert counts == {"audit": 7, "usage": 150}
     assert snapshot(views) == live
 
 

@@ -143,3 +143,80 @@ def test_chaining_in_several_batches_gives_the_same_head(
     assert (
         once.intact and once.checked == store.max_position("governance") if False else once.intact
     )
+
+
+def chained(url: str, tmp_path: Path) -> int:
+    """A few governance changes, all chained; returns the log's head."""
+    changes(url, tmp_path)
+    store = Store(url)
+    db = ViewDatabase(url)
+    db.create()
+    create_tables(db)
+    consume(store, db, AuditChain())
+    head = store.max_position("governance")
+    db.close()
+    store.close()
+    return head
+
+
+def views_sql(url: str, *statements: str) -> None:
+    """Run statements on the views' database (this test's own)."""
+    db = ViewDatabase(url)
+    with db.transaction() as cur:
+        for statement in statements:
+            cur.execute(statement)
+    db.close()
+
+
+def test_a_chain_whose_tracking_row_was_reset_resumes_at_its_head_and_verifies(
+    store_url: str, tmp_path: Path
+) -> None:
+    head = chained(store_url, tmp_path)
+    views_sql(store_url, "DELETE FROM gl_tracking WHERE view = 'audit_chain'")  # as rebuild did
+    store = Store(store_url)
+    db = ViewDatabase(store_url)
+
+    walked = consume(store, db, AuditChain())
+    position = db.position("audit_chain", "governance")
+    rows = db.query("SELECT COUNT(*) FROM gl_audit_chain")
+    db.close()
+    store.close()
+    result = CliRunner().invoke(app, ["audit", "verify"], env={"GOVLEDGER_DATABASE_URL": store_url})
+
+    assert (walked, position, int(rows[0][0])) == (head, head, head)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"audit chain intact: {head} event(s) verified")
+
+
+def test_a_chain_shorter_than_its_tracking_position_is_reported_in_one_line(
+    store_url: str, tmp_path: Path
+) -> None:
+    head = chained(store_url, tmp_path)
+    views_sql(store_url, f"DELETE FROM gl_audit_chain WHERE position > {head - 2}")
+
+    result = CliRunner().invoke(app, ["audit", "verify"], env={"GOVLEDGER_DATABASE_URL": store_url})
+
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1
+    assert result.output.startswith(f"audit chain broken at position {head - 1}: TeamUpdated ")
+    assert f"the chain ends at position {head - 2} but the log at {head}" in result.output
+
+
+def test_an_unreadable_chain_table_gives_one_line_and_no_traceback(
+    store_url: str, tmp_path: Path
+) -> None:
+    chained(store_url, tmp_path)
+    views_sql(
+        store_url,
+        "ALTER TABLE gl_audit_chain RENAME TO gl_audit_chain_moved",
+        "CREATE TABLE gl_audit_chain (position BIGINT PRIMARY KEY)",
+    )
+
+    result = CliRunner().invoke(app, ["audit", "verify"], env={"GOVLEDGER_DATABASE_URL": store_url})
+
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("error: audit chain not verified: ")
+    assert "Traceback" not in result.output
