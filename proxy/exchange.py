@@ -20,6 +20,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from ledger.money import plain
 from projections.policy import KeyPolicy, ProviderKey, Route
 from proxy.cost import TokenUsage
 from proxy.errors import GatewayError
@@ -182,7 +183,7 @@ class Exchange:
                 raise _bad_response() from None
             raw = orjson.dumps(reply)
         cost = await self._settle(ticket, outcome("ok", "", model, usage))
-        headers["x-govledger-cost-usd"] = str(cost)
+        headers["x-govledger-cost-usd"] = plain(cost)
         self.idempotency.finish(replay, 200, raw, headers, _JSON)
         return Response(raw, 200, headers=headers, media_type=_JSON)
 
@@ -285,7 +286,7 @@ class Exchange:
 
         async def settle(status: str, reason: str, usage: TokenUsage | None) -> bytes:
             cost = await self._settle(ticket, outcome(status, reason, usage))
-            return f": govledger-cost-usd {cost}\n\n".encode() if dialect.cost_note else b""
+            return f": govledger-cost-usd {plain(cost)}\n\n".encode() if dialect.cost_note else b""
 
         def settle_later(status: str, reason: str, usage: TokenUsage | None) -> None:
             self._spawn(self.gateway.settle(ticket, outcome(status, reason, usage)))
