@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -33,6 +34,7 @@ from proxy.surfaces.gemini import GeminiSurface
 from proxy.surfaces.mcp import McpSurface
 from proxy.surfaces.openai import OpenAISurface
 from proxy.tracing import Tracing
+from proxy.unrouted import unrouted
 from proxy.upstream import Upstream
 
 
@@ -110,6 +112,9 @@ def create_app(
     app.router.routes.extend(GeminiSurface(exchange).routes())
     app.router.routes.append(metrics.route())
     app.hot_routes.extend(McpSurface(mcp).routes())
+    # The router knows the hot routes too, so a wrong method is a 405 naming the right ones.
+    app.router.routes.extend(app.hot_routes)
+    app.add_exception_handler(HTTPException, unrouted)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:
