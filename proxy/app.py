@@ -108,7 +108,10 @@ def create_app(
     surface = OpenAISurface(exchange)
     for prefix in ("/v1", "/openai/v1"):
         app.hot_routes.extend(surface.routes(prefix))
-    app.hot_routes.extend(AnthropicSurface(exchange).routes())
+        app.router.routes.extend(surface.routes_with_parameters(prefix))
+    anthropic = AnthropicSurface(exchange)
+    app.hot_routes.extend(anthropic.routes())
+    app.router.routes.extend(anthropic.routes_with_parameters())
     app.router.routes.extend(GeminiSurface(exchange).routes())
     app.router.routes.append(metrics.route())
     app.hot_routes.extend(McpSurface(mcp).routes())
