@@ -27,7 +27,7 @@ from proxy.management import install as install_management
 from proxy.management.bootstrap import bootstrap_admin_token
 from proxy.mcp.registry import McpRegistry
 from proxy.mcp.service import McpTools
-from proxy.mock_upstream import build_app
+from proxy.mock_upstream import MAX_BODY_BYTES, build_app
 from proxy.runtime import Runtime, Settings
 from proxy.surfaces.anthropic import AnthropicSurface
 from proxy.surfaces.gemini import GeminiSurface
@@ -84,7 +84,7 @@ def create_app(
         runtime.writer.listeners.append(metrics.live.on_commit)
         await upstream.start()
         tracing.start()
-        mock = await _start_mock(settings.mock_upstream_port)
+        mock = await _start_mock(settings.mock_upstream_port, settings.max_body_bytes)
         try:
             yield
         finally:
@@ -137,11 +137,13 @@ def create_app(
     return app
 
 
-async def _start_mock(port: int | None) -> web.AppRunner | None:
-    """Serve the built-in fake upstream on a port of its own (demo and tests)."""
+async def _start_mock(port: int | None, gateway_limit: int) -> web.AppRunner | None:
+    """Serve the built-in fake upstream on a port of its own (demo and tests), taking any
+    body the gateway may forward."""
     if port is None:
         return None
-    runner = web.AppRunner(build_app(), access_log=None)
+    app = build_app(max_body_bytes=max(MAX_BODY_BYTES, 2 * gateway_limit))
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     return runner

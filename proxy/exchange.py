@@ -226,7 +226,8 @@ class Exchange:
         replay: Any,
         dialect: Dialect,
     ) -> Response:
-        """An upstream 4xx: passed through from the surface's own vendor, else re-shaped."""
+        """An upstream 4xx: a JSON body of the surface's own vendor passes through; anything
+        else is wrapped in the surface's error shape."""
         call = ticket.call
         status = answer.response.status
         raw = await answer.response.read()
@@ -236,8 +237,10 @@ class Exchange:
         await self._settle(ticket, outcome)
         self.idempotency.abandon(replay)
         headers["x-govledger-cost-usd"] = "0"
-        if answer.prepared.api == call.surface:
+        if answer.prepared.api == call.surface and _json_object(raw):
             return Response(raw, status, headers=headers, media_type=_JSON)
+        # Another vendor's body, or one that is not JSON (an HTML page from a proxy): wrapped
+        # in the surface's shape, never passed on labelled as JSON.
         message = f"{answer.route.provider} answered {status}: {error_message(raw)}"
         error = GatewayError(status, "upstream_error", message, level="upstream", headers=headers)
         return dialect.error(error, call.request_id)
@@ -310,6 +313,13 @@ class Exchange:
             self.idempotency.finish(replay, 200, b"".join(chunks), headers, media)
         finally:
             self.idempotency.abandon(replay)  # no-op once finished; else the client went away
+
+
+def _json_object(raw: bytes) -> bool:
+    try:
+        return isinstance(orjson.loads(raw), dict)
+    except orjson.JSONDecodeError:
+        return False
 
 
 def _bad_response() -> GatewayError:
