@@ -39,8 +39,9 @@ def config() -> dict[str, Any]:
 
 
 def test_tiny_costs_are_plain_in_headers_streams_json_jsonl_and_csv(
-    gateway_factory: Callable[..., RunningGateway], store_url: str
+    store_url: str, gateway_factory: Callable[..., RunningGateway]
 ) -> None:
+    # store_url first: its database is dropped after the gateway using it has stopped
     gateway = gateway_factory(config(), store_url, admin_token=ADMIN)
     with client(gateway) as sdk:
         raw = sdk.chat.completions.with_raw_response.create(model="tiny", messages=hi())
