@@ -53,6 +53,7 @@ from exporters.consumer import Decode
 from exporters.prometheus import budget_rules_of
 from ledger import events as ev
 from ledger.entities import GovernanceState, kind_and_action
+from ledger.money import plain
 from ledger.store import Store
 from projections.database import Cursor, OnRebuild, ViewDatabase
 
@@ -256,7 +257,7 @@ class BudgetAlerts:
             cur.execute(
                 "INSERT INTO gl_alert_budget (budget, period, settled) VALUES (?, ?, ?) "
                 "ON CONFLICT (budget, period) DO UPDATE SET settled = excluded.settled",
-                (budget, period, str(settled)),
+                (budget, period, plain(settled)),
             )
 
     def _fire(self, cur: Cursor, alerts: list[Alert]) -> None:
@@ -304,8 +305,8 @@ class BudgetAlerts:
                 "budget": budget,
                 "period": period,
                 "threshold_percent": level,
-                "limit_usd": str(limit),
-                "settled_usd": str(settled),
+                "limit_usd": plain(limit),
+                "settled_usd": plain(settled),
             },
         }
         self.deliver(alert_id, budget, detail)

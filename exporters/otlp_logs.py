@@ -22,6 +22,7 @@ from eventsourcing.persistence import Notification
 
 from exporters.consumer import Decode
 from exporters.siem_formats import fact
+from ledger.money import json_default
 from projections.database import Cursor, OnRebuild
 
 SERVICE = "govledger"
@@ -77,7 +78,7 @@ def log_records(app: str, notes: Sequence[Notification], decode: Decode) -> list
             timestamp=f.at_ms * 1_000_000,
             severity_text="WARN" if failure else "INFO",
             severity_number=SeverityNumber.WARN if failure else SeverityNumber.INFO,
-            body=orjson.dumps(f.details, default=str).decode(),
+            body=orjson.dumps(f.details, default=json_default).decode(),
             event_name=f"govledger.{f.action}",
             attributes={
                 "log.record.uid": f.id,

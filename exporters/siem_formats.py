@@ -19,6 +19,7 @@ import orjson
 from exporters.consumer import event_id
 from ledger import events as ev
 from ledger.entities import kind_and_action
+from ledger.money import json_default, plain
 
 PRODUCT = "govledger"
 VERSION = "0.1.0"
@@ -37,7 +38,7 @@ def redact(value: Any) -> Any:
     if isinstance(value, list):
         return [redact(v) for v in value]
     if isinstance(value, Decimal):
-        return str(value)
+        return plain(value)
     return value
 
 
@@ -141,7 +142,7 @@ def ecs(f: Fact) -> str:
         "labels": {"resource_type": f.resource_type, "resource_id": f.resource_id},
         PRODUCT: f.details,
     }
-    return orjson.dumps(record, default=str).decode()
+    return orjson.dumps(record, default=json_default).decode()
 
 
 def ocsf(f: Fact) -> str:
@@ -174,7 +175,7 @@ def ocsf(f: Fact) -> str:
         },
         "unmapped": f.details,
     }
-    return orjson.dumps(record, default=str).decode()
+    return orjson.dumps(record, default=json_default).decode()
 
 
 def cef(f: Fact) -> str:
@@ -192,7 +193,7 @@ def cef(f: Fact) -> str:
         "cs2Label": "resourceId",
         "cs2": f.resource_id,
         "cs3Label": "details",
-        "cs3": orjson.dumps(f.details, default=str).decode(),
+        "cs3": orjson.dumps(f.details, default=json_default).decode(),
         "cn1Label": "position",
         "cn1": str(f.position),
     }

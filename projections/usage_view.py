@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from ledger import events as ev
+from ledger.money import json_default, plain
 from projections.database import Cursor, OnRebuild
 from projections.usage_state import BudgetUsage, Inflight, UsageState
 
@@ -18,7 +19,7 @@ ZERO = Decimal(0)
 
 def dumps(value: Any) -> str:
     """JSON text for a column (Decimals as strings)."""
-    return orjson.dumps(value, default=str).decode()
+    return orjson.dumps(value, default=json_default).decode()
 
 
 def decimals(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -111,15 +112,15 @@ class UsageView:
                 cur.execute(
                     "INSERT INTO gl_budget_usage (budget, period, settled, reserved, requests) "
                     "VALUES (?, ?, ?, ?, ?)",
-                    (budget, period, str(settled), str(reserved), requests),
+                    (budget, period, plain(settled), plain(reserved), requests),
                 )
             else:
                 cur.execute(
                     "UPDATE gl_budget_usage SET settled = ?, reserved = ?, requests = ? "
                     "WHERE budget = ? AND period = ?",
                     (
-                        str(Decimal(found[0]) + settled),
-                        str(Decimal(found[1]) + reserved),
+                        plain(Decimal(found[0]) + settled),
+                        plain(Decimal(found[1]) + reserved),
                         int(found[2]) + requests,
                         budget,
                         period,
@@ -207,7 +208,7 @@ def _closed_fields(event: ev.RequestSettled | ev.RequestAbandoned) -> dict[str, 
             "settled_at": event.timestamp.isoformat(),
             "status": "abandoned",
             "reason": event.reason,
-            "cost": str(cost),
+            "cost": plain(cost),
         }
     tokens = event.tokens
     return {
@@ -221,7 +222,7 @@ def _closed_fields(event: ev.RequestSettled | ev.RequestAbandoned) -> dict[str, 
         "output_tokens": tokens.get("output", 0),
         "cached_tokens": tokens.get("cached", 0),
         "reasoning_tokens": tokens.get("reasoning", 0),
-        "cost": str(event.cost),
+        "cost": plain(event.cost),
         "price_source": event.price_source,
         "latency_ms": event.latency_ms,
         "attempts": dumps(event.attempts),

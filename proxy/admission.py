@@ -19,6 +19,7 @@ from typing import Any
 from ledger.periods import PeriodMemo
 from projections.policy import BudgetRule, KeyPolicy, RateRule, Route
 from projections.usage_state import UsageState
+from proxy.cost import PriceUnknownError
 from proxy.routing import choose_chain
 
 EPSILON = 1e-9
@@ -158,7 +159,17 @@ def admit(
         return Refusal(
             403, "model_blocked", "virtual_key", f"model {model!r} is not allowed for this key"
         )
-    costs = {id(r): cost_of(r) for r in routes}
+    costs: dict[int, Decimal] = {}
+    unpriced: PriceUnknownError | None = None
+    for route in routes:  # a route that cannot price the model is skipped, as one that blocks it
+        try:
+            costs[id(route)] = cost_of(route)
+        except PriceUnknownError as error:
+            unpriced = unpriced or error
+    if not costs:
+        assert unpriced is not None  # noqa: S101 - routes is non-empty
+        raise unpriced
+    routes = [r for r in routes if id(r) in costs]
     eligible, first_refusal = [], None
     for route in routes:
         refusal = _route_refusal(route, state, costs[id(route)], tokens, now)

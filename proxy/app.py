@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -26,13 +27,14 @@ from proxy.management import install as install_management
 from proxy.management.bootstrap import bootstrap_admin_token
 from proxy.mcp.registry import McpRegistry
 from proxy.mcp.service import McpTools
-from proxy.mock_upstream import build_app
+from proxy.mock_upstream import MAX_BODY_BYTES, build_app
 from proxy.runtime import Runtime, Settings
 from proxy.surfaces.anthropic import AnthropicSurface
 from proxy.surfaces.gemini import GeminiSurface
 from proxy.surfaces.mcp import McpSurface
 from proxy.surfaces.openai import OpenAISurface
 from proxy.tracing import Tracing
+from proxy.unrouted import unrouted
 from proxy.upstream import Upstream
 
 
@@ -82,7 +84,7 @@ def create_app(
         runtime.writer.listeners.append(metrics.live.on_commit)
         await upstream.start()
         tracing.start()
-        mock = await _start_mock(settings.mock_upstream_port)
+        mock = await _start_mock(settings.mock_upstream_port, settings.max_body_bytes)
         try:
             yield
         finally:
@@ -106,10 +108,16 @@ def create_app(
     surface = OpenAISurface(exchange)
     for prefix in ("/v1", "/openai/v1"):
         app.hot_routes.extend(surface.routes(prefix))
-    app.hot_routes.extend(AnthropicSurface(exchange).routes())
+        app.router.routes.extend(surface.routes_with_parameters(prefix))
+    anthropic = AnthropicSurface(exchange)
+    app.hot_routes.extend(anthropic.routes())
+    app.router.routes.extend(anthropic.routes_with_parameters())
     app.router.routes.extend(GeminiSurface(exchange).routes())
     app.router.routes.append(metrics.route())
     app.hot_routes.extend(McpSurface(mcp).routes())
+    # The router knows the hot routes too, so a wrong method is a 405 naming the right ones.
+    app.router.routes.extend(app.hot_routes)
+    app.add_exception_handler(HTTPException, unrouted)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:
@@ -129,11 +137,13 @@ def create_app(
     return app
 
 
-async def _start_mock(port: int | None) -> web.AppRunner | None:
-    """Serve the built-in fake upstream on a port of its own (demo and tests)."""
+async def _start_mock(port: int | None, gateway_limit: int) -> web.AppRunner | None:
+    """Serve the built-in fake upstream on a port of its own (demo and tests), taking any
+    body the gateway may forward."""
     if port is None:
         return None
-    runner = web.AppRunner(build_app(), access_log=None)
+    app = build_app(max_body_bytes=max(MAX_BODY_BYTES, 2 * gateway_limit))
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     return runner

@@ -19,6 +19,10 @@ _ZERO: Final = Decimal(0)
 # Gateway provider types whose genai-prices provider id differs; others pass through unchanged.
 _GENAI_PROVIDER_IDS: Final[dict[str, str]] = {"gemini": "google"}
 
+# Families genai-prices lists under a provider that its API of this type does not serve
+# (Vertex AI's Claude models under `google`; the Gemini API serves Gemini and Gemma).
+_FOREIGN_FAMILIES: Final[dict[str, tuple[str, ...]]] = {"gemini": ("claude-",)}
+
 # Largest output (completion + reasoning) per model family; the longest matching prefix wins.
 # genai-prices only carries `context_window` (an input limit), so this table is hand-maintained
 # from the providers' model pages. Callers fall back to 16_384 when no prefix matches.
@@ -181,6 +185,12 @@ class PriceBook:
         )
         return (usage.input * input_rate + usage.output * price.output_per_mtok) / _PER_MTOK
 
+    def catalogue(self, provider_type: str) -> tuple[str, ...]:
+        """The models priced for a provider type: its overrides (and `*` ones), then
+        genai-prices' current per-token models (no deprecated ones, no fine-tune prefixes)."""
+        named = [m for (p, m) in self._overrides if p in (provider_type, "*")]
+        return tuple(dict.fromkeys([*sorted(named), *_genai_models(provider_type)]))
+
     def _resolve(self, provider_type: str, model: str) -> _Resolution:
         key = (provider_type, model)
         try:
@@ -213,6 +223,25 @@ class PriceBook:
         if found is not None and (price := _upper_bound_price(found[1])) is not None:
             return _Resolution(price, found)
         return _Resolution(_ZERO_PRICE) if self._allow_unknown_at_zero else None
+
+
+@lru_cache(maxsize=16)
+def _genai_models(provider_type: str) -> tuple[str, ...]:
+    """genai-prices' models of a provider type that a client can name and is billed per token."""
+    try:
+        provider = get_snapshot().find_provider(None, genai_provider_id(provider_type), None)
+    except LookupError:
+        return ()
+    foreign = _FOREIGN_FAMILIES.get(provider_type, ())
+    return tuple(
+        info.id
+        for info in provider.models
+        if not info.deprecated
+        and not info.id.endswith(("-", "."))  # a prefix of fine-tuned names, not a model
+        and not info.id.startswith(foreign)
+        and info.is_match(info.id)
+        and _upper_bound_price(info) is not None
+    )
 
 
 def _upper_bound_price(info: ModelInfo) -> Price | None:

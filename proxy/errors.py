@@ -13,6 +13,7 @@ OPENAI_TYPES = {
     402: "insufficient_quota",
     403: "permission_error",
     404: "not_found_error",
+    405: "invalid_request_error",
     409: "conflict_error",
     413: "invalid_request_error",
     422: "invalid_request_error",
@@ -51,7 +52,7 @@ def openai_error(error: GatewayError, request_id: str | None = None) -> Response
     headers = dict(error.headers)
     if request_id:
         headers["x-govledger-request-id"] = request_id
-    if error.status in (402, 403, 401, 400, 404, 422):
+    if error.status in (400, 401, 402, 403, 404, 405, 422):
         headers.setdefault("x-should-retry", "false")
     body = {
         "error": {
@@ -80,6 +81,7 @@ GOOGLE_STATUSES = {
     402: "RESOURCE_EXHAUSTED",
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
+    405: "UNIMPLEMENTED",
     409: "ABORTED",
     413: "INVALID_ARGUMENT",
     422: "INVALID_ARGUMENT",
@@ -88,7 +90,7 @@ GOOGLE_STATUSES = {
     502: "UNAVAILABLE",
     503: "UNAVAILABLE",
 }
-_NO_RETRY = (400, 401, 402, 403, 404, 413, 422)
+_NO_RETRY = (400, 401, 402, 403, 404, 405, 413, 422)
 
 
 def _headers(error: GatewayError, request_id: str | None) -> dict[str, str]:

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ledger.loop_writer import CommitDeferredError
+from ledger.money import plain
 from ledger.writer import DuplicateEventError
 from projections.policy import KeyPolicy, ProviderKey, Route
 from proxy.cost import TokenUsage
@@ -185,7 +186,7 @@ class Exchange:
                 raise _bad_response() from None
             raw = orjson.dumps(reply)
         cost = await self._settle(ticket, outcome("ok", "", model, usage))
-        headers["x-govledger-cost-usd"] = str(cost)
+        headers["x-govledger-cost-usd"] = plain(cost)
         self.idempotency.finish(replay, 200, raw, headers, _JSON)
         return Response(raw, 200, headers=headers, media_type=_JSON)
 
@@ -228,7 +229,8 @@ class Exchange:
         replay: Any,
         dialect: Dialect,
     ) -> Response:
-        """An upstream 4xx: passed through from the surface's own vendor, else re-shaped."""
+        """An upstream 4xx: a JSON body of the surface's own vendor passes through; anything
+        else is wrapped in the surface's error shape."""
         call = ticket.call
         status = answer.response.status
         raw = await answer.response.read()
@@ -238,8 +240,10 @@ class Exchange:
         await self._settle(ticket, outcome)
         self.idempotency.abandon(replay)
         headers["x-govledger-cost-usd"] = "0"
-        if answer.prepared.api == call.surface:
+        if answer.prepared.api == call.surface and _json_object(raw):
             return Response(raw, status, headers=headers, media_type=_JSON)
+        # Another vendor's body, or one that is not JSON (an HTML page from a proxy): wrapped
+        # in the surface's shape, never passed on labelled as JSON.
         message = f"{answer.route.provider} answered {status}: {error_message(raw)}"
         error = GatewayError(status, "upstream_error", message, level="upstream", headers=headers)
         return dialect.error(error, call.request_id)
@@ -291,7 +295,7 @@ class Exchange:
 
         async def settle(status: str, reason: str, usage: TokenUsage | None) -> bytes:
             cost = await self._settle(ticket, outcome(status, reason, usage))
-            return f": govledger-cost-usd {cost}\n\n".encode() if dialect.cost_note else b""
+            return f": govledger-cost-usd {plain(cost)}\n\n".encode() if dialect.cost_note else b""
 
         def settle_later(status: str, reason: str, usage: TokenUsage | None) -> None:
             self._spawn(self._settle_quietly(ticket, outcome(status, reason, usage)))
@@ -325,6 +329,13 @@ def _unconfirmed() -> GatewayError:
         " recorded when the ledger returns",
         level="ledger",
     )
+
+
+def _json_object(raw: bytes) -> bool:
+    try:
+        return isinstance(orjson.loads(raw), dict)
+    except orjson.JSONDecodeError:
+        return False
 
 
 def _bad_response() -> GatewayError:

@@ -23,6 +23,7 @@ from ledger import events as ev
 from ledger.credentials import hash_secret
 from ledger.entities import SETTINGS_ID
 from ledger.loop_writer import CommitDeferredError
+from ledger.money import plain
 from projections.policy import KeyPolicy, Route
 from proxy.admission import Admission, Refusal, admit
 from proxy.cost import PriceUnknownError, TokenUsage, max_output_tokens
@@ -311,7 +312,7 @@ class Gateway:
             route = outcome.route
             provider_type = route.provider_type if route is not None else None
             trace.settled(
-                outcome.status, provider_type, outcome.model, usage.input, usage.output, str(cost)
+                outcome.status, provider_type, outcome.model, usage.input, usage.output, plain(cost)
             )
             return cost
         finally:

@@ -41,6 +41,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _CONTROLS = ("fail500", "fail429", "garbage", "slow")
 _HEADER_CONTROLS = {"500": "fail500", "429": "fail429", "garbage": "garbage", "slow": "slow"}
 _SLOW_SECONDS = 2.0
+# Never below the gateway's own limit (4 MiB by default), or the fake would refuse what the
+# gateway forwards; translation can add a little, so well above it.
+MAX_BODY_BYTES = 64 * 2**20
 _JSON = "application/json"
 _SSE = "text/event-stream"
 MODELS = (
@@ -269,11 +272,14 @@ MOCK_KEY = web.AppKey("mock_upstream", MockUpstream)
 
 
 def build_app(
-    latency_ms: float = 0, fail_rate: float = 0.0, seed: int | None = None
+    latency_ms: float = 0,
+    fail_rate: float = 0.0,
+    seed: int | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> web.Application:
-    """Build the mock upstream application."""
+    """Build the mock upstream application (bodies up to `max_body_bytes`)."""
     mock = MockUpstream(latency_ms, fail_rate, seed)
-    app = web.Application()
+    app = web.Application(client_max_size=max_body_bytes)
     app[MOCK_KEY] = mock
     routes: list[tuple[str, str, Handler]] = [
         ("POST", "/v1/chat/completions", mock.chat_completions),

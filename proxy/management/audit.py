@@ -7,12 +7,14 @@ visible here a moment after it is committed, not at once.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from ledger.money import plain
 from proxy.management.auth import Principal, management, require
 from proxy.management.errors import invalid
 from proxy.management.exports import EXPORTED, Format, render, utc_text
@@ -161,9 +163,11 @@ def router() -> APIRouter:
             "ORDER BY position LIMIT ?",
             [cursor or 0, *params, limit + 1],
         )
-        shown, next_cursor = _page(
-            [dict(zip(REQUEST_COLUMNS, r, strict=True)) for r in rows], limit
-        )
+        found = [dict(zip(REQUEST_COLUMNS, r, strict=True)) for r in rows]
+        for item in found:  # rows written before costs were plain text may read `4E-8`
+            if item["cost"] is not None:
+                item["cost"] = plain(Decimal(item["cost"]))
+        shown, next_cursor = _page(found, limit)
         return render(shown, REQUEST_COLUMNS, next_cursor, format)
 
     return api

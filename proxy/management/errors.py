@@ -26,6 +26,7 @@ from ledger import commands
 from ledger.config import ConfigError, describe_errors
 from ledger.credentials import CredentialError
 from ledger.governance import ConcurrentChangeError
+from ledger.money import json_default
 
 log = logging.getLogger("govledger.management")
 
@@ -91,7 +92,7 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, default=str)
+        return orjson.dumps(content, default=json_default)
 
 
 def error_response(error: ApiError) -> Response:

@@ -6,11 +6,13 @@ import csv
 import io
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 import orjson
 from starlette.responses import Response
 
+from ledger.money import json_default, plain
 from proxy.management.errors import JSONResponse
 
 Format = Literal["json", "csv", "jsonl"]
@@ -39,7 +41,9 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, dict | list):
-        return orjson.dumps(value, default=str).decode()
+        return orjson.dumps(value, default=json_default).decode()
+    if isinstance(value, Decimal):
+        return plain(value)
     return str(value)
 
 
@@ -51,7 +55,7 @@ def render(
     if fmt == "json":
         return JSONResponse({"data": list(rows), "next_cursor": cursor}, headers=headers)
     if fmt == "jsonl":
-        lines = b"".join(orjson.dumps(row, default=str) + b"\n" for row in rows)
+        lines = b"".join(orjson.dumps(row, default=json_default) + b"\n" for row in rows)
         return Response(lines, media_type="application/x-ndjson", headers=headers)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")

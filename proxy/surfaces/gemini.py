@@ -1,5 +1,5 @@
 """The Gemini surface: `POST /genai/{v1beta|v1}/models/{model}:generateContent` and
-`:streamGenerateContent?alt=sse`.
+`:streamGenerateContent?alt=sse`, and `GET .../models[/{model}]` (the models the key may use).
 
 google-genai 1.x calls v1beta and 3.x calls v1; both are served, and a Gemini provider is
 called with the client's version. The virtual key comes as `x-goog-api-key` or `?key=`.
@@ -8,14 +8,20 @@ Thin: parse into a Call and hand it to the exchange; errors in Google's shape.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from proxy.errors import GatewayError, google_error
+from proxy.cost import max_output_tokens
+from proxy.errors import GatewayError, JSONBytes, google_error
 from proxy.exchange import Dialect, Exchange
 from proxy.gateway import Call
 from proxy.surfaces.bodies import pinned, read_object, required
+from proxy.surfaces.models import Offered, authorize, offered, price_known, usable
 
 SURFACE = "gemini"
 VERSIONS = ("v1beta", "v1")
@@ -33,7 +39,11 @@ class GeminiSurface:
 
     def routes(self) -> list[Route]:
         """The routes this surface serves (path parameters: not for the exact-path hot path)."""
-        return [Route("/genai/{version}/models/{target:path}", self.generate, methods=["POST"])]
+        return [
+            Route("/genai/{version}/models/{target:path}", self.generate, methods=["POST"]),
+            Route("/genai/{version}/models", self.models, methods=["GET"]),
+            Route("/genai/{version}/models/{target:path}", self.model, methods=["GET"]),
+        ]
 
     async def parse(self, request: Request) -> Call:
         """Read the path, key and body; GatewayError 400/404 naming what is wrong."""
@@ -52,10 +62,7 @@ class GeminiSurface:
                 param="alt",
                 level="request",
             )
-        headers = dict(request.headers)
-        key = request.query_params.get("key")
-        if key and "x-goog-api-key" not in headers:
-            headers["x-goog-api-key"] = key
+        headers = _with_key(request)
         runtime = self.gateway.runtime
         body = await read_object(request, runtime.settings.max_body_bytes)
         required(body, "contents", list)
@@ -73,3 +80,80 @@ class GeminiSurface:
     async def generate(self, request: Request) -> Response:
         """One generateContent or streamGenerateContent request."""
         return await self.exchange.handle(request, SURFACE, self.parse, DIALECT)
+
+    async def models(self, request: Request) -> Response:
+        """The models the key may use, in Google's list shape (`pageSize`, `pageToken`);
+        names are `models/provider/model`."""
+        request_id = uuid.uuid4().hex
+        try:
+            _version(request)
+            policy = authorize(self.gateway, _with_key(request), request_id)
+            found = offered(policy, self.gateway.runtime.prices.catalogue)
+            start, size = _page(request.query_params, len(found))
+        except GatewayError as error:
+            return google_error(error, request_id)
+        body: dict[str, Any] = {
+            "models": [_model(o.pinned, o) for o in found[start : start + size]]
+        }
+        if start + size < len(found):
+            body["nextPageToken"] = str(start + size)
+        return JSONBytes(body, headers={"x-govledger-request-id": request_id})
+
+    async def model(self, request: Request) -> Response:
+        """One model the key may use (`models/gemini-2.5-flash` or with its provider)."""
+        request_id = uuid.uuid4().hex
+        name = str(request.path_params["target"]).removeprefix("models/")
+        try:
+            _version(request)
+            policy = authorize(self.gateway, _with_key(request), request_id)
+            provider, bare = pinned(name, self.gateway.runtime.state)
+            found = usable(policy, bare, provider, price_known(self.gateway))
+            if found is None:
+                raise GatewayError(
+                    404,
+                    "model_not_found",
+                    f"models/{name} does not exist or this key may not use it",
+                )
+        except GatewayError as error:
+            return google_error(error, request_id)
+        return JSONBytes(_model(name, found), headers={"x-govledger-request-id": request_id})
+
+
+def _version(request: Request) -> None:
+    version = request.path_params["version"]
+    if version not in VERSIONS:
+        raise GatewayError(404, "not_found", f"no such API version: {version}")
+
+
+def _with_key(request: Request) -> dict[str, str]:
+    """The request's headers, with `?key=` as `x-goog-api-key` when that header is absent."""
+    headers = dict(request.headers)
+    key = request.query_params.get("key")
+    if key and "x-goog-api-key" not in headers:
+        headers["x-goog-api-key"] = key
+    return headers
+
+
+def _page(query: Mapping[str, str], total: int) -> tuple[int, int]:
+    """(start, size) of the page `pageToken` and `pageSize` (1-1000, default 50) ask for."""
+    size, token = query.get("pageSize", "50"), query.get("pageToken", "0") or "0"
+    if not size.isdigit() or not 1 <= int(size) <= 1000:
+        raise GatewayError(400, "invalid_page_size", "`pageSize` must be from 1 to 1000")
+    if not token.isdigit() or int(token) > total:
+        raise GatewayError(400, "invalid_page_token", "`pageToken` is not one this list gave")
+    return int(token), int(size)
+
+
+def _model(name: str, found: Offered) -> dict[str, Any]:
+    model: dict[str, Any] = {
+        "name": f"models/{name}",
+        "baseModelId": found.model,
+        "version": "gateway",
+        "displayName": found.model,
+        "description": f"{found.model} via {found.provider} ({found.provider_type})",
+        "supportedGenerationMethods": list(METHODS),
+    }
+    limit = max_output_tokens(found.provider_type, found.model)
+    if limit is not None:
+        model["outputTokenLimit"] = limit
+    return model

@@ -6,18 +6,18 @@ in OpenAI's error body. No budget, limit, routing or translation rule lives here
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import uuid
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from proxy.admission import key_refusal
 from proxy.errors import GatewayError, JSONBytes, openai_error
 from proxy.exchange import Dialect, Exchange
 from proxy.gateway import Call
 from proxy.surfaces.bodies import model_of, pinned, read_object
+from proxy.surfaces.models import authorize, offered, price_known, usable
 
 REQUIRED = {"openai_chat": "messages", "openai_responses": "input", "openai_embeddings": "input"}
 DIALECT = Dialect(error=openai_error, cost_note=True)
@@ -45,6 +45,10 @@ class OpenAISurface:
             Route(f"{prefix}/embeddings", endpoint("openai_embeddings"), methods=["POST"]),
             Route(f"{prefix}/models", self.models, methods=["GET"]),
         ]
+
+    def routes_with_parameters(self, prefix: str) -> list[Route]:
+        """Routes with path parameters (served by the router, not the exact-path hot path)."""
+        return [Route(f"{prefix}/models/{{model:path}}", self.model, methods=["GET"])]
 
     async def parse(self, request: Request, surface: str) -> Call:
         """Read and check the body; GatewayError 400 naming what is wrong."""
@@ -83,25 +87,38 @@ class OpenAISurface:
         return await self.exchange.handle(request, surface, parse, DIALECT)
 
     async def models(self, request: Request) -> Response:
-        """The models the caller's key may use, in OpenAI's list shape."""
-        call = Call("openai_models", "", {}, False, request.headers)
+        """The models the caller's key may use, in OpenAI's list shape (`provider/model` ids,
+        `*` expanded from the price catalogue of each route's provider type)."""
+        request_id = uuid.uuid4().hex
         try:
-            policy = self.gateway.authenticate(call)
-            blocked = key_refusal(policy, datetime.now(UTC))
-            if blocked is not None:
+            policy = authorize(self.gateway, request.headers, request_id)
+        except GatewayError as error:
+            return openai_error(error, request_id)
+        found = offered(policy, self.gateway.runtime.prices.catalogue)
+        data = [_model(item.pinned, item.provider) for item in found]
+        headers = {"x-govledger-request-id": request_id}
+        return JSONBytes({"object": "list", "data": data}, headers=headers)
+
+    async def model(self, request: Request) -> Response:
+        """One model the key may use (`gpt-4o-mini` or `provider/gpt-4o-mini`); else 404."""
+        request_id = uuid.uuid4().hex
+        name = str(request.path_params["model"])
+        try:
+            policy = authorize(self.gateway, request.headers, request_id)
+            provider, bare = pinned(name, self.gateway.runtime.state)
+            found = usable(policy, bare, provider, price_known(self.gateway))
+            if found is None:
                 raise GatewayError(
-                    blocked.status, blocked.code, blocked.message, level=blocked.level
+                    404,
+                    "model_not_found",
+                    f"the model {name!r} does not exist or this key may not use it",
+                    param="model",
                 )
         except GatewayError as error:
-            return openai_error(error, call.request_id)
-        seen: dict[str, str] = {}
-        for route in policy.routes:
-            models = set(route.allowed_models)
-            for key in route.keys:
-                models |= set(key.models)
-            for model in sorted(models - {"*"}):
-                if route.allows(model):  # named by the route or a key, usable only if both allow
-                    seen.setdefault(f"{route.provider}/{model}", route.provider)
-        data = [{"id": m, "object": "model", "created": 0, "owned_by": p} for m, p in seen.items()]
-        headers = {"x-govledger-request-id": call.request_id}
-        return JSONBytes({"object": "list", "data": data}, headers=headers)
+            return openai_error(error, request_id)
+        headers = {"x-govledger-request-id": request_id}
+        return JSONBytes(_model(name, found.provider), headers=headers)
+
+
+def _model(model_id: str, provider: str) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": 0, "owned_by": provider}

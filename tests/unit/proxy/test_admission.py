@@ -19,6 +19,7 @@ from ledger.periods import Schedule, parse_duration, period_of
 from projections.policy import BudgetRule, KeyPolicy, ProviderKey, RateRule, Route
 from projections.usage_state import BudgetUsage, UsageState
 from proxy.admission import Admission, Refusal, admit, budget_refusal, rate_refusal
+from proxy.cost import PriceUnknownError
 
 NOW = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
 DAY = Schedule(parse_duration("1d"), calendar_aligned=True, anchor=datetime(2025, 1, 1, tzinfo=UTC))
@@ -473,3 +474,29 @@ def test_strict_budgets_never_hold_more_than_their_limit(
         for rule in rules:
             usage = state.usage(rule.id, TODAY)
             assert usage.settled + usage.reserved <= rule.limit
+
+
+def _priced_only(*priced: str) -> Any:
+    """A cost function that knows prices for the named providers only."""
+
+    def cost_of(r: Route) -> Decimal:
+        if r.provider not in priced:
+            raise PriceUnknownError(r.provider_type, "gpt-4o")
+        return Decimal("0.01")
+
+    return cost_of
+
+
+def test_a_route_that_cannot_price_the_model_is_skipped() -> None:
+    key = policy(routes=[route("claude"), route("openai")])
+    decision = admit(
+        key, UsageState(), "gpt-4o", None, 100, _priced_only("openai"), NOW, random.Random(7)
+    )
+    assert isinstance(decision, Admission)
+    assert [r.provider for r in decision.chain] == ["openai"]
+
+
+def test_no_route_that_can_price_the_model_raises_the_first_unknown_price() -> None:
+    key = policy(routes=[route("claude"), route("gem")])
+    with pytest.raises(PriceUnknownError):
+        admit(key, UsageState(), "gpt-4o", None, 100, _priced_only(), NOW, random.Random(7))
