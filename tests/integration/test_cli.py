@@ -155,6 +155,20 @@ def test_an_unset_environment_reference_is_refused_with_its_path_and_appends_not
     assert events_in(store_url) == {"governance": 0, "usage": 0}
 
 
+def test_apply_refuses_to_record_a_credential_header_naming_its_path(
+    run: Run, tmp_path: Path, store_url: str
+) -> None:
+    path = write(tmp_path, config_with(lambda c: c.update(record_headers=["x-team", "x-bf-vk"])))
+
+    result = run("apply", path)
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {path}: record_headers[1]: 'x-bf-vk' carries a credential and cannot be recorded"
+    ]
+    assert events_in(store_url) == {"governance": 0, "usage": 0}
+
+
 def test_a_file_that_is_not_json_is_one_line_of_error(run: Run, tmp_path: Path) -> None:
     path = tmp_path / "broken.json"
     path.write_text("{ not json")
