@@ -104,8 +104,19 @@ def apply(
     actor: Annotated[
         str | None, typer.Option(help="who is applying (default: the OS user)")
     ] = None,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="also disable the active keys the file does not declare, whoever made them",
+        ),
+    ] = False,
 ) -> None:
-    """Append the difference between FILE and the ledger (nothing if they match)."""
+    """Append the difference between FILE and the ledger (nothing if they match).
+
+    The file manages what it declares: entities created through the API, CLI or UI are
+    left alone (the plan lists them) unless --prune disables the keys among them.
+    """
     from ledger.credentials import SecretBox
     from ledger.governance import ConcurrentChangeError, GovernanceLedger
     from ledger.plan import describe
@@ -121,7 +132,7 @@ def apply(
         ledger = GovernanceLedger(
             store, SecretBox.from_environment_or_file(settings.secret_key_file)
         )
-        plan, appended = ledger.apply(config, actor or _user(), "cli", dry_run=dry_run)
+        plan, appended = ledger.apply(config, actor or _user(), "cli", dry_run=dry_run, prune=prune)
     except ConfigError as error:  # a value only planning can check, e.g. an unset env.NAME
         refuse(file, error)
     except ConcurrentChangeError as error:

@@ -27,7 +27,16 @@ Data = Annotated[
 Limit = Annotated[int, typer.Option(help="rows per page")]
 Cursor = Annotated[str | None, typer.Option(help="next_cursor of the previous page")]
 # Fields the API shows but a PUT body must not carry.
-READ_ONLY = ("id", "version", "value_prefix", "retired", "builtin", "token_prefix", "issued_at")
+READ_ONLY = (
+    "id",
+    "version",
+    "managed_by",
+    "value_prefix",
+    "retired",
+    "builtin",
+    "token_prefix",
+    "issued_at",
+)
 
 
 def guarded(command: Callable[P, R]) -> Callable[P, R]:

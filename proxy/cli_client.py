@@ -53,7 +53,7 @@ class Client:
         """Make one call; raises CliError with one line for any failure."""
         params = {k: str(v) for k, v in (query or {}).items() if v is not None}
         target = self.url + path + (f"?{urllib.parse.urlencode(params)}" if params else "")
-        sent = {"accept": "application/json", **(headers or {})}
+        sent = {"accept": "application/json", "x-govledger-client": "cli", **(headers or {})}
         if self.token:
             sent["authorization"] = f"Bearer {self.token}"
         data = None
