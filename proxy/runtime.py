@@ -50,6 +50,9 @@ class Settings:
     mock_upstream_port: int | None = None
     admin_token: str | None = field(default=None, repr=False)  # bootstraps the first Admin
     metrics_key_budgets: int = 0  # key-level budgets in /metrics, at most this many
+    header_read_timeout_s: float = 10.0  # a request's headers must arrive within this
+    body_read_timeout_s: float = 30.0  # and then its body within this
+    management_max_body_bytes: int = 1024 * 1024  # the largest body /api accepts
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -63,6 +66,11 @@ class Settings:
             "secret_key_file": Path(env.get("GOVLEDGER_SECRET_KEY_FILE", "data/secret.key")),
             "admin_token": env.get("GOVLEDGER_ADMIN_TOKEN") or None,
             "metrics_key_budgets": int(env.get("GOVLEDGER_METRICS_KEY_BUDGETS", 0)),
+            "header_read_timeout_s": float(env.get("GOVLEDGER_HEADER_READ_TIMEOUT", 10)),
+            "body_read_timeout_s": float(env.get("GOVLEDGER_BODY_READ_TIMEOUT", 30)),
+            "management_max_body_bytes": int(
+                env.get("GOVLEDGER_MANAGEMENT_MAX_BODY_BYTES", 1024 * 1024)
+            ),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
