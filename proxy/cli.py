@@ -250,12 +250,12 @@ def status(
 
     Every tracked reader is listed: the views and the exporters' consumers alike.
     """
-    from ledger.store import Store
+    from ledger.store import open_existing
     from projections.database import ViewDatabase
 
     settings = _settings()
     try:
-        store = Store(settings.database_url)
+        store = open_existing(settings.database_url)
     except StoreUnavailableError as error:
         fail(str(error))
     views = ViewDatabase(settings.database_url)
