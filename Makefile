@@ -12,8 +12,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# `make run PORT=8081 UPSTREAM_PORT=9001`: the example's provider URL follows UPSTREAM_PORT.
+PORT ?= 8080
+UPSTREAM_PORT ?= 9000
+RUN_CONFIG := data/config.run.json
+
 run: $(STAMP)
-	$(BIN)/govledger serve --config config.example.json --mock-upstream 9000
+	@mkdir -p data
+	@sed 's#http://127.0.0.1:9000/#http://127.0.0.1:$(UPSTREAM_PORT)/#' config.example.json > $(RUN_CONFIG)
+	$(BIN)/govledger serve --config $(RUN_CONFIG) --port $(PORT) --mock-upstream $(UPSTREAM_PORT)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -78,6 +78,7 @@ def event(
         source=author.source,
         entity_id=entity_id,
         data=data,
+        managed_by=state.manager(kind, entity_id) or author.source,
     )
 
 

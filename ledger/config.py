@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -25,6 +25,10 @@ PROVIDER_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 MCP_CLIENT_NAME = r"^[A-Za-z0-9_]{1,32}$"
 MINUTE_SECONDS = 60
 MONTH_SECONDS = 31 * 86400
+# Headers that carry a credential: never recorded in usage events nor grouped by in reports.
+CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "x-api-key", "x-goog-api-key", "x-bf-vk"}
+)
 
 
 class ConfigError(ValueError):
@@ -275,6 +279,34 @@ class ConfigFile(Spec):
         return rules
 
 
+def credential_headers(settings: Mapping[str, Any]) -> frozenset[str]:
+    """The credential headers, plus those the settings name as credentials (lower case).
+
+    A required header checked against an `env.NAME` value is a shared secret, and so is
+    every header sent to an MCP server.
+    """
+    named = {
+        name.lower()
+        for name, rule in (settings.get("required_headers") or {}).items()
+        if str(rule).startswith("env.")
+    }
+    for client in settings.get("mcp_clients") or []:
+        named.update(name.lower() for name in (client.get("headers") or {}))
+    return CREDENTIAL_HEADERS | named
+
+
+def credential_problems(
+    record_headers: Sequence[str], settings: Mapping[str, Any], base: str = "record_headers"
+) -> list[tuple[str, str]]:
+    """The record_headers entries that name a credential header, by JSON path."""
+    secret = credential_headers(settings)
+    return [
+        (f"{base}[{i}]", f"{name!r} carries a credential and cannot be recorded")
+        for i, name in enumerate(record_headers)
+        if name.lower() in secret
+    ]
+
+
 def _path(location: Sequence[int | str]) -> str:
     text = ""
     for part in location:
@@ -306,7 +338,7 @@ def describe_errors(items: Sequence[Any]) -> list[tuple[str, str]]:
 
 def check_references(config: ConfigFile) -> list[tuple[str, str]]:
     """Return the problems of ids that are duplicated or point at nothing."""
-    problems: list[tuple[str, str]] = []
+    problems = credential_problems(config.record_headers, config.model_dump())
     for section in ("providers", "customers", "teams", "virtual_keys"):
         seen: set[str] = set()
         for index, item in enumerate(getattr(config, section)):

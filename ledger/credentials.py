@@ -26,9 +26,14 @@ def generate_virtual_key() -> str:
     return VIRTUAL_KEY_PREFIX + secrets.token_urlsafe(30)
 
 
-def generate_admin_token() -> str:
-    """Return a fresh management token: `gl-admin-` and 43 random URL-safe characters."""
-    return ADMIN_TOKEN_PREFIX + secrets.token_urlsafe(32)
+TOKEN_PREFIXES = {"Admin": ADMIN_TOKEN_PREFIX, "Developer": "gl-developer-", "Viewer": "gl-viewer-"}
+
+
+def generate_admin_token(role: str = "Admin") -> str:
+    """Return a fresh management token: a prefix naming its built-in role (`gl-admin-`,
+    `gl-developer-`, `gl-viewer-`; `gl-token-` for a custom role) and 43 random characters.
+    Only an Admin's token begins with `gl-admin-`."""
+    return TOKEN_PREFIXES.get(role, "gl-token-") + secrets.token_urlsafe(32)
 
 
 def hash_secret(value: str) -> str:

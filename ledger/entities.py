@@ -59,6 +59,7 @@ class Entity:
     version: int
     data: dict[str, Any]
     deleted: bool = False
+    managed_by: str = "config"  # config | api | cli | ui | system: see `manager_after`
 
 
 @dataclass
@@ -79,8 +80,14 @@ class GovernanceState:
             for digest in _hashes(prior.data):
                 index.pop(digest, None)
         deleted = action == "deleted"
+        live_prior = None if prior is None or prior.deleted else prior
         self.entities[(kind, event.entity_id)] = Entity(
-            kind, event.entity_id, event.originator_version, event.data, deleted
+            kind,
+            event.entity_id,
+            event.originator_version,
+            event.data,
+            deleted,
+            manager_after(event, live_prior.managed_by if live_prior else None),
         )
         if index is not None and not deleted:
             for digest in _hashes(event.data):
@@ -103,6 +110,11 @@ class GovernanceState:
         entity = self.entities.get((kind, entity_id))
         return None if entity is None or entity.deleted else entity.data
 
+    def manager(self, kind: str, entity_id: str) -> str | None:
+        """Who manages a live entity (config, api, cli, ui, system), or None if not live."""
+        entity = self.entities.get((kind, entity_id))
+        return None if entity is None or entity.deleted else entity.managed_by
+
     def version(self, kind: str, entity_id: str) -> int:
         """Return the entity's stream version (0 if it never existed)."""
         entity = self.entities.get((kind, entity_id))
@@ -120,6 +132,16 @@ class GovernanceState:
             "required_headers": {},
             "record_headers": [],
         }
+
+
+def manager_after(event: ev.EntityEvent, prior: str | None) -> str:
+    """Who manages an entity after an event; events written before `managed_by` existed
+    are read by their source: `apply` wrote `cli` or `config`, the REST API `api`."""
+    if event.managed_by:
+        return event.managed_by
+    if event.source in ("config", "cli"):
+        return "config"
+    return prior or event.source
 
 
 def _hashes(data: dict[str, Any]) -> list[str]:

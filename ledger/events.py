@@ -39,6 +39,9 @@ class EntityEvent(GovernanceEvent):
 
     entity_id: str  # the entity's id in its kind (a provider's name for providers)
     data: JSON  # the entity's whole state after the change
+    managed_by: str = (
+        ""  # config (a file declares it) | api | cli | ui | system; "" in older events
+    )
 
 
 @dataclass(frozen=True)

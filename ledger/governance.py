@@ -47,16 +47,23 @@ class GovernanceLedger:
                 self.state.position = position
         return self.state
 
-    def plan(self, config: ConfigFile) -> Plan:
-        """The plan that would make the ledger match the file."""
+    def plan(self, config: ConfigFile, prune: bool = False) -> Plan:
+        """The plan that would make the ledger match the file (see `make_plan`)."""
         self.load()
-        return make_plan(config, self.state, self.box, self.clock(), generate_virtual_key)
+        return make_plan(
+            config, self.state, self.box, self.clock(), generate_virtual_key, prune=prune
+        )
 
     def apply(
-        self, config: ConfigFile, actor: str, source: str, dry_run: bool = False
+        self,
+        config: ConfigFile,
+        actor: str,
+        source: str,
+        dry_run: bool = False,
+        prune: bool = False,
     ) -> tuple[Plan, int]:
         """Plan and append the difference in one transaction; returns the plan and event count."""
-        plan = self.plan(config)
+        plan = self.plan(config, prune=prune)
         if dry_run or plan.is_empty:
             return plan, 0
         events = plan.events(self.state, actor, source, self.clock())

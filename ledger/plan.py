@@ -26,6 +26,16 @@ class Change:
     before: Data | None
     after: Data
     fields: tuple[str, ...]
+    managed_by: str = "config"  # who manages the entity after the change
+
+
+@dataclass(frozen=True)
+class Unmanaged:
+    """A live entity the file does not declare, created by another channel: left alone."""
+
+    kind: str
+    entity_id: str
+    managed_by: str  # api | cli | ui | system
 
 
 @dataclass
@@ -34,6 +44,7 @@ class Plan:
 
     changes: list[Change] = field(default_factory=list)
     new_key_values: dict[str, str] = field(default_factory=dict)
+    unmanaged: list[Unmanaged] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
@@ -58,6 +69,7 @@ class Plan:
                     source=source,
                     entity_id=change.entity_id,
                     data=change.after,
+                    managed_by=change.managed_by,
                 )
             )
         return out
@@ -75,8 +87,14 @@ def make_plan(
     box: SecretBox,
     now: datetime,
     generate_key: Callable[[], str],
+    prune: bool = False,
 ) -> Plan:
-    """Compare the file with the state; raises ConfigError naming the path of a bad value."""
+    """Compare the file with the state; raises ConfigError naming the path of a bad value.
+
+    The file manages what it declares. A key it managed and no longer lists is disabled;
+    entities created through the API, CLI or UI are left alone and listed in `unmanaged`,
+    unless `prune` disables those keys too (other kinds are never deleted by a file).
+    """
     plan = Plan()
 
     def consider(kind: str, entity_id: str, after: Data) -> None:
@@ -84,8 +102,9 @@ def make_plan(
         changed = _diff(before, after)
         if before is None:
             plan.changes.append(Change(kind, entity_id, "create", None, after, changed))
-        elif changed:
-            plan.changes.append(Change(kind, entity_id, "update", before, after, changed))
+        elif changed or state.manager(kind, entity_id) != "config":  # the file adopts it
+            fields = changed or ("managed_by",)
+            plan.changes.append(Change(kind, entity_id, "update", before, after, fields))
 
     for i, provider in enumerate(config.providers):
         prior = state.get("provider", provider.name)
@@ -105,13 +124,26 @@ def make_plan(
             plan.new_key_values[key.id] = generated
         data = normalise.virtual_key(key, prior, now, generated, f"virtual_keys[{i}]")
         consider("virtual_key", key.id, data)
-    listed = {k.id for k in config.virtual_keys}
-    for key_id, data in sorted(state.live("virtual_key").items()):
-        if key_id not in listed and data["is_active"]:
-            after = {**data, "is_active": False}
-            plan.changes.append(
-                Change("virtual_key", key_id, "disable", data, after, ("is_active",))
-            )
+    declared = {
+        "provider": {p.name for p in config.providers},
+        "customer": {c.id for c in config.customers},
+        "team": {t.id for t in config.teams},
+        "virtual_key": {k.id for k in config.virtual_keys},
+    }
+    for kind, listed in declared.items():
+        for entity_id, data in sorted(state.live(kind).items()):
+            manager = state.manager(kind, entity_id) or "config"
+            if entity_id in listed:
+                continue
+            if manager != "config":
+                plan.unmanaged.append(Unmanaged(kind, entity_id, manager))
+            if kind != "virtual_key" or not data["is_active"]:
+                continue
+            if manager == "config" or prune:
+                after = {**data, "is_active": False}
+                plan.changes.append(
+                    Change(kind, entity_id, "disable", data, after, ("is_active",), manager)
+                )
     settings = {
         "pricing_overrides": [p.model_dump() for p in config.pricing_overrides],
         "allow_unknown_prices": config.allow_unknown_prices,
@@ -129,11 +161,15 @@ def make_plan(
 
 
 def describe(plan: Plan) -> list[str]:
-    """Human lines for the plan, one per change."""
-    if plan.is_empty:
-        return ["No changes: the ledger already matches the file."]
+    """Human lines for the plan, one per change, then the entities the file leaves alone."""
     lines = []
+    if plan.is_empty:
+        lines.append("No changes: the ledger already matches the file.")
     for change in plan.changes:
         detail = "" if change.action == "create" else f" ({', '.join(change.fields)})"
         lines.append(f"{change.action:7} {change.kind} {change.entity_id}{detail}")
+    for item in plan.unmanaged:
+        lines.append(
+            f"not managed by this file: {item.kind} {item.entity_id} (created by {item.managed_by})"
+        )
     return lines

@@ -190,6 +190,32 @@ class Store:
             after = notes[-1].id
 
 
+def open_existing(url: str) -> Store:
+    """Open a store that must already exist (read-only commands never create an empty one);
+    StoreUnavailableError names the file or database looked at."""
+    parsed = StoreURL(url)
+    if parsed.scheme == "sqlite" and parsed.raw.startswith("sqlite:///"):
+        for part in ("governance", "usage"):
+            path = parsed.sqlite_file(part)
+            if not path.exists():
+                raise StoreUnavailableError(
+                    f"no event store at {path} (from GOVLEDGER_DATABASE_URL={parsed.masked()}); "
+                    "`govledger apply` or `govledger serve` creates it"
+                )
+        return Store(url, create_tables=False)
+    store = Store(url, create_tables=False)
+    try:
+        for app in store.apps:
+            store.max_position(app)
+    except Exception as error:  # the tables are missing (or unreadable)
+        store.close()
+        raise StoreUnavailableError(
+            f"no event store in {parsed.masked()} ({_first_line(error)}); "
+            "`govledger apply` or `govledger serve` creates it"
+        ) from None
+    return store
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0]

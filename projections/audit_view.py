@@ -1,6 +1,7 @@
 """The audit trail of governance changes: who, when, through what, before and after.
 
-Refused management calls are in it too (action `access.denied`, resource the permission's).
+Refused management calls are in it too (action `access.denied`; the resource is the
+permission's, named as the other rows name kinds: `teams:create` is `team`).
 """
 
 from __future__ import annotations
@@ -73,8 +74,22 @@ class AuditView:
         return None if found is None or found[0] is None else orjson.loads(found[0])
 
 
+# A permission's resource as the other rows name it (the entity kind), e.g. teams -> team.
+KIND_OF_RESOURCE = {
+    "customers": "customer",
+    "teams": "team",
+    "virtual_keys": "virtual_key",
+    "providers": "provider",
+    "roles": "role",
+    "admin_tokens": "admin_token",
+    "budgets": "budget",
+    "reports": "report",
+}
+
+
 def _denial_row(position: int, event: ev.AccessDenied) -> tuple[Any, ...]:
-    resource = event.permission.partition(":")[0]
+    named = event.permission.partition(":")[0]
+    resource = KIND_OF_RESOURCE.get(named, named)
     after = {"permission": event.permission, "method": event.method, "path": event.path}
     return (
         position,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -55,9 +56,17 @@ class GatewayApp(FastAPI):
 
 
 def create_app(
-    settings: Settings, config: ConfigFile | None = None, config_path: Path | None = None
+    settings: Settings,
+    config: ConfigFile | None = None,
+    config_path: Path | None = None,
+    mock_socket: socket.socket | None = None,
+    on_ready: Callable[[Runtime], None] | None = None,
 ) -> GatewayApp:
-    """Build the app; the store opens and the threads start in the lifespan, not here."""
+    """Build the app; the store opens and the threads start in the lifespan, not here.
+
+    `mock_socket` is a bound socket for the fake upstream (the caller bound it, so a busy
+    port is its error to report); `on_ready` is called once everything has started.
+    """
     runtime = Runtime(settings)
     metrics = PrometheusExporter(
         Sources(
@@ -84,7 +93,9 @@ def create_app(
         runtime.writer.listeners.append(metrics.live.on_commit)
         await upstream.start()
         tracing.start()
-        mock = await _start_mock(settings.mock_upstream_port, settings.max_body_bytes)
+        mock = await _start_mock(settings.mock_upstream_port, mock_socket, settings.max_body_bytes)
+        if on_ready is not None:
+            on_ready(runtime)
         try:
             yield
         finally:
@@ -137,13 +148,18 @@ def create_app(
     return app
 
 
-async def _start_mock(port: int | None, gateway_limit: int) -> web.AppRunner | None:
+async def _start_mock(
+    port: int | None, sock: socket.socket | None, gateway_limit: int
+) -> web.AppRunner | None:
     """Serve the built-in fake upstream on a port of its own (demo and tests), taking any
     body the gateway may forward."""
-    if port is None:
+    if port is None and sock is None:
         return None
     app = build_app(max_body_bytes=max(MAX_BODY_BYTES, 2 * gateway_limit))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    site: web.BaseSite = (
+        web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, "127.0.0.1", port)
+    )
+    await site.start()
     return runner

@@ -3,11 +3,16 @@ management commands of `proxy.cli_admin`)."""
 
 from __future__ import annotations
 
+import errno
 import getpass
 import json
+import logging
+import os
+import socket
 import sqlite3
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -69,6 +74,44 @@ def _settings(**overrides: Any) -> Any:
     return Settings.from_env(**overrides)
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"govledger {metadata.version('govledger')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """govledger: an LLM gateway on an event-sourced ledger."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or one line and exit 1 if the port is taken."""
+    try:
+        return socket.create_server((host, port), backlog=2048)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            fail(f"port {port} on {host} is already in use")
+        fail(f"cannot listen on {host}:{port}: {error.strerror or error}")
+    raise AssertionError("unreachable")
+
+
+LogLevel = Annotated[
+    str,
+    typer.Option(
+        "--log-level",
+        help="debug, info, warning or error (GOVLEDGER_LOG_FORMAT=json for JSON lines)",
+    ),
+]
+
+
 @app.command()
 def serve(
     config: ConfigOption = None,
@@ -78,29 +121,61 @@ def serve(
         int | None,
         typer.Option("--mock-upstream", help="also serve the fake upstream on this port"),
     ] = None,
+    log_level: LogLevel = "info",
 ) -> None:
     """Run the gateway."""
     import uvicorn
 
     from ledger.store import Store
+    from proxy import logs
     from proxy.app import create_app
+    from proxy.runtime import Runtime
+    from proxy.slow_clients import timed_protocol
 
+    form = os.environ.get("GOVLEDGER_LOG_FORMAT", "text").lower()
+    if log_level.lower() not in logs.LEVELS:
+        fail(f"--log-level: one of {', '.join(logs.LEVELS)}, not {log_level!r}")
+    if form not in logs.FORMATS:
+        fail(f"GOVLEDGER_LOG_FORMAT: one of {', '.join(logs.FORMATS)}, not {form!r}")
     settings = _settings(mock_upstream_port=mock_upstream)
     parsed = load_config(config) if config else None
     try:  # fail fast with one line if the store is down
         Store(settings.database_url).close()
     except StoreUnavailableError as error:
         fail(str(error))
-    application = create_app(settings, parsed, config)
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
+    listening = bind(host, port)
+    mock_socket = bind("127.0.0.1", mock_upstream) if mock_upstream is not None else None
+    logs.configure(log_level, form)
+
+    def ready(runtime: Runtime) -> None:
+        keys = runtime.state.live("virtual_key")
+        active = sum(1 for k in keys.values() if k.get("is_active"))
+        mock = f"; fake upstream on http://127.0.0.1:{mock_upstream}" if mock_upstream else ""
+        logging.getLogger("govledger").info(
+            "govledger %s listening on http://%s:%d; store %s; %d virtual key(s), %d active%s",
+            metadata.version("govledger"),
+            host,
+            port,
+            runtime.store.url.masked(),
+            len(keys),
+            active,
+            mock,
+        )
+
+    application = create_app(settings, parsed, config, mock_socket=mock_socket, on_ready=ready)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application,
+            log_level=log_level.lower(),
+            log_config=None,  # our handler (text or JSON) takes uvicorn's records too
+            access_log=False,
+            loop="uvloop",
+            http=timed_protocol(settings.header_read_timeout_s, settings.body_read_timeout_s),
+        )
     )
+    server.run(sockets=[listening])
+    if not server.started:  # the lifespan failed (logged above)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -112,8 +187,19 @@ def apply(
     actor: Annotated[
         str | None, typer.Option(help="who is applying (default: the OS user)")
     ] = None,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="also disable the active keys the file does not declare, whoever made them",
+        ),
+    ] = False,
 ) -> None:
-    """Append the difference between FILE and the ledger (nothing if they match)."""
+    """Append the difference between FILE and the ledger (nothing if they match).
+
+    The file manages what it declares: entities created through the API, CLI or UI are
+    left alone (the plan lists them) unless --prune disables the keys among them.
+    """
     from ledger.credentials import SecretBox
     from ledger.governance import ConcurrentChangeError, GovernanceLedger
     from ledger.plan import describe
@@ -129,7 +215,7 @@ def apply(
         ledger = GovernanceLedger(
             store, SecretBox.from_environment_or_file(settings.secret_key_file)
         )
-        plan, appended = ledger.apply(config, actor or _user(), "cli", dry_run=dry_run)
+        plan, appended = ledger.apply(config, actor or _user(), "cli", dry_run=dry_run, prune=prune)
     except ConfigError as error:  # a value only planning can check, e.g. an unset env.NAME
         refuse(file, error)
     except ConcurrentChangeError as error:
@@ -192,12 +278,12 @@ def status(
 
     Every tracked reader is listed: the views and the exporters' consumers alike.
     """
-    from ledger.store import Store
+    from ledger.store import open_existing
     from projections.database import ViewDatabase
 
     settings = _settings()
     try:
-        store = Store(settings.database_url)
+        store = open_existing(settings.database_url)
     except StoreUnavailableError as error:
         fail(str(error))
     views = ViewDatabase(settings.database_url)
@@ -233,7 +319,7 @@ def mock_upstream(
     """Serve fake OpenAI, Anthropic and Gemini endpoints for demos and tests."""
     from proxy.mock_upstream import run
 
-    run(host, port, latency_ms, fail_rate)
+    run(bind(host, port), latency_ms, fail_rate)
 
 
 @app.command()

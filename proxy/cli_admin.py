@@ -1,19 +1,21 @@
 """`govledger customers|teams|keys|providers|usage|audit|reports|roles|tokens`: the CLI of the
-management API. Each command calls a running gateway (`--url`, token in GOVLEDGER_TOKEN),
+management API. Each command calls a running gateway (`--url`, `--token` or GOVLEDGER_TOKEN),
 prints a table (or `--json`), and fails with one line and exit status 1.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import json
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
-from proxy.cli_client import Client, CliError, emit
+from proxy.cli_client import Client, CliError, emit, given_token
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -27,20 +29,46 @@ Data = Annotated[
 Limit = Annotated[int, typer.Option(help="rows per page")]
 Cursor = Annotated[str | None, typer.Option(help="next_cursor of the previous page")]
 # Fields the API shows but a PUT body must not carry.
-READ_ONLY = ("id", "version", "value_prefix", "retired", "builtin", "token_prefix", "issued_at")
+READ_ONLY = (
+    "id",
+    "version",
+    "managed_by",
+    "value_prefix",
+    "retired",
+    "builtin",
+    "token_prefix",
+    "issued_at",
+)
+
+
+Token = Annotated[
+    str | None, typer.Option("--token", help="an admin token (default $GOVLEDGER_TOKEN)")
+]
 
 
 def guarded(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn a failed call into one line on standard error and exit status 1."""
+    """Give a command `--token`, and turn a failed call into one line and exit status 1."""
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        token = kwargs.pop("token", None)
+        given = given_token.set(token if isinstance(token, str) else None)
         try:
             return command(*args, **kwargs)
         except CliError as error:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(1) from None
+        finally:
+            given_token.reset(given)
 
+    signature = inspect.signature(command, eval_str=True)
+    extra = inspect.Parameter(
+        "token", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Token
+    )
+    run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), extra]
+    )
+    run.__annotations__ = {**typing.get_type_hints(command, include_extras=True), "token": Token}
     return run
 
 
@@ -84,13 +112,14 @@ def replace(client: Client, path: str, change: Callable[[dict[str, Any]], dict[s
     return client.call("PUT", path, body, headers=headers).body
 
 
-def entity_app(name: str, path: str, columns: list[str], noun: str) -> typer.Typer:
-    """list, show, create, update and delete for one kind of governance entity."""
+def entity_app(
+    name: str, path: str, columns: list[str], noun: str, filters: tuple[str, ...] = ()
+) -> typer.Typer:
+    """list, show, create, update and delete for one kind of governance entity; `list`
+    offers only the owner `filters` (team, customer) its endpoint applies."""
     app = typer.Typer(no_args_is_help=True, help=f"Manage {name} on a running gateway.")
     base = f"/api/governance/{path}"
 
-    @app.command("list")
-    @guarded
     def list_(
         search: Annotated[str | None, typer.Option(help="part of the id or name")] = None,
         team: Annotated[str | None, typer.Option(help="only this team's")] = None,
@@ -109,6 +138,13 @@ def entity_app(name: str, path: str, columns: list[str], noun: str) -> typer.Typ
             as_json,
             columns,
         )
+
+    full = inspect.signature(list_, eval_str=True)
+    offered = [
+        p for n, p in full.parameters.items() if n not in ("team", "customer") or n in filters
+    ]
+    list_.__signature__ = full.replace(parameters=offered)  # type: ignore[attr-defined]
+    app.command("list")(guarded(list_))
 
     @app.command()
     @guarded
@@ -165,7 +201,9 @@ def entity_app(name: str, path: str, columns: list[str], noun: str) -> typer.Typ
 
 
 customers = entity_app("customers", "customers", ["id", "name", "budgets", "version"], "customer")
-teams = entity_app("teams", "teams", ["id", "name", "customer_id", "budgets", "version"], "team")
+teams = entity_app(
+    "teams", "teams", ["id", "name", "customer_id", "budgets", "version"], "team", ("customer",)
+)
 providers = entity_app(
     "providers", "providers", ["name", "type", "base_url", "version"], "provider"
 )
@@ -174,6 +212,7 @@ keys = entity_app(
     "virtual-keys",
     ["id", "name", "value_prefix", "is_active", "team_id", "customer_id", "version"],
     "virtual key",
+    ("team", "customer"),
 )
 KEYS = "/api/governance/virtual-keys"
 

@@ -8,12 +8,15 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import typer
 
 DEFAULT_URL = "http://127.0.0.1:8080"
+given_token: ContextVar[str | None] = ContextVar("govledger_cli_token", default=None)
+TOKEN_HINT = "set GOVLEDGER_TOKEN or pass --token with an admin token"
 
 
 class CliError(Exception):
@@ -38,9 +41,12 @@ class Client:
 
     @classmethod
     def from_env(cls, url: str | None) -> Client:
-        """`--url` (or GOVLEDGER_URL) and the token in GOVLEDGER_TOKEN."""
+        """`--url` (or GOVLEDGER_URL; `host:port` means http://) and the token: `--token`,
+        else GOVLEDGER_TOKEN."""
         base = url or os.environ.get("GOVLEDGER_URL") or DEFAULT_URL
-        return cls(base.rstrip("/"), os.environ.get("GOVLEDGER_TOKEN"))
+        if "://" not in base:
+            base = f"http://{base}"
+        return cls(base.rstrip("/"), given_token.get() or os.environ.get("GOVLEDGER_TOKEN"))
 
     def call(
         self,
@@ -53,7 +59,7 @@ class Client:
         """Make one call; raises CliError with one line for any failure."""
         params = {k: str(v) for k, v in (query or {}).items() if v is not None}
         target = self.url + path + (f"?{urllib.parse.urlencode(params)}" if params else "")
-        sent = {"accept": "application/json", **(headers or {})}
+        sent = {"accept": "application/json", "x-govledger-client": "cli", **(headers or {})}
         if self.token:
             sent["authorization"] = f"Bearer {self.token}"
         data = None
@@ -85,6 +91,8 @@ def _refusal(status: int, raw: bytes) -> str:
         text = f"{status} {error['code']}: {error['message']}"
     except (ValueError, KeyError, TypeError):
         text = f"{status}: {raw.decode(errors='replace')[:200]}"
+    if status == 401:
+        text += f" ({TOKEN_HINT})"
     return " ".join(text.split())  # one line whatever the server said
 
 

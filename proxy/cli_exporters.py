@@ -15,13 +15,13 @@ def verify() -> None:
     """Walk the governance log's hash chain; name the first event whose stored form changed."""
     from exporters.audit_chain import create_tables
     from exporters.audit_chain import verify as walk
-    from ledger.store import Store, StoreUnavailableError
+    from ledger.store import StoreUnavailableError, open_existing
     from projections.database import ViewDatabase
     from proxy.cli import _settings, fail, first_line
 
     settings = _settings()
     try:
-        store = Store(settings.database_url)
+        store = open_existing(settings.database_url)
     except StoreUnavailableError as error:
         fail(str(error))
     db = ViewDatabase(settings.database_url)
@@ -56,7 +56,7 @@ def export(
     from exporters.siem_export import replay
     from exporters.siem_formats import FORMATS
     from exporters.siem_sinks import SinkError, open_sink
-    from ledger.store import Store, StoreUnavailableError
+    from ledger.store import StoreUnavailableError, open_existing
     from proxy.cli import _settings, fail
 
     if fmt not in FORMATS:
@@ -67,7 +67,7 @@ def export(
     except ValueError as error:
         fail(str(error))
     try:
-        store = Store(_settings().database_url)
+        store = open_existing(_settings().database_url)
     except StoreUnavailableError as error:
         fail(str(error))
     total = store.max_position("governance") + store.max_position("usage")

@@ -25,6 +25,7 @@ from ledger.loop_writer import CommitDeferredError
 from ledger.money import plain
 from ledger.writer import DuplicateEventError
 from projections.policy import KeyPolicy, ProviderKey, Route
+from proxy import logs
 from proxy.cost import TokenUsage
 from proxy.errors import GatewayError
 from proxy.gateway import Call, Gateway, Outcome, Ticket
@@ -87,6 +88,7 @@ class Exchange:
         replay: Any = None
         try:
             call = await parse(request)
+            logs.request_id.set(call.request_id)
             if self.tracing.enabled:  # the one check of the request path when tracing is off
                 call.trace = self.tracing.request(call.surface, call.model)
                 call.trace.request(call.model, call.body, call.request_id)
@@ -112,6 +114,7 @@ class Exchange:
             self.idempotency.abandon(replay)  # refused: the key may be used again
             if call is None:  # the body was unreadable: record and answer under a fresh id
                 call = Call(surface, "", {}, False, request.headers)
+                logs.request_id.set(call.request_id)
             self.gateway.reject(call, error, key_id)
             if call.trace is not None:
                 call.trace.refused(error.code, error.status)

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from ledger import events as ev
+from ledger.config import credential_headers
 from ledger.credentials import hash_secret
 from ledger.entities import SETTINGS_ID
 from ledger.loop_writer import CommitDeferredError
@@ -35,6 +36,17 @@ from proxy.tracing import RequestTrace
 from proxy.usage import tokens_dict
 
 log = logging.getLogger("govledger.gateway")
+
+
+def recorded_headers(settings: Mapping[str, Any], headers: Mapping[str, str]) -> dict[str, str]:
+    """The request headers the settings ask to record; credential headers never are
+    (a store written before they were refused may still list one)."""
+    wanted = settings.get("record_headers") or []
+    if not wanted:
+        return {}
+    secret = credential_headers(settings)
+    return {n: headers[n] for n in wanted if n in headers and n not in secret}
+
 
 KEY_HEADERS = ("x-bf-vk", "authorization", "x-api-key", "x-goog-api-key")
 
@@ -221,8 +233,7 @@ class Gateway:
         return ticket
 
     def _recorded_headers(self, call: Call) -> dict[str, str]:
-        wanted = self.runtime.state.settings().get("record_headers", [])
-        return {name: call.headers[name] for name in wanted if name in call.headers}
+        return recorded_headers(self.runtime.state.settings(), call.headers)
 
     def reject(self, call: Call, error: GatewayError, key_id: str | None) -> None:
         """Record a refusal as an event (queued, not awaited: refusals hold nothing)."""

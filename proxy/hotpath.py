@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -33,6 +33,9 @@ class HotPath:
             if handler is not None:
                 try:
                     response = await handler(Request(scope, receive))
+                except ClientDisconnect:  # gone before its request was read (e.g. too slow)
+                    log.info("the client left before its request was read: %s", scope["path"])
+                    return
                 except Exception:  # never a traceback to the client
                     log.exception("unhandled error on %s", scope["path"])
                     error = GatewayError(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -297,8 +298,9 @@ def build_app(
     return app
 
 
-def run(host: str, port: int, latency_ms: float, fail_rate: float) -> None:
-    """Serve the mock upstream until interrupted, printing one line on startup."""
+def run(sock: socket.socket, latency_ms: float, fail_rate: float) -> None:
+    """Serve the mock upstream on a bound socket until interrupted, printing one line."""
     app = build_app(latency_ms, fail_rate)
+    host, port = sock.getsockname()[:2]
     print(f"govledger mock upstream listening on http://{host}:{port}", flush=True)
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    web.run_app(app, sock=sock, print=None, access_log=None)

@@ -60,6 +60,10 @@ class Settings:
         folder = self.spool_dir or self.secret_key_file.parent / "spool"
         return folder / f"{self.instance}.usage.jsonl"
 
+    header_read_timeout_s: float = 10.0  # a request's headers must arrive within this
+    body_read_timeout_s: float = 30.0  # and then its body within this
+    management_max_body_bytes: int = 1024 * 1024  # the largest body /api accepts
+
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
         """Settings from GOVLEDGER_* variables, with explicit overrides on top."""
@@ -76,6 +80,11 @@ class Settings:
             "spool_dir": Path(env["GOVLEDGER_SPOOL_DIR"])
             if env.get("GOVLEDGER_SPOOL_DIR")
             else None,
+            "header_read_timeout_s": float(env.get("GOVLEDGER_HEADER_READ_TIMEOUT", 10)),
+            "body_read_timeout_s": float(env.get("GOVLEDGER_BODY_READ_TIMEOUT", 30)),
+            "management_max_body_bytes": int(
+                env.get("GOVLEDGER_MANAGEMENT_MAX_BODY_BYTES", 1024 * 1024)
+            ),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -144,6 +144,7 @@ def start_gateway(
     """
     from proxy.app import create_app
     from proxy.runtime import Settings
+    from proxy.slow_clients import timed_protocol
 
     mock_port = mock_port or free_port()
     text = _with_mock_port(config, mock_port)
@@ -157,7 +158,14 @@ def start_gateway(
     app = create_app(settings, parse_config(text))
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            http=timed_protocol(settings.header_read_timeout_s, settings.body_read_timeout_s),
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -17,6 +17,7 @@ from proxy.management import (
     tokens,
     virtual_keys,
 )
+from proxy.management.body_limit import BodyLimit
 from proxy.management.errors import REFUSALS, install_handlers
 from proxy.management.service import Management
 from proxy.runtime import Runtime
@@ -40,4 +41,5 @@ def install(app: FastAPI, runtime: Runtime, gateway: Gateway) -> Management:
     ):
         app.include_router(module.router(), responses=REFUSALS)
     install_handlers(app)
+    app.add_middleware(BodyLimit, limit=runtime.settings.management_max_body_bytes)
     return service

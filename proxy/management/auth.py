@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fastapi import Depends, Request, Security
@@ -33,6 +33,7 @@ class Principal:
     name: str
     role: str
     permissions: frozenset[str]
+    source: str = "api"  # the channel: api, or cli / ui as the client names itself
 
     @property
     def actor(self) -> str:
@@ -69,7 +70,7 @@ async def deny(service: Management, who: Principal, permission: str, request: Re
         originator_version=1,
         timestamp=service.clock(),
         actor=who.actor,
-        source="api",
+        source=who.source,
         permission=permission,
         method=request.method,
         path=request.url.path,
@@ -86,6 +87,16 @@ async def deny(service: Management, who: Principal, permission: str, request: Re
     )
 
 
+CLIENT_HEADER = "x-govledger-client"
+CHANNELS = ("cli", "ui")
+
+
+def channel_of(request: Request) -> str:
+    """The channel of a call: `cli` or `ui` when the client names itself so, else `api`."""
+    named = request.headers.get(CLIENT_HEADER, "").lower()
+    return named if named in CHANNELS else "api"
+
+
 def require(permission: str) -> Any:
     """A dependency: the caller's principal, if its role grants `permission`."""
 
@@ -95,6 +106,7 @@ def require(permission: str) -> Any:
     ) -> Principal:
         service = management(request)
         who = principal_of(service.state, credentials.credentials if credentials else None)
+        who = replace(who, source=channel_of(request))
         if permission not in who.permissions:
             await deny(service, who, permission, request)
         return who

@@ -23,7 +23,7 @@ _ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
 
 def author(who: Principal) -> Author:
     """The author of a change made through the API."""
-    return Author(who.actor, "api")
+    return Author(who.actor, who.source)
 
 
 def new_id(kind: str) -> str:
@@ -42,12 +42,23 @@ def if_match(request: Request) -> int | None:
     return int(found.group(1))
 
 
+DECLARABLE = ("customer", "team", "provider", "virtual_key")  # the kinds a file declares
+
+
+def shown(service: Management, kind: str, entity_id: str, data: Data | None, version: int) -> Data:
+    """The public shape, with `managed_by` for the kinds a config file can declare."""
+    body = public(kind, entity_id, data, version)
+    if kind in DECLARABLE and body:
+        body["managed_by"] = service.state.manager(kind, entity_id)
+    return body
+
+
 def entity_response(
     service: Management, kind: str, entity_id: str, status: int = 200, extra: Data | None = None
 ) -> Response:
     """The entity with its version (and `extra` fields), and the version as ETag."""
     version = service.state.version(kind, entity_id)
-    body = public(kind, entity_id, service.state.get(kind, entity_id), version)
+    body = shown(service, kind, entity_id, service.state.get(kind, entity_id), version)
     return JSONResponse(
         {**body, **(extra or {})}, status_code=status, headers={"etag": f'"{version}"'}
     )
@@ -83,7 +94,7 @@ def list_response(
     """One page of live entities of a kind."""
     items = service.state.live(kind)
     ids, next_cursor = page(items, limit, cursor, keep)
-    data = [public(kind, i, items[i], service.state.version(kind, i)) for i in ids]
+    data = [shown(service, kind, i, items[i], service.state.version(kind, i)) for i in ids]
     return JSONResponse({"data": data, "next_cursor": next_cursor})
 
 

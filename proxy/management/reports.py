@@ -10,8 +10,10 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from ledger.config import credential_headers
 from proxy.management.audit import MAX_POSITION, From, Limit, To, where
 from proxy.management.auth import Principal, management, require
+from proxy.management.errors import invalid
 from proxy.management.exports import EXPORTED, Format, render
 
 GroupBy = Literal["customer", "team", "virtual_key", "provider", "model"]
@@ -90,6 +92,8 @@ def router() -> APIRouter:
         who: Principal = require("reports:view"),
     ) -> Response:
         """Spend of settled requests (rejected ones cost nothing) per period and group."""
+        if header and header.lower() in credential_headers(management(request).state.settings()):
+            raise invalid([("header", f"{header!r} carries a credential; it is never reported")])
         clause, params = where({}, "admitted_at", start, end)
         column = "headers" if header else GROUP_COLUMN[group_by]
         rows = await management(request).query(

@@ -24,6 +24,7 @@ class Customer(Shown):
     name: str
     budgets: list[Json]
     version: int
+    managed_by: str  # config (a file declares it) | api | cli | ui
 
 
 class Team(Customer):
@@ -56,6 +57,7 @@ class VirtualKey(Shown):
     mcp_configs: list[Json]
     retired: list[RetiredValue]
     version: int
+    managed_by: str
     value: str | None = None
 
 
@@ -77,6 +79,7 @@ class Provider(Shown):
     base_url: str
     keys: list[ProviderKey]
     version: int
+    managed_by: str
 
 
 class AdminToken(Shown):

@@ -12,7 +12,16 @@ from typing import Any
 from ledger.access import BUILTIN_ROLES
 
 Data = dict[str, Any]
-READ_ONLY = ("id", "version", "value_prefix", "retired", "token_prefix", "issued_at", "builtin")
+READ_ONLY = (
+    "id",
+    "version",
+    "managed_by",
+    "value_prefix",
+    "retired",
+    "token_prefix",
+    "issued_at",
+    "builtin",
+)
 
 
 def _budgets(items: list[Data]) -> list[Data]:

@@ -46,7 +46,7 @@ def router() -> APIRouter:
         missing = sorted(wanted - who.permissions)
         if missing:  # nobody hands out more than they hold
             await deny(service, who, missing[0], request)
-        value = generate_admin_token()
+        value = generate_admin_token(body.role)
         event = commands.issue_token(
             service.state, body.name, body.role, value, crud.author(who), service.clock()
         )

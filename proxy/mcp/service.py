@@ -13,7 +13,7 @@ from typing import Any
 from ledger import events as ev
 from projections.policy import KeyPolicy
 from proxy.errors import GatewayError
-from proxy.gateway import Call, Gateway
+from proxy.gateway import Call, Gateway, recorded_headers
 from proxy.mcp.allow import Narrowing, function_name, may_use_client, permitted, split_function
 from proxy.mcp.offer import OFFER_SURFACES, OfferedTool, with_tools
 from proxy.mcp.registry import McpRegistry, McpServer, McpUnavailableError, ToolResult
@@ -145,8 +145,7 @@ class McpTools:
         self.gateway.runtime.writer.submit("usage", [event], _ignore, linger=True)
 
     def _recorded(self, headers: Mapping[str, str]) -> dict[str, str]:
-        wanted = self.gateway.runtime.state.settings().get("record_headers", [])
-        return {name: headers[name] for name in wanted if name in headers}
+        return recorded_headers(self.gateway.runtime.state.settings(), headers)
 
 
 def _ignore(_error: BaseException | None, _ids: Any) -> None:

@@ -169,3 +169,15 @@ def test_the_spend_report_groups_by_a_recorded_header(gateway: RunningGateway) -
     found = eventually(by_tenant)
     assert found["south"]["requests"] == 1
     assert Decimal(str(found["north"]["cost"])) == 2 * Decimal(str(found["south"]["cost"]))
+
+
+@pytest.mark.parametrize("name", ["authorization", "X-BF-VK", "cookie", "x-stage"])
+def test_the_spend_report_refuses_to_group_by_a_credential_header(
+    gateway: RunningGateway, name: str
+) -> None:
+    # x-stage is checked against an env.NAME value: the config names it a shared secret.
+    answer = Api(gateway.url).get(f"/api/reports/spend?header={name}")
+    assert answer.status == 422
+    assert answer.error["problems"] == [
+        {"field": "header", "message": f"{name!r} carries a credential; it is never reported"}
+    ]

@@ -54,6 +54,7 @@ def events_in(store_url: str) -> dict[str, int]:
 
 
 def test_status_of_an_empty_store_reports_no_events_and_no_lag(run: Run, store_url: str) -> None:
+    Store(store_url).close()  # created, as `apply` or `serve` creates it
     result = run("status", "--json")
 
     assert result.exit_code == 0, result.output
@@ -155,6 +156,51 @@ def test_an_unset_environment_reference_is_refused_with_its_path_and_appends_not
     assert events_in(store_url) == {"governance": 0, "usage": 0}
 
 
+def test_apply_refuses_to_record_a_credential_header_naming_its_path(
+    run: Run, tmp_path: Path, store_url: str
+) -> None:
+    path = write(tmp_path, config_with(lambda c: c.update(record_headers=["x-team", "x-bf-vk"])))
+
+    result = run("apply", path)
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: {path}: record_headers[1]: 'x-bf-vk' carries a credential and cannot be recorded"
+    ]
+    assert events_in(store_url) == {"governance": 0, "usage": 0}
+
+
+@pytest.mark.parametrize(
+    "command", [("status",), ("audit", "verify"), ("export", "--sink", "file:///dev/null")]
+)
+def test_read_only_commands_refuse_to_create_a_store_naming_where_they_looked(
+    run: Run, store_url: str, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    result = run(*command)
+
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    if store_url.startswith("sqlite"):
+        looked = tmp_path / "ledger.governance.sqlite"
+        assert line.startswith(f"error: no event store at {looked} ")
+        assert not looked.exists() and not (tmp_path / "ledger.usage.sqlite").exists()
+    else:
+        assert line.startswith(f"error: no event store in {store_url} ")
+        assert events_in_tables(store_url) == []
+    assert line.endswith("`govledger apply` or `govledger serve` creates it")
+
+
+def events_in_tables(url: str) -> list[str]:
+    """The tables of a PostgreSQL database (none in a store never created)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
 def test_a_file_that_is_not_json_is_one_line_of_error(run: Run, tmp_path: Path) -> None:
     path = tmp_path / "broken.json"
     path.write_text("{ not json")
@@ -198,6 +244,7 @@ def test_rebuild_reproduces_the_views_and_status_shows_no_lag(
 
 
 def test_status_without_json_is_a_few_plain_lines(run: Run, store_url: str) -> None:
+    Store(store_url).close()
     result = run("status")
 
     assert result.exit_code == 0, result.output

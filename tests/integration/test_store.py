@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -149,3 +151,34 @@ def test_the_store_url_masks_its_password_and_names_its_sqlite_files(tmp_path: P
     assert url.environment("usage")["POSTGRES_PASSWORD"] == "s3cr@t"
     sqlite = StoreURL(f"sqlite:///{tmp_path}/x.sqlite")
     assert sqlite.sqlite_file("usage") == tmp_path / "x.usage.sqlite"
+
+
+def test_entity_events_stored_before_managed_by_existed_still_load(store: Store) -> None:
+    # An event as an older version stored it: the same payload without `managed_by`.
+    mapper = store.governance.mapper
+    for entity_id, source in (("applied", "cli"), ("made-by-rest", "api")):
+        event = ev.CustomerCreated(
+            originator_id=uuid.uuid4(),
+            originator_version=1,
+            timestamp=datetime(2025, 1, 1, tzinfo=UTC),
+            actor="alice",
+            source=source,
+            entity_id=entity_id,
+            data={"name": entity_id, "budgets": []},
+        )
+        stored = mapper.to_stored_event(event)
+        state = mapper.transcoder.decode(stored.state)
+        del state["managed_by"]
+        old = dataclasses.replace(stored, state=mapper.transcoder.encode(state))
+        store.governance.recorder.insert_events([old])
+
+    ledger = ledger_on(store)
+
+    [(_, loaded), _] = list(store.iterate("governance"))
+    assert loaded.managed_by == ""  # type: ignore[attr-defined]
+    assert ledger.state.manager("customer", "applied") == "config"
+    assert ledger.state.manager("customer", "made-by-rest") == "api"
+    plan = ledger.plan(parse_config({}))
+    assert [(u.kind, u.entity_id, u.managed_by) for u in plan.unmanaged] == [
+        ("customer", "made-by-rest", "api")
+    ]

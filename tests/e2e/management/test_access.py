@@ -114,7 +114,7 @@ def test_a_denial_is_an_event_in_the_audit_trail_naming_the_caller(api: Api) -> 
 
     row = eventually(lambda: next(iter(audit_rows(api, "actor=token:denied-viewer")), None))
     assert row["action"] == "access.denied"
-    assert row["resource_type"] == "teams" and row["source"] == "api"
+    assert row["resource_type"] == "team" and row["source"] == "api"  # as the team rows
     assert row["after"] == {
         "permission": "teams:create",
         "method": "POST",
@@ -206,3 +206,14 @@ def test_the_bootstrap_token_is_an_admin_issued_by_the_system(
         "system",
         "admin_token.created",
     )
+
+
+def test_only_an_admin_token_begins_with_gl_admin(api: Api) -> None:
+    api.post("/api/roles", {"name": "prefix-auditor", "permissions": ["audit:view"]})
+    roles = ("Admin", "Developer", "Viewer", "prefix-auditor")
+    issued = {role: token_for(api, f"prefix-{role.lower()}", role) for role in roles}
+    assert issued["Admin"].startswith("gl-admin-")
+    assert issued["Developer"].startswith("gl-developer-")
+    assert issued["Viewer"].startswith("gl-viewer-")
+    assert issued["prefix-auditor"].startswith("gl-token-")
+    assert api.as_(issued["Viewer"]).get("/api/governance/teams").status == 200

@@ -209,3 +209,53 @@ def test_an_unreachable_gateway_is_one_line(run: Run) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith("error: cannot reach http://127.0.0.1:")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_401_says_how_to_give_a_token_and_token_gives_one(run: Run) -> None:
+    refused = run("customers", "list", token=None)
+    assert refused.exit_code == 1
+    assert refused.stderr.strip().endswith(
+        "(set GOVLEDGER_TOKEN or pass --token with an admin token)"
+    )
+
+    assert run("customers", "list", "--token", ADMIN, token=None).exit_code == 0
+
+
+def test_url_accepts_host_and_port(run: Run, gateway: RunningGateway) -> None:
+    hostport = gateway.url.removeprefix("http://")
+    assert run("customers", "list", "--url", hostport).exit_code == 0
+    assert run("customers", "list", url=hostport).exit_code == 0  # GOVLEDGER_URL too
+
+
+@pytest.mark.parametrize(
+    ("kind", "offered"),
+    [("customers", set()), ("providers", set()), ("teams", {"--customer"})],
+)
+def test_list_offers_only_the_filters_its_endpoint_applies(
+    run: Run, kind: str, offered: set[str]
+) -> None:
+    for option in ("--team", "--customer"):
+        result = run(kind, "list", option, "x")
+        if option in offered:
+            assert result.exit_code == 0, result.output
+        else:
+            assert result.exit_code == 2  # click: no such option
+            assert "No such option" in result.output
+
+
+def test_keys_list_filters_by_team(run: Run) -> None:
+    ok(run("teams", "create", "--id", "cli-filter-team", "--name", "F"))
+    ok(
+        run(
+            "keys",
+            "create",
+            "--id",
+            "cli-filter-key",
+            "--name",
+            "K",
+            "--data",
+            '{"team_id": "cli-filter-team"}',
+        )
+    )
+    listed = ok(run("keys", "list", "--team", "cli-filter-team", "--json"))
+    assert [k["id"] for k in json.loads(listed)["data"]] == ["cli-filter-key"]

@@ -14,7 +14,13 @@ def test_a_created_customer_is_returned_with_its_id_and_version(api: Api) -> Non
     created = api.post(CUSTOMERS, {"id": "c-create", "name": "Create Co"})
 
     assert created.status == 201
-    assert created.json == {"id": "c-create", "name": "Create Co", "budgets": [], "version": 1}
+    assert created.json == {
+        "id": "c-create",
+        "name": "Create Co",
+        "budgets": [],
+        "version": 1,
+        "managed_by": "api",
+    }
     assert created.headers["etag"] == '"1"'
     assert api.get(f"{CUSTOMERS}/c-create").json == created.json
 
@@ -205,7 +211,7 @@ def test_a_get_body_minus_read_only_fields_is_a_valid_put_body(api: Api) -> None
     body = {
         k: v
         for k, v in created.items()
-        if k not in ("id", "version", "value_prefix", "retired", "value")
+        if k not in ("id", "version", "managed_by", "value_prefix", "retired", "value")
     }
 
     answer = api.put(f"{KEYS}/k-round-trip", body, headers={"if-match": '"1"'})

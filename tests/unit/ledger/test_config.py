@@ -262,3 +262,31 @@ def test_the_error_message_is_each_path_and_its_problem() -> None:
 
 def test_a_document_that_is_not_an_object_is_refused_at_the_root() -> None:
     assert paths_of([]) == ["(root)"]
+
+
+def test_record_headers_refuse_credential_headers_naming_each_path() -> None:
+    raw = config(
+        record_headers=["x-tenant", "Authorization", "x-bf-vk", "x-stage", "x-mcp-auth"],
+        required_headers={"x-stage": "env.STAGE", "x-tenant": "*"},
+        mcp_clients=[
+            {"name": "files", "url": "http://mcp", "headers": {"X-MCP-Auth": "env.MCP_TOKEN"}}
+        ],
+    )
+    assert paths_of(raw) == [
+        "record_headers[1]",
+        "record_headers[2]",
+        "record_headers[3]",
+        "record_headers[4]",
+    ]
+    assert problems_of(raw)[0][1] == "'Authorization' carries a credential and cannot be recorded"
+
+
+@pytest.mark.parametrize(
+    "name", ["authorization", "proxy-authorization", "cookie", "x-api-key", "x-goog-api-key"]
+)
+def test_every_credential_header_is_refused(name: str) -> None:
+    assert paths_of(config(record_headers=[name])) == ["record_headers[0]"]
+
+
+def test_other_headers_are_recorded() -> None:
+    assert parse_config(config(record_headers=["x-tenant"])).record_headers == ["x-tenant"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from ledger import commands
 from ledger import events as ev
 from ledger.config import ConfigError, parse_config
 from ledger.credentials import SecretBox, hash_secret
@@ -339,3 +341,84 @@ def test_changing_gateway_settings_plans_one_settings_update() -> None:
         ("required_headers",),
     )
     assert change.after["required_headers"] == {"x-team": "platform"}
+
+
+def created_through(
+    state: GovernanceState, source: str, kind: str, entity_id: str, data: dict[str, Any]
+) -> None:
+    """Fold an entity created by another channel (API, CLI or UI), as the commands do."""
+    author = commands.Author("token:ops", source)
+    state.apply(commands.event(state, kind, "created", entity_id, data, author, T0))
+
+
+def test_the_file_manages_what_it_declares_and_records_it() -> None:
+    state = applied(FILE)
+
+    assert {state.manager(k, i) for (k, i) in state.entities} == {"config"}
+
+
+def test_entities_made_through_the_api_are_left_alone_and_listed_as_not_managed() -> None:
+    state = applied(FILE)
+    api_key = {**(state.get("virtual_key", "generated") or {}), "name": "From the API"}
+    created_through(state, "api", "virtual_key", "from-api", api_key)
+    created_through(state, "cli", "customer", "initech", {"name": "Initech", "budgets": []})
+
+    plan = plan_of(FILE, state)
+
+    assert plan.is_empty
+    assert describe(plan) == [
+        "No changes: the ledger already matches the file.",
+        "not managed by this file: customer initech (created by cli)",
+        "not managed by this file: virtual_key from-api (created by api)",
+    ]
+
+
+def test_prune_disables_the_keys_the_file_does_not_declare_without_adopting_them() -> None:
+    state = applied(FILE)
+    api_key = {**(state.get("virtual_key", "generated") or {}), "name": "From the API"}
+    created_through(state, "ui", "virtual_key", "from-ui", api_key)
+
+    plan = make_plan(parse_config(FILE), state, BOX, T0, counter_keys(), prune=True)
+    [change] = plan.changes
+    assert (change.kind, change.entity_id, change.action) == ("virtual_key", "from-ui", "disable")
+    carry_out(plan, state)
+
+    assert (state.get("virtual_key", "from-ui") or {})["is_active"] is False
+    assert state.manager("virtual_key", "from-ui") == "ui"
+
+
+def test_a_file_that_declares_an_api_entity_adopts_it_even_unchanged() -> None:
+    state = applied(FILE)
+    data = state.get("customer", "acme")
+    state = applied(edited(lambda f: f.update(customers=[], teams=[], virtual_keys=[])))
+    created_through(state, "api", "customer", "acme", data or {})
+
+    plan = plan_of(FILE, state)
+    adopted = [c for c in plan.changes if c.kind == "customer"]
+    assert [(c.action, c.fields) for c in adopted] == [("update", ("managed_by",))]
+    carry_out(plan, state)
+
+    assert state.manager("customer", "acme") == "config"
+    assert plan_of(FILE, state).is_empty
+
+
+def test_events_written_before_managed_by_are_read_by_their_source() -> None:
+    state = GovernanceState()
+    for source, entity_id in (("cli", "applied"), ("config", "served"), ("api", "rest")):
+        state.apply(
+            ev.CustomerCreated(
+                originator_id=uuid.uuid4(),
+                originator_version=1,
+                timestamp=T0,
+                actor="someone",
+                source=source,
+                entity_id=entity_id,
+                data={"name": entity_id, "budgets": []},
+            )
+        )
+
+    assert [state.manager("customer", i) for i in ("applied", "served", "rest")] == [
+        "config",
+        "config",
+        "api",
+    ]

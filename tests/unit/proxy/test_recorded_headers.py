@@ -1,0 +1,19 @@
+"""Recorded headers never include a credential, even if stored settings list one."""
+
+from __future__ import annotations
+
+from proxy.gateway import recorded_headers
+
+HEADERS = {"authorization": "Bearer sk-bf-secret", "x-tenant": "acme", "x-stage": "s3cret"}
+
+
+def test_credential_headers_listed_by_an_old_store_are_not_recorded() -> None:
+    settings = {
+        "record_headers": ["authorization", "x-tenant", "x-stage"],
+        "required_headers": {"x-stage": "env.STAGE"},
+    }
+    assert recorded_headers(settings, HEADERS) == {"x-tenant": "acme"}
+
+
+def test_nothing_is_recorded_when_nothing_is_asked() -> None:
+    assert recorded_headers({"record_headers": []}, HEADERS) == {}
