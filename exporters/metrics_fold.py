@@ -4,10 +4,17 @@ Counters derived from events survive restarts and equal what the ledger says: th
 is a tracked consumer, so each event is counted once (its batch and its position commit
 together). The server reads the table on each scrape; any number of processes serve the
 same figures.
+
+Label values are bounded (`bounded_label`): a value past 128 characters is cut and tagged
+with a hash of the whole, so no client-chosen string reaches the table's primary key
+unbounded. An event that cannot be folded is counted in
+`govledger_unrenderable_events_total` by type, and the fold moves on.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
@@ -17,6 +24,9 @@ from eventsourcing.persistence import Notification
 from exporters.consumer import Decode
 from ledger import events as ev
 from projections.database import Cursor, ViewDatabase
+
+log = logging.getLogger("govledger.metrics")
+LABEL_CHARS = 128  # a longer label value is cut and tagged with a hash of the whole
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS gl_metrics (
@@ -38,6 +48,7 @@ COUNTERS = {
     "govledger_cost_usd": "Actual cost in USD by provider and model.",
     "govledger_rejections": "Requests refused before admission, by reason.",
     "govledger_upstream_attempts": "Upstream attempts by provider and outcome.",
+    "govledger_unrenderable_events": "Events the fold could not read, by type (set aside).",
 }
 HISTOGRAM_HELP = {
     "govledger_upstream_latency_seconds": "Upstream attempt latency by provider.",
@@ -55,9 +66,20 @@ def create_tables(db: ViewDatabase) -> None:
             cur.execute(statement)
 
 
+def bounded_label(value: object) -> str:
+    """A label value of at most LABEL_CHARS + 17 characters: long ones cut, then `~` and
+    16 hex digits of the whole value's SHA-256 (so distinct values stay distinct)."""
+    text = str(value)
+    if len(text) <= LABEL_CHARS:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{text[:LABEL_CHARS]}~{digest}"
+
+
 def labels_text(labels: dict[str, str]) -> str:
-    """Labels as canonical JSON (sorted keys), the table's key."""
-    return orjson.dumps(labels, option=orjson.OPT_SORT_KEYS).decode()
+    """Labels as canonical JSON (sorted keys, values bounded), the table's key."""
+    bounded = {name: bounded_label(value) for name, value in labels.items()}
+    return orjson.dumps(bounded, option=orjson.OPT_SORT_KEYS).decode()
 
 
 class MetricsFold:
@@ -85,22 +107,15 @@ class MetricsFold:
             add(name + "_count", labels, 1)
 
         for note in notes:
-            event = decode(note)
-            if isinstance(event, ev.RequestAdmitted):
-                opened[event.request_id] = (event.surface, event.model)
-            elif isinstance(event, ev.RequestSettled | ev.RequestAbandoned):
-                held = opened.pop(event.request_id, None)
-                surface, model = held or self._held(cur, event.request_id)
-                closed.append(event.request_id)
-                if isinstance(event, ev.RequestAbandoned):
-                    _count_request(add, surface, "none", model, "abandoned")
-                    continue
-                _fold_settled(add, observe, event, surface)
-            elif isinstance(event, ev.RequestRejected):
-                _count_request(add, event.surface, "none", event.model, "rejected")
-                add("govledger_rejections_total", {"reason": event.code}, 1)
-            elif isinstance(event, ev.McpToolRefused):
-                add("govledger_rejections_total", {"reason": event.code}, 1)
+            before = dict(deltas)
+            try:
+                self._fold(note, decode, cur, add, observe, opened, closed)
+            except Exception as error:  # one event's data: set it aside, counted, and go on
+                deltas.clear()
+                deltas.update(before)
+                kind = str(getattr(note, "topic", "")).rpartition(":")[2] or "unknown"
+                log.warning("metrics: %s at %s set aside (%s)", kind, note.id, type(error).__name__)
+                add("govledger_unrenderable_events_total", {"type": kind}, 1)
         if opened:
             cur.executemany(
                 "INSERT INTO gl_metric_open (request_id, surface, model) VALUES (?, ?, ?) "
@@ -117,6 +132,33 @@ class MetricsFold:
                 "(name, labels) DO UPDATE SET value = gl_metrics.value + excluded.value",
                 [(name, labels, value) for (name, labels), value in sorted(deltas.items())],
             )
+
+    def _fold(
+        self,
+        note: Notification,
+        decode: Decode,
+        cur: Cursor,
+        add: Add,
+        observe: Add,
+        opened: dict[str, tuple[str, str]],
+        closed: list[str],
+    ) -> None:
+        event = decode(note)
+        if isinstance(event, ev.RequestAdmitted):
+            opened[event.request_id] = (event.surface, bounded_label(event.model))
+        elif isinstance(event, ev.RequestSettled | ev.RequestAbandoned):
+            held = opened.pop(event.request_id, None)
+            surface, model = held or self._held(cur, event.request_id)
+            closed.append(event.request_id)
+            if isinstance(event, ev.RequestAbandoned):
+                _count_request(add, surface, "none", model, "abandoned")
+                return
+            _fold_settled(add, observe, event, surface)
+        elif isinstance(event, ev.RequestRejected):
+            _count_request(add, event.surface, "none", event.model, "rejected")
+            add("govledger_rejections_total", {"reason": event.code}, 1)
+        elif isinstance(event, ev.McpToolRefused):
+            add("govledger_rejections_total", {"reason": event.code}, 1)
 
     @staticmethod
     def _held(cur: Cursor, request_id: str) -> tuple[str, str]:

@@ -34,6 +34,15 @@ from proxy.usage import tokens_dict
 log = logging.getLogger("govledger.gateway")
 
 KEY_HEADERS = ("x-bf-vk", "authorization", "x-api-key", "x-goog-api-key")
+RECORDED_HEADER_BYTES = 256  # a recorded header value is cut to this many UTF-8 bytes
+
+
+def recorded_value(value: str, limit: int = RECORDED_HEADER_BYTES) -> str:
+    """A header value as an event records it: at most `limit` UTF-8 bytes, whole characters."""
+    data = value.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return value
+    return data[:limit].decode("utf-8", "ignore")
 
 
 def read_virtual_key(headers: Mapping[str, str]) -> str | None:
@@ -226,7 +235,7 @@ class Gateway:
 
     def _recorded_headers(self, call: Call) -> dict[str, str]:
         wanted = self.runtime.state.settings().get("record_headers", [])
-        return {name: call.headers[name] for name in wanted if name in call.headers}
+        return {name: recorded_value(call.headers[name]) for name in wanted if name in call.headers}
 
     def reject(self, call: Call, error: GatewayError, key_id: str | None) -> None:
         """Record a refusal as an event (queued, not awaited: refusals hold nothing)."""

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from proxy.errors import anthropic_error
 from proxy.exchange import Dialect, Exchange
 from proxy.gateway import Call
-from proxy.surfaces.bodies import model_of, pinned, read_object, required
+from proxy.surfaces.bodies import model_of, pinned, read_object, required, safe_model, shaped
 
 SURFACE = "anthropic_messages"
 DIALECT = Dialect(error=anthropic_error, cost_note=True, id_header="request-id")
@@ -38,12 +38,14 @@ class AnthropicSurface:
         model = model_of(body)
         required(body, "messages", list)
         required(body, "max_tokens", int)
+        shaped(body, SURFACE)
+        safe_model(model)
         provider, bare = pinned(model, runtime.state)
         return Call(
             surface=SURFACE,
             model=bare,
             body=body,
-            stream=body.get("stream") is True,
+            stream=bool(body.get("stream")),
             headers=request.headers,
             pinned_provider=provider,
         )

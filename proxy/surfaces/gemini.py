@@ -15,7 +15,7 @@ from starlette.routing import Route
 from proxy.errors import GatewayError, google_error
 from proxy.exchange import Dialect, Exchange
 from proxy.gateway import Call
-from proxy.surfaces.bodies import pinned, read_object, required
+from proxy.surfaces.bodies import pinned, read_object, required, safe_model, shaped
 
 SURFACE = "gemini"
 VERSIONS = ("v1beta", "v1")
@@ -40,9 +40,9 @@ class GeminiSurface:
         version = request.path_params["version"]
         model, _, method = str(request.path_params["target"]).rpartition(":")
         if version not in VERSIONS or method not in METHODS or not model:
-            raise GatewayError(
-                404, "not_found", f"no such method: {version}/models/{model}:{method}"
-            )
+            where = f"{version}/models/{model}:{method}"
+            shown = where if len(where) <= 120 else where[:120] + "..."
+            raise GatewayError(404, "not_found", f"no such method: {shown}")
         stream = method == "streamGenerateContent"
         if stream and request.query_params.get("alt") != "sse":
             raise GatewayError(
@@ -59,7 +59,11 @@ class GeminiSurface:
         runtime = self.gateway.runtime
         body = await read_object(request, runtime.settings.max_body_bytes)
         required(body, "contents", list)
-        provider, bare = pinned(model.removeprefix("models/"), runtime.state)
+        shaped(body, SURFACE)
+        name = model.removeprefix("models/")
+        safe_model(name)
+        provider, bare = pinned(name, runtime.state)
+        safe_model(bare, slash=False)  # it goes into the upstream's URL path
         return Call(
             surface=SURFACE,
             model=bare,

@@ -17,7 +17,7 @@ from proxy.admission import key_refusal
 from proxy.errors import GatewayError, JSONBytes, openai_error
 from proxy.exchange import Dialect, Exchange
 from proxy.gateway import Call
-from proxy.surfaces.bodies import model_of, pinned, read_object
+from proxy.surfaces.bodies import model_of, pinned, read_object, safe_model, shaped
 
 REQUIRED = {"openai_chat": "messages", "openai_responses": "input", "openai_embeddings": "input"}
 DIALECT = Dialect(error=openai_error, cost_note=True)
@@ -64,12 +64,14 @@ class OpenAISurface:
                 param="messages",
                 level="request",
             )
+        shaped(body, surface)
+        safe_model(model)
         provider, bare = pinned(model, runtime.state)
         return Call(
             surface=surface,
             model=bare,
             body=body,
-            stream=body.get("stream") is True and surface != "openai_embeddings",
+            stream=bool(body.get("stream")) and surface != "openai_embeddings",
             headers=request.headers,
             pinned_provider=provider,
         )
