@@ -6,10 +6,17 @@ together). The server reads the table on each scrape; any number of processes se
 same figures. Each sample adds its events' amounts one at a time in log order onto the
 stored value, so a figure never depends on how the log was cut into batches (float
 addition is not associative): a rebuild's refold gives exactly the figures of the live fold.
+
+Label values are bounded (`bounded_label`): a value past 128 characters is cut and tagged
+with a hash of the whole, so no client-chosen string reaches the table's primary key
+unbounded. An event that cannot be folded is counted in
+`govledger_unrenderable_events_total` by type, and the fold moves on.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
@@ -19,6 +26,9 @@ from eventsourcing.persistence import Notification
 from exporters.consumer import Decode
 from ledger import events as ev
 from projections.database import Cursor, OnRebuild, ViewDatabase
+
+log = logging.getLogger("govledger.metrics")
+LABEL_CHARS = 128  # a longer label value is cut and tagged with a hash of the whole
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS gl_metrics (
@@ -40,6 +50,7 @@ COUNTERS = {
     "govledger_cost_usd": "Actual cost in USD by provider and model.",
     "govledger_rejections": "Requests refused before admission, by reason.",
     "govledger_upstream_attempts": "Upstream attempts by provider and outcome.",
+    "govledger_unrenderable_events": "Events the fold could not read, by type (set aside).",
 }
 HISTOGRAM_HELP = {
     "govledger_upstream_latency_seconds": "Upstream attempt latency by provider.",
@@ -57,9 +68,20 @@ def create_tables(db: ViewDatabase) -> None:
             cur.execute(statement)
 
 
+def bounded_label(value: object) -> str:
+    """A label value of at most LABEL_CHARS + 17 characters: long ones cut, then `~` and
+    16 hex digits of the whole value's SHA-256 (so distinct values stay distinct)."""
+    text = str(value)
+    if len(text) <= LABEL_CHARS:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{text[:LABEL_CHARS]}~{digest}"
+
+
 def labels_text(labels: dict[str, str]) -> str:
-    """Labels as canonical JSON (sorted keys), the table's key."""
-    return orjson.dumps(labels, option=orjson.OPT_SORT_KEYS).decode()
+    """Labels as canonical JSON (sorted keys, values bounded), the table's key."""
+    bounded = {name: bounded_label(value) for name, value in labels.items()}
+    return orjson.dumps(bounded, option=orjson.OPT_SORT_KEYS).decode()
 
 
 class MetricsFold:
@@ -88,22 +110,15 @@ class MetricsFold:
             add(name + "_count", labels, 1)
 
         for note in notes:
-            event = decode(note)
-            if isinstance(event, ev.RequestAdmitted):
-                opened[event.request_id] = (event.surface, event.model)
-            elif isinstance(event, ev.RequestSettled | ev.RequestAbandoned):
-                held = opened.pop(event.request_id, None)
-                surface, model = held or self._held(cur, event.request_id)
-                closed.append(event.request_id)
-                if isinstance(event, ev.RequestAbandoned):
-                    _count_request(add, surface, "none", model, "abandoned")
-                    continue
-                _fold_settled(add, observe, event, surface)
-            elif isinstance(event, ev.RequestRejected):
-                _count_request(add, event.surface, "none", event.model, "rejected")
-                add("govledger_rejections_total", {"reason": event.code}, 1)
-            elif isinstance(event, ev.McpToolRefused):
-                add("govledger_rejections_total", {"reason": event.code}, 1)
+            before = dict(deltas)
+            try:
+                self._fold(note, decode, cur, add, observe, opened, closed)
+            except Exception as error:  # one event's data: set it aside, counted, and go on
+                deltas.clear()
+                deltas.update(before)
+                kind = str(getattr(note, "topic", "")).rpartition(":")[2] or "unknown"
+                log.warning("metrics: %s at %s set aside (%s)", kind, note.id, type(error).__name__)
+                add("govledger_unrenderable_events_total", {"type": kind}, 1)
         if opened:
             cur.executemany(
                 "INSERT INTO gl_metric_open (request_id, surface, model) VALUES (?, ?, ?) "
@@ -126,6 +141,33 @@ class MetricsFold:
                 "(name, labels) DO UPDATE SET value = excluded.value",
                 [(name, labels, totals[(name, labels)]) for name, labels in sorted(amounts)],
             )
+
+    def _fold(
+        self,
+        note: Notification,
+        decode: Decode,
+        cur: Cursor,
+        add: Add,
+        observe: Add,
+        opened: dict[str, tuple[str, str]],
+        closed: list[str],
+    ) -> None:
+        event = decode(note)
+        if isinstance(event, ev.RequestAdmitted):
+            opened[event.request_id] = (event.surface, bounded_label(event.model))
+        elif isinstance(event, ev.RequestSettled | ev.RequestAbandoned):
+            held = opened.pop(event.request_id, None)
+            surface, model = held or self._held(cur, event.request_id)
+            closed.append(event.request_id)
+            if isinstance(event, ev.RequestAbandoned):
+                _count_request(add, surface, "none", model, "abandoned")
+                return
+            _fold_settled(add, observe, event, surface)
+        elif isinstance(event, ev.RequestRejected):
+            _count_request(add, event.surface, "none", event.model, "rejected")
+            add("govledger_rejections_total", {"reason": event.code}, 1)
+        elif isinstance(event, ev.McpToolRefused):
+            add("govledger_rejections_total", {"reason": event.code}, 1)
 
     @staticmethod
     def _stored(cur: Cursor, names: Sequence[str]) -> dict[Key, float]:

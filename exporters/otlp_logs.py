@@ -21,7 +21,7 @@ import orjson
 from eventsourcing.persistence import Notification
 
 from exporters.consumer import Decode
-from exporters.siem_formats import fact
+from exporters.siem_formats import Fact, decoded, degraded, fact
 from ledger.money import json_default
 from projections.database import Cursor, OnRebuild
 
@@ -70,11 +70,10 @@ def log_records(app: str, notes: Sequence[Notification], decode: Decode) -> list
 
     resource = otel_resource()
     scope = InstrumentationScope("govledger.ledger")
-    records = []
-    for note in notes:
-        f = fact(app, note.id, decode(note))
+
+    def record_of(f: Fact) -> Any:
         failure = f.outcome == "failure"
-        record = LogRecord(
+        return LogRecord(
             timestamp=f.at_ms * 1_000_000,
             severity_text="WARN" if failure else "INFO",
             severity_number=SeverityNumber.WARN if failure else SeverityNumber.INFO,
@@ -93,6 +92,17 @@ def log_records(app: str, notes: Sequence[Notification], decode: Decode) -> list
                 "govledger.message": f.message.strip(),
             },
         )
+
+    records = []
+    for note in notes:
+        event = decoded(note, decode)
+        try:
+            if isinstance(event, Exception):
+                raise event
+            record = record_of(fact(app, note.id, event))
+        except Exception as error:  # one event's data: its degraded record, and go on
+            known = None if isinstance(event, Exception) else event
+            record = record_of(degraded(app, note, known, error))
         records.append(ReadableLogRecord(record, resource, scope))
     return records
 

@@ -47,6 +47,7 @@ COUNTER_LABELS = {
     "govledger_cost_usd": ("provider", "model"),
     "govledger_rejections": ("reason",),
     "govledger_upstream_attempts": ("provider", "outcome"),
+    "govledger_unrenderable_events": ("type",),
 }
 HISTOGRAM_LABELS = {
     "govledger_upstream_latency_seconds": ("provider",),

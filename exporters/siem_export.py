@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 
 from eventsourcing.persistence import Notification
 
 from exporters.consumer import Decode
-from exporters.siem_formats import FORMATS, fact
+from exporters.siem_formats import FORMATS, decoded, line_of
 from exporters.siem_sinks import Line, Sink
 from ledger.store import Store
 from projections.database import Cursor, OnRebuild
@@ -18,12 +19,7 @@ APPS = ("governance", "usage")
 
 def lines_of(app: str, notes: Sequence[Notification], decode: Decode, fmt: str) -> list[Line]:
     """The records of a batch in one format, with their event ids."""
-    render = FORMATS[fmt]
-    out = []
-    for note in notes:
-        f = fact(app, note.id, decode(note))
-        out.append((f.id, render(f)))
-    return out
+    return [line_of(app, note, decoded(note, decode), fmt) for note in notes]
 
 
 def replay(
@@ -43,15 +39,14 @@ def replay(
             notes = store.read(app, after, batch)
             if not notes:
                 break
-            render = FORMATS[fmt]
             lines: list[Line] = []
             for note in notes:
-                event = store.decode(app, note)
-                if (start is None or event.timestamp >= start) and (
-                    end is None or event.timestamp < end
+                event = decoded(note, partial(store.decode, app))
+                if isinstance(event, Exception) or (  # unreadable: degraded, whatever its time
+                    (start is None or event.timestamp >= start)
+                    and (end is None or event.timestamp < end)
                 ):
-                    f = fact(app, note.id, event)
-                    lines.append((f.id, render(f)))
+                    lines.append(line_of(app, note, event, fmt))
             if lines:
                 sink.send(lines)
                 sent += len(lines)

@@ -4,6 +4,10 @@ Events carry no secret values (keys are hashes and prefixes, provider keys refer
 ciphertext); the records go further and drop every field named like a credential (hashes,
 ciphertext, references, token-bearing headers), so nothing derived from one leaves either.
 Every record carries the event's stable id (`<stream>:<version>`) for deduplication.
+
+An event that cannot be read or rendered (one stored before the gateway bounded its input,
+with an integer past 64 bits, say) is not a reason to stop: it is exported in the degraded
+form of `degraded`, action `event.unrenderable`, and the consumer moves on.
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import orjson
+from eventsourcing.persistence import Notification
 
-from exporters.consumer import event_id
+from exporters.consumer import Decode, event_id
 from ledger import events as ev
 from ledger.entities import kind_and_action
 from ledger.money import json_default, plain
@@ -119,6 +125,55 @@ def fact(app: str, position: int, event: ev.LedgerEvent) -> Fact:
         message=f"{name.replace('_', ' ')} {fields.get('model') or fields.get('tool') or ''}",
         details=fields,
     )
+
+
+def decoded(note: Notification, decode: Decode) -> ev.LedgerEvent | Exception:
+    """The stored event, or the error that stops it being read."""
+    try:
+        return decode(note)
+    except Exception as error:  # any defect of one record, never of the consumer
+        return error
+
+
+def degraded(app: str, note: Notification, event: ev.LedgerEvent | None, error: Exception) -> Fact:
+    """The record of an event that cannot be rendered: its id, type, position, time (the
+    epoch when unreadable) and `unrenderable: true` with the error's type and first line."""
+    stream_id = getattr(note, "originator_id", "")
+    version = getattr(note, "originator_version", "")
+    kind = str(getattr(note, "topic", "")).rpartition(":")[2] or type(event).__name__
+    at = event.timestamp if event is not None else datetime.fromtimestamp(0, UTC)
+    reason = f"{type(error).__name__}: {str(error).splitlines()[0][:160] if str(error) else ''}"
+    return Fact(
+        id=f"{stream_id}:{version}",
+        position=note.id,
+        app=app,
+        at_ms=int(at.timestamp() * 1000),
+        at_iso=at.isoformat(),
+        action="event.unrenderable",
+        category=app,
+        outcome="unknown",
+        actor=PRODUCT,
+        resource_type="event",
+        resource_id=f"{stream_id}:{version}",
+        message=f"{kind} at position {note.id} could not be rendered ({type(error).__name__})",
+        details={"unrenderable": True, "event_type": kind, "error": reason},
+    )
+
+
+def line_of(
+    app: str, note: Notification, event: ev.LedgerEvent | Exception, fmt: str
+) -> tuple[str, str]:
+    """(event id, record) of one stored event in a format; degraded if it cannot be rendered."""
+    render = FORMATS[fmt]
+    if isinstance(event, Exception):
+        f = degraded(app, note, None, event)
+        return f.id, render(f)
+    try:
+        f = fact(app, note.id, event)
+        return f.id, render(f)
+    except Exception as error:  # the event's data, not the exporter: degrade and go on
+        f = degraded(app, note, event, error)
+        return f.id, render(f)
 
 
 def ecs(f: Fact) -> str:

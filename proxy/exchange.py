@@ -33,6 +33,7 @@ from proxy.idempotency import IdempotencyCache, Replay
 from proxy.providers import Prepared, prepare
 from proxy.relay import StreamProgress, relay_sse
 from proxy.streams import StreamPlan
+from proxy.surfaces.bodies import CLIENT_DISCONNECTED
 from proxy.tracing import Tracing
 from proxy.translate.pipeline import error_message, translate_response
 from proxy.upstream import AllAttemptsFailed, Answer, Attempt, Upstream
@@ -110,11 +111,12 @@ class Exchange:
                 call.body = await self.offer_tools(call, policy)
             with trace.span("admit") if trace is not None else _UNTRACED:
                 ticket = self.gateway.admit(call, policy)
-        except GatewayError as error:
+        except Exception as raised:
             self.idempotency.abandon(replay)  # refused: the key may be used again
             if call is None:  # the body was unreadable: record and answer under a fresh id
                 call = Call(surface, "", {}, False, request.headers)
                 logs.request_id.set(call.request_id)
+            error = self._refusal(raised, call)
             self.gateway.reject(call, error, key_id)
             if call.trace is not None:
                 call.trace.refused(error.code, error.status)
@@ -125,6 +127,26 @@ class Exchange:
         except GatewayError as error:
             self.idempotency.abandon(replay)
             return dialect.error(error, call.request_id)
+        except Exception as raised:  # a defect: release the reservation at once, charge nothing
+            log.exception("unexpected error on admitted request %s", call.request_id)
+            self.idempotency.abandon(replay)
+            reason = f"gateway error: {type(raised).__name__}"
+            outcome = Outcome("failed", reason, None, None, call.model, None, [])
+            try:
+                await self._settle(ticket, outcome)
+            except GatewayError as error:
+                return dialect.error(error, call.request_id)
+            return dialect.error(internal_error(call.request_id), call.request_id)
+
+    @staticmethod
+    def _refusal(raised: Exception, call: Call) -> GatewayError:
+        """The error a refusal before admission answers; unexpected ones are logged as defects."""
+        if isinstance(raised, GatewayError):
+            if raised.code == CLIENT_DISCONNECTED:
+                log.debug("request %s: %s", call.request_id, raised.message)
+            return raised
+        log.exception("unexpected error before admission of request %s", call.request_id)
+        return internal_error(call.request_id)
 
     async def forward(self, ticket: Ticket, replay: Any, dialect: Dialect) -> Response:
         """Send along the chain and settle; streams settle before their last event."""
@@ -339,6 +361,17 @@ def _json_object(raw: bytes) -> bool:
         return isinstance(orjson.loads(raw), dict)
     except orjson.JSONDecodeError:
         return False
+
+
+def internal_error(request_id: str) -> GatewayError:
+    """The 500 of a defect: names the request id, says nothing was charged, not retried."""
+    return GatewayError(
+        500,
+        "internal_error",
+        f"the gateway failed on this request ({request_id}); nothing was charged",
+        level="gateway",
+        headers={"x-should-retry": "false"},
+    )
 
 
 def _bad_response() -> GatewayError:

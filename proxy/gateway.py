@@ -45,10 +45,19 @@ def recorded_headers(settings: Mapping[str, Any], headers: Mapping[str, str]) ->
     if not wanted:
         return {}
     secret = credential_headers(settings)
-    return {n: headers[n] for n in wanted if n in headers and n not in secret}
+    return {n: recorded_value(headers[n]) for n in wanted if n in headers and n not in secret}
 
 
 KEY_HEADERS = ("x-bf-vk", "authorization", "x-api-key", "x-goog-api-key")
+RECORDED_HEADER_BYTES = 256  # a recorded header value is cut to this many UTF-8 bytes
+
+
+def recorded_value(value: str, limit: int = RECORDED_HEADER_BYTES) -> str:
+    """A header value as an event records it: at most `limit` UTF-8 bytes, whole characters."""
+    data = value.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return value
+    return data[:limit].decode("utf-8", "ignore")
 
 
 def read_virtual_key(headers: Mapping[str, str]) -> str | None:

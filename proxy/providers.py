@@ -15,6 +15,7 @@ import orjson
 
 from projections.policy import Route
 from proxy.cost import max_output_tokens
+from proxy.translate import UntranslatableError
 from proxy.translate.pipeline import native_api, translate_request
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -73,6 +74,8 @@ def prepare(
         if surface == "anthropic_messages":  # the client's own version and betas
             out.update({h: headers[h] for h in _ANTHROPIC_PASSED if h in headers})
     elif route.provider_type == "gemini":
+        if "/" in sent_model or ".." in sent_model:  # it is a segment of the URL's path
+            raise UntranslatableError(f"model name {sent_model[:80]!r} (has `/`)", "gemini")
         version = api_version if surface == "gemini" and api_version else GEMINI_VERSION
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
         url = f"{base}/{version}/models/{sent_model}:{method}"

@@ -20,7 +20,7 @@ from proxy.errors import GatewayError, JSONBytes, anthropic_error
 from proxy.estimate import UnboundableInputError, input_token_bound
 from proxy.exchange import Dialect, Exchange
 from proxy.gateway import Call
-from proxy.surfaces.bodies import model_of, pinned, read_object, required
+from proxy.surfaces.bodies import model_of, pinned, read_object, required, safe_model, shaped
 from proxy.surfaces.models import authorize, offered, price_known, usable
 
 SURFACE = "anthropic_messages"
@@ -54,12 +54,14 @@ class AnthropicSurface:
         model = model_of(body)
         required(body, "messages", list)
         required(body, "max_tokens", int)
+        shaped(body, SURFACE)
+        safe_model(model)
         provider, bare = pinned(model, runtime.state)
         return Call(
             surface=SURFACE,
             model=bare,
             body=body,
-            stream=body.get("stream") is True,
+            stream=bool(body.get("stream")),
             headers=request.headers,
             pinned_provider=provider,
         )

@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from ledger.entities import GovernanceState
 from proxy.errors import GatewayError
+from proxy.surfaces.shape import SHAPES, ShapeError, check_body, check_model
+
+# The code of a body the client stopped sending: an ordinary refusal, logged at debug.
+CLIENT_DISCONNECTED = "client_disconnected"
 
 
 async def read_object(request: Request, limit: int, too_large: int = 400) -> dict[str, Any]:
@@ -21,13 +25,24 @@ async def read_object(request: Request, limit: int, too_large: int = 400) -> dic
             too_large, "request_too_large", f"the body is over {limit} bytes", level="request"
         )
     chunks, size = [], 0
-    async for chunk in request.stream():  # a chunked body is cut off at the limit, not buffered
-        size += len(chunk)
-        if size > limit:
-            raise GatewayError(
-                too_large, "request_too_large", f"the body is over {limit} bytes", level="request"
-            )
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():  # a chunked body is cut off at the limit
+            size += len(chunk)
+            if size > limit:
+                raise GatewayError(
+                    too_large,
+                    "request_too_large",
+                    f"the body is over {limit} bytes",
+                    level="request",
+                )
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise GatewayError(
+            400,
+            CLIENT_DISCONNECTED,
+            f"the client disconnected after {size} bytes of the body",
+            level="request",
+        ) from None
     raw = b"".join(chunks)
     try:
         body = orjson.loads(raw)
@@ -77,3 +92,26 @@ def pinned(model: str, state: GovernanceState) -> tuple[str | None, str]:
         if state.get("provider", head) is not None:
             return head, rest
     return None, model
+
+
+def shaped(body: dict[str, Any], surface: str) -> None:
+    """GatewayError 400 `invalid_<field>` naming the JSON path where `body` breaks the
+    vendor's shape (see `shape`); the bounds of docs/surfaces.md included."""
+    try:
+        check_body(body, SHAPES[surface])
+    except ShapeError as error:
+        raise _refused(error) from None
+
+
+def safe_model(model: str, slash: bool = True, path: str = "model") -> None:
+    """GatewayError 400 `invalid_model` unless `model` is a safe model name."""
+    try:
+        check_model(model, path, slash)
+    except ShapeError as error:
+        raise _refused(error) from None
+
+
+def _refused(error: ShapeError) -> GatewayError:
+    return GatewayError(
+        400, f"invalid_{error.field}", str(error), param=error.path, level="request"
+    )

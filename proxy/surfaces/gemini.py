@@ -20,7 +20,7 @@ from proxy.cost import max_output_tokens
 from proxy.errors import GatewayError, JSONBytes, google_error
 from proxy.exchange import Dialect, Exchange
 from proxy.gateway import Call
-from proxy.surfaces.bodies import pinned, read_object, required
+from proxy.surfaces.bodies import pinned, read_object, required, safe_model, shaped
 from proxy.surfaces.models import Offered, authorize, offered, price_known, usable
 
 SURFACE = "gemini"
@@ -50,9 +50,9 @@ class GeminiSurface:
         version = request.path_params["version"]
         model, _, method = str(request.path_params["target"]).rpartition(":")
         if version not in VERSIONS or method not in METHODS or not model:
-            raise GatewayError(
-                404, "not_found", f"no such method: {version}/models/{model}:{method}"
-            )
+            where = f"{version}/models/{model}:{method}"
+            shown = where if len(where) <= 120 else where[:120] + "..."
+            raise GatewayError(404, "not_found", f"no such method: {shown}")
         stream = method == "streamGenerateContent"
         if stream and request.query_params.get("alt") != "sse":
             raise GatewayError(
@@ -66,7 +66,11 @@ class GeminiSurface:
         runtime = self.gateway.runtime
         body = await read_object(request, runtime.settings.max_body_bytes)
         required(body, "contents", list)
-        provider, bare = pinned(model.removeprefix("models/"), runtime.state)
+        shaped(body, SURFACE)
+        name = model.removeprefix("models/")
+        safe_model(name)
+        provider, bare = pinned(name, runtime.state)
+        safe_model(bare, slash=False)  # it goes into the upstream's URL path
         return Call(
             surface=SURFACE,
             model=bare,

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from proxy.errors import GatewayError, JSONBytes, openai_error
 from proxy.exchange import Dialect, Exchange
 from proxy.gateway import Call
-from proxy.surfaces.bodies import model_of, pinned, read_object
+from proxy.surfaces.bodies import model_of, pinned, read_object, safe_model, shaped
 from proxy.surfaces.models import authorize, offered, price_known, usable
 
 REQUIRED = {"openai_chat": "messages", "openai_responses": "input", "openai_embeddings": "input"}
@@ -68,12 +68,14 @@ class OpenAISurface:
                 param="messages",
                 level="request",
             )
+        shaped(body, surface)
+        safe_model(model)
         provider, bare = pinned(model, runtime.state)
         return Call(
             surface=surface,
             model=bare,
             body=body,
-            stream=body.get("stream") is True and surface != "openai_embeddings",
+            stream=bool(body.get("stream")) and surface != "openai_embeddings",
             headers=request.headers,
             pinned_provider=provider,
         )
