@@ -110,12 +110,15 @@ class MetricsFold:
             add(name + "_count", labels, 1)
 
         for note in notes:
-            before = dict(deltas)
+            before = {key: len(added) for key, added in amounts.items()}
             try:
                 self._fold(note, decode, cur, add, observe, opened, closed)
             except Exception as error:  # one event's data: set it aside, counted, and go on
-                deltas.clear()
-                deltas.update(before)
+                for key in list(amounts):  # undo what this event had added
+                    if key in before:
+                        del amounts[key][before[key] :]
+                    else:
+                        del amounts[key]
                 kind = str(getattr(note, "topic", "")).rpartition(":")[2] or "unknown"
                 log.warning("metrics: %s at %s set aside (%s)", kind, note.id, type(error).__name__)
                 add("govledger_unrenderable_events_total", {"type": kind}, 1)
