@@ -136,14 +136,16 @@ def create_app(
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> Response:
+        if not runtime.writer.accepting():  # the writer knows the store is down: say so now
+            body = {"ready": False, "store": "unavailable", "kept": runtime.writer.backlog}
+            return JSONBytes(body, status_code=503)
         try:
-            await asyncio.wait_for(asyncio.to_thread(runtime.store.max_position, "usage"), 3)
+            await asyncio.wait_for(asyncio.to_thread(runtime.store.max_position, "usage"), 1)
             reachable = True
         except Exception:  # any failure to read the log means not ready
             reachable = False
-        ready = reachable and runtime.writer.accepting()
-        body = {"ready": ready, "store": "reachable" if reachable else "unreachable"}
-        return JSONBytes(body, status_code=200 if ready else 503)
+        body = {"ready": reachable, "store": "reachable" if reachable else "unreachable"}
+        return JSONBytes(body, status_code=200 if reachable else 503)
 
     return app
 

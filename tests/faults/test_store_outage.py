@@ -59,6 +59,10 @@ def test_a_store_outage_loses_no_upstream_call_and_recovers_without_a_restart(
     private_postgres.stop_immediate()
     during = load.join()  # refused fast, the rest of the plan runs into the outage
     calls_in_outage = upstream.calls()
+    asked = time.monotonic()
+    assert gateway.readyz() == 503
+    readyz_down_s = time.monotonic() - asked
+    assert readyz_down_s < 1.0
     time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down_at)))
     assert upstream.calls() == calls_in_outage  # nothing new reached the upstream
     private_postgres.restart()
@@ -103,6 +107,7 @@ def test_a_store_outage_loses_no_upstream_call_and_recovers_without_a_restart(
         "slowest_refusal_ms": round(max(r.head_s or 0 for r in refused) * 1000, 1),
         "streams_ended_with_error_event": broken_streams,
         "lost": upstream_calls - read_attempts(private_database).upstream_attempts,
+        "readyz_while_down_ms": round(readyz_down_s * 1000, 1),
         "readyz_after_return_s": round(ready_s, 2),
         "first_200_after_return_s": round(first_ok_s, 2),
     }
