@@ -128,6 +128,25 @@ class CommitProcess:
             raise IntegrityError(payload)
         raise CommitFailedError(payload)
 
+    def ping(self, app: str) -> None:
+        """Wait until the child answers from the store (at start: it is warm for the first
+        request); CommitFailedError if the store does not answer."""
+        with self._lock:
+            if not self._running():
+                self.start()
+            conn = self._conn
+            if conn is None:  # pragma: no cover - start() sets it
+                raise CommitFailedError("commit process is not running")
+            try:
+                os.set_blocking(conn.fileno(), True)
+                conn.send((app, None))
+                status, payload = conn.recv()
+            except (EOFError, OSError) as error:
+                self._end_child()
+                raise CommitFailedError(f"commit process died: {error}") from None
+        if status != "ok":
+            raise CommitFailedError(payload)
+
     async def insert_async(self, app: str, stored: Sequence[StoredEvent]) -> Sequence[int]:
         """Like `insert`, from the event loop: write the batch, await the reply readable.
 

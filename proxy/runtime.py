@@ -18,7 +18,7 @@ from typing import Any
 
 from exporters import registry as exporters
 from ledger import events as ev
-from ledger.commit_process import CommitProcess
+from ledger.commit_process import CommitFailedError, CommitProcess
 from ledger.credentials import SecretBox
 from ledger.entities import GovernanceState, kind_and_action
 from ledger.governance import GovernanceLedger
@@ -52,6 +52,7 @@ class Settings:
     admin_token: str | None = field(default=None, repr=False)  # bootstraps the first Admin
     metrics_key_budgets: int = 0  # key-level budgets in /metrics, at most this many
     settle_timeout_s: float = 2.0  # a settlement not committed by then answers 503, kept
+    stall_after_s: float = 0.75  # a commit waiting longer means the store is down
     spool_dir: Path | None = None  # events the store cannot take yet; default beside the key
 
     @property
@@ -77,6 +78,7 @@ class Settings:
             "admin_token": env.get("GOVLEDGER_ADMIN_TOKEN") or None,
             "metrics_key_budgets": int(env.get("GOVLEDGER_METRICS_KEY_BUDGETS", 0)),
             "settle_timeout_s": float(env.get("GOVLEDGER_SETTLE_TIMEOUT", 2.0)),
+            "stall_after_s": float(env.get("GOVLEDGER_STALL_AFTER", 0.75)),
             "spool_dir": Path(env["GOVLEDGER_SPOOL_DIR"])
             if env.get("GOVLEDGER_SPOOL_DIR")
             else None,
@@ -124,7 +126,9 @@ class Runtime:
         self.usage_position = self.views.position("usage", "usage")
         self._refresh_prices()
         self.commits = CommitProcess(self.settings.database_url)
-        self.writer = LoopWriter(self.store, self.commits, self.spool)
+        self.writer = LoopWriter(
+            self.store, self.commits, self.spool, stall_after_s=self.settings.stall_after_s
+        )
         self.projector = ProjectionProcess(self.settings.database_url, [exporters.TOPIC])
         self._own: set[int] = set()
 
@@ -132,8 +136,12 @@ class Runtime:
         """Start the writer and the tails, and close what a crashed incarnation left open."""
         self.loop = loop
         self.commits.start()
+        self.projector.start()  # both children start up side by side
+        try:
+            self.commits.ping("usage")  # warm before the first request, not during it
+        except CommitFailedError as error:  # the writer reports and retries it
+            log.debug("commit process not ready at start: %s", error)
         self.writer.start(loop)
-        self.projector.start()
         url = self.settings.database_url
         governance = Tail(
             self.store,

@@ -54,8 +54,14 @@ def create_database() -> str:
     return _server_url(POSTGRES_URL, name)
 
 
+_gateways: dict[str, list[RunningGateway]] = {}  # by database URL, to stop before a drop
+
+
 def drop_database(url: str) -> None:
-    """Drop a database this run created (its open connections are ended first)."""
+    """Drop a database this run created: the gateways on it are stopped first, then any
+    connection still open is ended as it drops."""
+    for gateway in _gateways.pop(url, []):
+        gateway.stop()
     name = urlsplit(url).path.lstrip("/")
     assert name.startswith(RUN_PREFIX), f"refusing to drop {name!r}: not created by this run"
     assert POSTGRES_URL
@@ -174,9 +180,11 @@ def start_gateway(
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the gateway did not start")
         time.sleep(0.02)
-    return RunningGateway(
+    running = RunningGateway(
         f"http://127.0.0.1:{port}", f"http://127.0.0.1:{mock_port}", server, thread, app
     )
+    _gateways.setdefault(database_url, []).append(running)
+    return running
 
 
 def _with_mock_port(config: dict[str, Any], port: int) -> dict[str, Any]:

@@ -116,11 +116,6 @@ def test_kill9_under_load_loses_no_served_request_and_closes_every_orphan(
 
 
 @pytest.mark.fault_bound(45)
-@pytest.mark.xfail(
-    strict=True,
-    reason="the commit child prints an EOFError traceback when the server is killed "
-    "(ledger/commit_process.py _serve does not catch EOFError on conn.recv())",
-)
 def test_the_server_s_children_exit_quietly_when_it_is_killed(
     sqlite_url: str,
     mock_upstream: Callable[..., MockUpstreamProcess],
