@@ -8,8 +8,15 @@ from typing import Any
 from proxy.cost import TokenUsage
 
 
+# A broken or hostile upstream can report any number; what is recorded stays a 64-bit integer
+# whatever sum it enters (a billion billion tokens is far above any real answer).
+TOKEN_CEILING = 10**12
+
+
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and value >= 0 else 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return 0
+    return min(value, TOKEN_CEILING)
 
 
 def from_openai_chat(usage: Any) -> TokenUsage | None:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from proxy.cost import TokenUsage
 from proxy.translate.anthropic_response import usage_to_chat
 from proxy.usage import (
+    TOKEN_CEILING,
     StreamUsage,
     from_anthropic,
     from_gemini,
@@ -76,3 +77,13 @@ def test_a_gemini_stream_keeps_the_last_chunks_usage() -> None:
 def test_cache_writes_appear_on_the_settled_tokens_only_when_there_are_some() -> None:
     assert "cache_write" not in tokens_dict(TokenUsage(3, 1))
     assert tokens_dict(TokenUsage(10, 1, cached=2, cache_write=5))["cache_write"] == 5
+
+
+@given(st.one_of(st.integers(), st.booleans(), st.floats(), st.text(), st.none()))
+def test_a_reported_count_is_read_as_a_bounded_non_negative_integer(value: object) -> None:
+    usage = from_openai_chat({"prompt_tokens": value, "completion_tokens": value})
+    assert usage is not None
+    for count in (usage.input, usage.output):
+        assert isinstance(count, int) and 0 <= count <= TOKEN_CEILING
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= TOKEN_CEILING:
+        assert usage.output == value
