@@ -18,6 +18,7 @@ from typing import Annotated, Any, NoReturn
 
 import psycopg
 import typer
+from eventsourcing.persistence import PersistenceError
 
 from ledger.config import ConfigError, ConfigFile, parse_config
 from ledger.store import StoreUnavailableError
@@ -33,6 +34,9 @@ app = typer.Typer(
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="config.json to apply at start")
 ]
+
+
+DATABASE_ERRORS = (sqlite3.Error, psycopg.Error, PersistenceError)  # the store or views failed
 
 
 def first_line(error: BaseException) -> str:
@@ -256,7 +260,7 @@ def rebuild() -> None:
         total = sum(store.max_position(r.app) for r in readers(refolds))
         with typer.progressbar(length=total, label="rebuilding", file=sys.stderr) as bar:
             done = run_rebuild(store, settings.database_url, refolds, progress=bar.update)
-    except (sqlite3.Error, psycopg.Error) as error:
+    except DATABASE_ERRORS as error:
         fail(f"rebuild stopped: {first_line(error)} (run it again: it starts over)")
     finally:
         store.close()
@@ -287,11 +291,16 @@ def status(
     except StoreUnavailableError as error:
         fail(str(error))
     views = ViewDatabase(settings.database_url)
-    views.create()
     report: dict[str, Any] = {"store": store.url.masked(), "events": {}, "projections": []}
-    heads = {app_name: store.max_position(app_name) for app_name in ("governance", "usage")}
+    try:
+        views.create()
+        heads = {app_name: store.max_position(app_name) for app_name in ("governance", "usage")}
+        rows = views.query("SELECT view, app, position FROM gl_tracking ORDER BY app, view")
+    except DATABASE_ERRORS as error:
+        views.close()
+        store.close()
+        fail(f"status not read: {first_line(error)}")
     report["events"] = heads
-    rows = views.query("SELECT view, app, position FROM gl_tracking ORDER BY app, view")
     for name, app_name, position in rows:
         head = heads.get(app_name, 0)
         report["projections"].append(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from ledger.store import Store
+from ledger.store import Store, StoreURL
 from projections.database import ViewDatabase
 from proxy.cli import app
 from tests.conftest import POSTGRES_URL
@@ -284,3 +284,26 @@ def test_a_database_that_does_not_exist_is_named_in_the_error(tmp_path: Path) ->
     assert result.exit_code == 1
     [line] = result.stderr.splitlines()
     assert line.endswith('database "govledger_no_such_database" does not exist')
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        (["status"], "error: status not read: "),
+        (["rebuild"], "error: rebuild stopped: "),
+        (["audit", "verify"], "error: audit chain not verified: "),
+    ],
+)
+def test_views_that_cannot_be_opened_give_one_clear_line_and_a_non_zero_exit(
+    command: list[str], says: str, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path}/ledger.sqlite"
+    Store(url).close()
+    StoreURL(url).sqlite_file("views").mkdir(parents=True)  # a directory where the file goes
+
+    result = CliRunner().invoke(app, command, env={"GOVLEDGER_DATABASE_URL": url})
+
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith(says)
