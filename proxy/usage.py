@@ -7,7 +7,6 @@ from typing import Any
 
 from proxy.cost import TokenUsage
 
-
 # A broken or hostile upstream can report any number; what is recorded stays a 64-bit integer
 # whatever sum it enters (a billion billion tokens is far above any real answer).
 TOKEN_CEILING = 10**12
