@@ -109,8 +109,8 @@ class Store:
         url: str,
         create_tables: bool = True,
         connect_timeout: int = 5,
-        pool_size: int = 2,
-        max_overflow: int = 2,
+        pool_size: int = 1,
+        max_overflow: int = 3,
     ) -> None:
         self.url = StoreURL(url)
         extra: dict[str, str] = {} if create_tables else {"CREATE_TABLE": "n"}

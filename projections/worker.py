@@ -20,7 +20,7 @@ def _run(url: str, stop: Connection, consumers: Sequence[str] = ()) -> None:  # 
     from projections.runner import Tail
     from projections.usage_view import UsageView
 
-    store = Store(url, create_tables=False, pool_size=1, max_overflow=1)
+    store = Store(url, create_tables=False, pool_size=1, max_overflow=0)
     tails = [
         Tail(store, url, "governance", [AuditView()]),
         Tail(store, url, "usage", [UsageView()]),
