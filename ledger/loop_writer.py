@@ -93,6 +93,7 @@ class LoopWriter:
         self._down_reason = ""
         self._recovered = 0
         self._warm = False  # the commit process has answered once
+        self._last_answer: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
@@ -112,6 +113,10 @@ class LoopWriter:
             self._went_down(CommitStalledError(f"no answer for {self._clock() - since:.1f} s"))
             return False
         return self._pending_events < self._memory_limit
+
+    def answered_within(self, seconds: float) -> bool:
+        """True if the store took a commit or answered a ping in the last `seconds`."""
+        return self._last_answer is not None and self._clock() - self._last_answer <= seconds
 
     @property
     def backlog(self) -> int:
@@ -316,6 +321,7 @@ class LoopWriter:
             self._went_down(error)
             return False
         self._warm = True
+        self._last_answer = self._clock()
         self.stats.healthy = True
         self._came_back()
         return True
@@ -327,6 +333,7 @@ class LoopWriter:
         finally:
             self._in_flight_since = None
         self._warm = True
+        self._last_answer = self._clock()
         return ids
 
     async def _commit(self, app: str, group: list[_Pending]) -> bool:

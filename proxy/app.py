@@ -139,11 +139,13 @@ def create_app(
         if not runtime.writer.accepting():  # the writer knows the store is down: say so now
             body = {"ready": False, "store": "unavailable", "kept": runtime.writer.backlog}
             return JSONBytes(body, status_code=503)
-        try:
-            await asyncio.wait_for(asyncio.to_thread(runtime.store.max_position, "usage"), 1)
-            reachable = True
-        except Exception:  # any failure to read the log means not ready
-            reachable = False
+        reachable = runtime.writer.answered_within(2.0)  # the writer pings when idle
+        if not reachable:
+            try:
+                await asyncio.wait_for(asyncio.to_thread(runtime.store.max_position, "usage"), 1)
+                reachable = True
+            except Exception:  # any failure to read the log means not ready
+                reachable = False
         body = {"ready": reachable, "store": "reachable" if reachable else "unreachable"}
         return JSONBytes(body, status_code=200 if reachable else 503)
 

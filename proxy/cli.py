@@ -111,6 +111,7 @@ LogLevel = Annotated[
     str,
     typer.Option(
         "--log-level",
+        envvar="GOVLEDGER_LOG_LEVEL",
         help="debug, info, warning or error (GOVLEDGER_LOG_FORMAT=json for JSON lines)",
     ),
 ]

@@ -96,7 +96,7 @@ def test_a_store_outage_loses_no_upstream_call_and_recovers_without_a_restart(
 
     log = gateway.log(start=1)
     assert "Traceback" not in log + gateway.log(start=1, stream="out")
-    outage_lines = [line for line in log.splitlines() if "the event store" in line]
+    outage_lines = [line for line in log.splitlines() if "WARNING govledger.writer" in line]
     assert len(outage_lines) == 2, outage_lines
     assert "unavailable" in outage_lines[0] and "answers again" in outage_lines[1]
 
