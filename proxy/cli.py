@@ -329,7 +329,7 @@ def mock_upstream(
     """Serve fake OpenAI, Anthropic and Gemini endpoints for demos and tests."""
     from proxy.mock_upstream import run
 
-    run(bind(host, port), latency_ms, fail_rate)
+    run(host, port, latency_ms, fail_rate, sock=bind(host, port))
 
 
 @app.command()

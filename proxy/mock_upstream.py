@@ -298,9 +298,17 @@ def build_app(
     return app
 
 
-def run(sock: socket.socket, latency_ms: float, fail_rate: float) -> None:
-    """Serve the mock upstream on a bound socket until interrupted, printing one line."""
+def run(
+    host: str,
+    port: int,
+    latency_ms: float,
+    fail_rate: float,
+    sock: socket.socket | None = None,
+) -> None:
+    """Serve the mock upstream until interrupted, printing one line; on `sock` if given
+    (bound by the caller, so a busy port is its error), else on host:port."""
     app = build_app(latency_ms, fail_rate)
-    host, port = sock.getsockname()[:2]
+    if sock is None:
+        sock = socket.create_server((host, port))
     print(f"govledger mock upstream listening on http://{host}:{port}", flush=True)
     web.run_app(app, sock=sock, print=None, access_log=None)
