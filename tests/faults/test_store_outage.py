@@ -114,3 +114,54 @@ def test_a_store_outage_loses_no_upstream_call_and_recovers_without_a_restart(
     for name, value in measured.items():
         record_property(name, value)
     print(f"store outage on PostgreSQL: {measured}")
+
+
+@pytest.mark.fault_bound(90)
+def test_a_frozen_store_refuses_fast_and_loses_nothing_once_it_thaws(
+    private_postgres: PrivatePostgres,
+    private_database: str,
+    mock_upstream: Callable[..., MockUpstreamProcess],
+    served_gateway: Callable[..., ServedGateway],
+    record_property: Callable[[str, Any], None],
+) -> None:
+    """A stall on PostgreSQL: the server's processes stopped (SIGSTOP), connections hang."""
+    upstream = mock_upstream(latency_ms=UPSTREAM_LATENCY_MS)
+    gateway = served_gateway(
+        private_database, CONFIG, upstream.url, env={"GOVLEDGER_SETTLE_TIMEOUT": "1"}
+    )
+    gateway.start()
+    load = BackgroundLoad(gateway.url, DURING).start()
+    load.wait_served(40, timeout=30)
+    frozen_at = time.monotonic()
+    private_postgres.freeze()
+    try:
+        during = load.join()
+        time.sleep(max(0.0, 3.0 - (time.monotonic() - frozen_at)))
+    finally:
+        private_postgres.thaw()
+    thawed_at = time.monotonic()
+    wait_for(lambda: gateway.readyz() == 200, 2.0, "readyz 200 within 2 s of the thaw")
+    ready_s = time.monotonic() - thawed_at
+    after = asyncio.run(run_load(gateway.url, AFTER, []))
+    assert len(after.served) == AFTER.requests, after.statuses()
+
+    began_frozen = [r for r in during.records if r.began and r.began > frozen_at + 1.0]
+    refused = [r for r in began_frozen if r.status == 503]
+    assert refused and all(r.head_s is not None and r.head_s < 1.0 for r in refused)
+    assert during.count(ending="cut") == 0 and during.count(ending="no_response") == 0
+
+    wait_drained(private_database, timeout=20)
+    gateway.stop()
+    figures = read_ledger(private_database)
+    check = reconcile(during.records + after.records, figures)
+    assert check.clean, check
+    assert read_attempts(private_database).upstream_attempts == upstream.calls()
+    assert "Traceback" not in gateway.log(start=1) + gateway.log(start=1, stream="out")
+    measured = {
+        "refused_while_frozen": len(refused),
+        "slowest_refusal_ms": round(max(r.head_s or 0 for r in refused) * 1000, 1),
+        "readyz_after_thaw_s": round(ready_s, 2),
+    }
+    for name, value in measured.items():
+        record_property(name, value)
+    print(f"frozen PostgreSQL: {measured}")
