@@ -29,11 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ledger import events as ev  # noqa: E402
-from ledger.commit_process import CommitProcess  # noqa: E402
-from ledger.store import Store  # noqa: E402
-from ledger.writer import Writer  # noqa: E402
-from projections.rebuild import rebuild_views  # noqa: E402
+from govledger.ledger import events as ev  # noqa: E402
+from govledger.ledger.commit_process import CommitProcess  # noqa: E402
+from govledger.ledger.store import Store  # noqa: E402
+from govledger.ledger.writer import Writer  # noqa: E402
+from govledger.projections.rebuild import rebuild_views  # noqa: E402
 
 PG_URL = os.environ.get(
     "GOVLEDGER_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/govledger_bench"
@@ -172,7 +172,7 @@ def loop_writer_rate(
     queueing a lingering admission then awaiting a settlement (two events per request)."""
     import asyncio
 
-    from ledger.loop_writer import LoopWriter
+    from govledger.ledger.loop_writer import LoopWriter
 
     async def measure() -> tuple[float, float]:
         commits = CommitProcess(url)

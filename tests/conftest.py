@@ -18,7 +18,7 @@ import pytest
 import uvicorn
 from psycopg import sql
 
-from ledger.config import parse_config
+from govledger.ledger.config import parse_config
 
 POSTGRES_URL = os.environ.get("GOVLEDGER_TEST_POSTGRES_URL")
 # One prefix per test run: every database this suite creates is named after it, so parallel
@@ -148,9 +148,9 @@ def start_gateway(
 
     Extra keyword arguments override fields of `Settings` (e.g. `max_body_bytes`).
     """
-    from proxy.app import create_app
-    from proxy.runtime import Settings
-    from proxy.slow_clients import timed_protocol
+    from govledger.proxy.server.app import create_app
+    from govledger.proxy.server.runtime import Settings
+    from govledger.proxy.server.slow_clients import timed_protocol
 
     mock_port = mock_port or free_port()
     text = _with_mock_port(config, mock_port)

@@ -25,9 +25,9 @@ import pytest
 from aiohttp import web
 from openai.types.chat import ChatCompletionMessageParam
 
-from ledger import events as ev
-from projections.database import ViewDatabase
-from proxy.mock_upstream import build_app
+from govledger.ledger import events as ev
+from govledger.projections.database import ViewDatabase
+from govledger.proxy.fake_upstream.server import build_app
 from tests.conftest import RunningGateway, free_port, start_gateway
 
 T = TypeVar("T")

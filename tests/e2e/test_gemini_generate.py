@@ -14,7 +14,7 @@ from aiohttp import web
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
-from ledger import events as ev
+from govledger.ledger import events as ev
 from tests.conftest import RunningGateway, mock_stats, start_gateway
 from tests.e2e.openai_support import (
     HELLO,

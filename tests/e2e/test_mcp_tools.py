@@ -13,7 +13,7 @@ from aiohttp import web
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from ledger import events as ev
+from govledger.ledger import events as ev
 from tests.conftest import RunningGateway, start_gateway
 from tests.e2e.openai_support import (
     chat_body,

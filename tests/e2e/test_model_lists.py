@@ -16,8 +16,8 @@ import pytest
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 
-from proxy.cost import PriceBook, PriceOverride
-from proxy.estimate import input_token_bound
+from govledger.proxy.enforcement.cost import PriceBook, PriceOverride
+from govledger.proxy.enforcement.estimate import input_token_bound
 from tests.conftest import RunningGateway
 from tests.e2e.openai_support import client, module_gateway, virtual_key
 from tests.e2e.vendor_support import ANTHROPIC_KEY, anthropic_client, gemini_client, vendor

@@ -18,7 +18,7 @@ from typing import Any
 import openai
 import pytest
 
-from ledger import events as ev
+from govledger.ledger import events as ev
 from tests.conftest import RunningGateway
 from tests.e2e.openai_support import (
     HELLO_WORDS,

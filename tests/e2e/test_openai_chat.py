@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from ledger import events as ev
+from govledger.ledger import events as ev
 from tests.conftest import RunningGateway
 from tests.e2e.openai_support import (
     HELLO,

@@ -14,7 +14,7 @@ import openai
 import orjson
 import pytest
 
-from ledger import events as ev
+from govledger.ledger import events as ev
 from tests.conftest import RunningGateway, start_gateway
 from tests.e2e.openai_support import (
     HELLO,

@@ -14,7 +14,7 @@ import pytest
 from openai._legacy_response import LegacyAPIResponse
 from openai.types.chat import ChatCompletion
 
-from ledger import events as ev
+from govledger.ledger import events as ev
 from tests.conftest import RunningGateway
 from tests.e2e.openai_support import (
     KEY,

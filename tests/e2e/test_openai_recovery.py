@@ -13,9 +13,9 @@ from typing import Any
 import openai
 import pytest
 
-from ledger import events as ev
-from ledger.periods import period_of
-from ledger.store import Store
+from govledger.ledger import events as ev
+from govledger.ledger.periods import period_of
+from govledger.ledger.store import Store
 from tests.conftest import RunningGateway
 from tests.e2e.openai_support import (
     budget,

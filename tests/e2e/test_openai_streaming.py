@@ -13,7 +13,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from ledger import events as ev
+from govledger.ledger import events as ev
 from tests.conftest import RunningGateway
 from tests.e2e.openai_support import (
     HELLO,

@@ -16,9 +16,9 @@ import openai
 import orjson
 import pytest
 
-from ledger import events as ev
-from proxy import exchange
-from proxy.surfaces import gemini
+from govledger.ledger import events as ev
+from govledger.proxy.flow import request_flow as exchange
+from govledger.proxy.surfaces import gemini
 from tests.conftest import RunningGateway
 from tests.e2e.openai_support import (
     KEY,

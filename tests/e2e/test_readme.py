@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.cost import PriceBook
+from govledger.proxy.enforcement.cost import PriceBook
 from tests.conftest import RunningGateway
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from google.genai import errors as genai_errors
 
-from ledger import events as ev
+from govledger.ledger import events as ev
 from tests.conftest import RunningGateway, start_gateway
 from tests.e2e.management.support import ADMIN, Api, eventually
 from tests.e2e.openai_support import (

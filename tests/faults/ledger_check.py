@@ -7,8 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ledger import events as ev
-from ledger.store import Store
+from govledger.ledger import events as ev
+from govledger.ledger.store import Store
 
 
 @dataclass

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ledger.store import Store
+from govledger.ledger.store import Store
 
 
 @pytest.fixture

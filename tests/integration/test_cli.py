@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from ledger.store import Store, StoreURL
-from projections.database import ViewDatabase
-from proxy.cli import app
+from govledger.ledger.store import Store, StoreURL
+from govledger.projections.database import ViewDatabase
+from govledger.proxy.cli.main import app
 from tests.conftest import POSTGRES_URL
 from tests.integration.workload import CONFIG, Requests, config_with, snapshot
 

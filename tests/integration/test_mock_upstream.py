@@ -21,7 +21,7 @@ from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 from openai.types.responses import ResponseCompletedEvent, ResponseTextDeltaEvent
 
-from proxy.mock_upstream import build_app
+from govledger.proxy.fake_upstream.server import build_app
 
 REPLY = "Hello from the mock upstream."
 SYSTEM = "You are terse."  # 14 bytes
@@ -532,7 +532,7 @@ async def test_run_serves_until_terminated_and_prints_a_single_line() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    code = f"from proxy.mock_upstream import run; run('127.0.0.1', {port}, 0, 0.0)"
+    code = f"from govledger.proxy.fake_upstream.server import run; run('127.0.0.1', {port}, 0, 0.0)"
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )

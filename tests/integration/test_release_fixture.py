@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from ledger import events as ev
-from ledger.store import Store
-from proxy.cli import app
+from govledger.ledger import events as ev
+from govledger.ledger.store import Store
+from govledger.proxy.cli.main import app
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "release_0_1"
 COUNTS = {"governance": 8, "usage": 11}

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from proxy.cli import app
+from govledger import __version__
+from govledger.proxy.cli.main import app
 from tests.conftest import free_port
 
 GOVLEDGER = str(Path(sys.executable).with_name("govledger"))
@@ -41,7 +42,7 @@ def invoke(tmp_path: Path, *args: str) -> tuple[int, str, str]:
 
 def test_version_prints_the_package_version() -> None:
     result = CliRunner().invoke(app, ["--version"])
-    assert (result.exit_code, result.stdout) == (0, "govledger 0.1.0\n")
+    assert (result.exit_code, result.stdout) == (0, f"govledger {__version__}\n")
 
 
 def test_serve_on_a_busy_port_is_one_line_and_exit_1(tmp_path: Path, busy: int) -> None:
@@ -103,7 +104,7 @@ def test_serve_says_where_it_listens_which_store_and_how_many_keys_in_json(
         _, rest = server.communicate(timeout=30)
     assert (line["level"], line["logger"]) == ("info", "govledger")
     assert line["message"] == (
-        f"govledger 0.1.0 listening on http://127.0.0.1:{port}; store {store}; "
+        f"govledger {__version__} listening on http://127.0.0.1:{port}; store {store}; "
         f"1 virtual key(s), 1 active; fake upstream on http://127.0.0.1:{mock}"
     )
     assert "Application shutdown complete." in rest  # SIGTERM stops it gracefully

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from ledger import events as ev
-from ledger.config import parse_config
-from ledger.credentials import SecretBox
-from ledger.governance import ConcurrentChangeError, GovernanceLedger
-from ledger.store import Store, StoreURL
+from govledger.ledger import events as ev
+from govledger.ledger.config import parse_config
+from govledger.ledger.credentials import SecretBox
+from govledger.ledger.governance import ConcurrentChangeError, GovernanceLedger
+from govledger.ledger.store import Store, StoreURL
 from tests.integration.workload import CONFIG, config_with
 
 BOX = SecretBox(bytes(range(32)))

@@ -9,16 +9,16 @@ from typing import Any
 import orjson
 import pytest
 
-from ledger.config import parse_config
-from ledger.credentials import SecretBox
-from ledger.governance import GovernanceLedger
-from ledger.store import Store
-from projections.audit_view import AuditView
-from projections.database import ViewDatabase
-from projections.rebuild import rebuild_views
-from projections.runner import catch_up
-from projections.usage_state import BudgetUsage, UsageState
-from projections.usage_view import UsageView, load_usage_state
+from govledger.ledger.config import parse_config
+from govledger.ledger.credentials import SecretBox
+from govledger.ledger.governance import GovernanceLedger
+from govledger.ledger.store import Store
+from govledger.projections.audit_view import AuditView
+from govledger.projections.database import ViewDatabase
+from govledger.projections.rebuild import rebuild_views
+from govledger.projections.runner import catch_up
+from govledger.projections.usage_state import BudgetUsage, UsageState
+from govledger.projections.usage_view import UsageView, load_usage_state
 from tests.integration.workload import BUDGETS, CONFIG, Requests, config_with, period_of, snapshot
 
 BOX = SecretBox(bytes(range(32)))

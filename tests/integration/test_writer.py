@@ -7,8 +7,8 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
-from ledger.store import Store
-from ledger.writer import Callback, DuplicateEventError, Writer
+from govledger.ledger.store import Store
+from govledger.ledger.writer import Callback, DuplicateEventError, Writer
 from tests.integration.workload import Requests
 
 THREADS = 4

@@ -11,8 +11,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from ledger import events as ev
-from projections.database import VIEW_TABLES, ViewDatabase
+from govledger.ledger import events as ev
+from govledger.projections.database import VIEW_TABLES, ViewDatabase
 
 T0 = datetime(2025, 3, 30, 22, 0, tzinfo=UTC)
 BUDGETS = ("virtual_key:ci#1d", "team:platform#1w", "customer:acme#1M")

@@ -11,21 +11,27 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("ledger", "projections", "proxy", "exporters")
+PACKAGE = "govledger"
 FORBIDDEN = {
     "ledger": {"projections", "proxy", "exporters"},
     "projections": {"proxy", "exporters"},
+    "exporters": {"proxy"},
 }
 
 
 def modules() -> list[str]:
-    """Every module of the packages, as dotted names."""
+    """Every module of the package, as dotted names."""
     found = []
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            parts = path.relative_to(ROOT).with_suffix("").parts
-            found.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    for path in sorted((ROOT / PACKAGE).rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        found.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
     return found
+
+
+def layer(name: str) -> str:
+    """The room of a module name: `govledger.ledger.events` -> `ledger` (else the name)."""
+    parts = name.split(".")
+    return parts[1] if parts[0] == PACKAGE and len(parts) > 1 else parts[0]
 
 
 def imported_by(module: str) -> set[str]:
@@ -47,18 +53,35 @@ def imported_by(module: str) -> set[str]:
 
 
 def test_the_walk_finds_the_modules_and_their_imports() -> None:
-    assert {"ledger.events", "projections.usage_state", "proxy.cli"} <= set(modules())
-    assert "projections.usage_view" in imported_by("proxy.runtime")
-    assert "proxy.runtime" in imported_by("proxy.cli")  # imported inside a function
+    assert {
+        "govledger.ledger.events",
+        "govledger.projections.usage_state",
+        "govledger.proxy.cli.main",
+    } <= set(modules())
+    assert "govledger.projections.usage_view" in imported_by("govledger.proxy.server.runtime")
+    assert "govledger.proxy.server.runtime" in imported_by(
+        "govledger.proxy.cli.main"
+    )  # imported inside a function
 
 
-@pytest.mark.parametrize("module", [m for m in modules() if m.split(".")[0] in FORBIDDEN])
+@pytest.mark.parametrize("module", [m for m in modules() if layer(m) in FORBIDDEN])
 def test_dependencies_point_one_way(module: str) -> None:
-    layer = module.split(".")[0]
+    room = layer(module)
 
-    wrong = sorted(n for n in imported_by(module) if n.split(".")[0] in FORBIDDEN[layer])
+    wrong = sorted(
+        n
+        for n in imported_by(module)
+        if n.startswith(f"{PACKAGE}.") and layer(n) in FORBIDDEN[room]
+    )
 
-    assert wrong == [], f"{module} ({layer}) imports {wrong}"
+    assert wrong == [], f"{module} ({room}) imports {wrong}"
+
+
+def test_nothing_is_importable_outside_the_one_package() -> None:
+    assert sorted(p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()) == [
+        PACKAGE,
+        "tests",
+    ]
 
 
 IMPORT_ALL = """

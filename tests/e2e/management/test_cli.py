@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from typer.testing import CliRunner, Result
 
-from proxy.cli import app
+from govledger.proxy.cli.main import app
 from tests.conftest import RunningGateway, free_port
 from tests.e2e.management.support import ADMIN, Api, poll
 

@@ -15,8 +15,8 @@ from typing import Any
 import openai
 from typer.testing import CliRunner
 
-from ledger import events as ev
-from proxy.cli import app
+from govledger.ledger import events as ev
+from govledger.proxy.cli.main import app
 from tests.conftest import RunningGateway
 from tests.e2e.management.support import ADMIN, Api, poll
 

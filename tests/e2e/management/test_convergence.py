@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from proxy.cli import app
+from govledger.proxy.cli.main import app
 from tests.conftest import RunningGateway
 from tests.e2e.management.support import CONFIG, Api, poll
 

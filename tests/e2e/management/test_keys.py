@@ -9,7 +9,7 @@ from typing import Any
 
 import openai
 
-from ledger import events as ev
+from govledger.ledger import events as ev
 from tests.conftest import RunningGateway
 from tests.e2e.management.support import Api
 

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ledger import events as ev
-from ledger.store import Store
-from projections.database import ViewDatabase
+from govledger.ledger import events as ev
+from govledger.ledger.store import Store
+from govledger.projections.database import ViewDatabase
 from tests.faults.harness.load import RequestRecord
 
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from exporters.alert_channels import Alert, Email, PagerDuty, Slack, Teams
-from exporters.alert_rules import make_alert
-from exporters.alerts import DeliveryError, Webhook, deliver
-from ledger import events as ev
-from ledger.store import Store
+from govledger.exporters.alert_channels import Alert, Email, PagerDuty, Slack, Teams
+from govledger.exporters.alert_rules import make_alert
+from govledger.exporters.alerts import DeliveryError, Webhook, deliver
+from govledger.ledger import events as ev
+from govledger.ledger.store import Store
 from tests.conftest import free_port
 from tests.integration.exporters.alert_support import Receiver, serving
 from tests.integration.exporters.test_alert_rules import SECRET, T0

@@ -14,24 +14,24 @@ from typing import Any
 
 import pytest
 
-from exporters.alert_channels import PagerDuty
-from exporters.alert_rules import Rules
-from exporters.alerts import (
+from govledger.exporters.alert_channels import PagerDuty
+from govledger.exporters.alert_rules import Rules
+from govledger.exporters.alerts import (
     BudgetAlerts,
     GovernanceAlerts,
     Webhook,
     channels_from_env,
     create_tables,
 )
-from exporters.consumer import consume
-from ledger import commands
-from ledger import events as ev
-from ledger.access import ALL
-from ledger.config import parse_config
-from ledger.credentials import SecretBox
-from ledger.governance import GovernanceLedger
-from ledger.store import Store
-from projections.database import ViewDatabase, set_position
+from govledger.exporters.consumer import consume
+from govledger.ledger import commands
+from govledger.ledger import events as ev
+from govledger.ledger.access import ALL
+from govledger.ledger.config import parse_config
+from govledger.ledger.credentials import SecretBox
+from govledger.ledger.governance import GovernanceLedger
+from govledger.ledger.store import Store
+from govledger.projections.database import ViewDatabase, set_position
 from tests.integration.exporters.alert_support import Receiver, serving
 from tests.integration.exporters.support import CONFIG
 

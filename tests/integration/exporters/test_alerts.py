@@ -20,14 +20,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from exporters.alerts import BudgetAlerts, DeliveryError, Webhook, create_tables
-from exporters.consumer import consume
-from ledger import events as ev
-from ledger.config import parse_config
-from ledger.credentials import SecretBox
-from ledger.governance import GovernanceLedger
-from ledger.store import Store
-from projections.database import ViewDatabase, set_position
+from govledger.exporters.alerts import BudgetAlerts, DeliveryError, Webhook, create_tables
+from govledger.exporters.consumer import consume
+from govledger.ledger import events as ev
+from govledger.ledger.config import parse_config
+from govledger.ledger.credentials import SecretBox
+from govledger.ledger.governance import GovernanceLedger
+from govledger.ledger.store import Store
+from govledger.projections.database import ViewDatabase, set_position
 from tests.conftest import RunningGateway, free_port
 from tests.integration.exporters.support import CONFIG, chat
 

@@ -11,14 +11,14 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from exporters.audit_chain import AuditChain, create_tables, verify
-from exporters.consumer import consume
-from ledger.config import parse_config
-from ledger.credentials import SecretBox
-from ledger.governance import GovernanceLedger
-from ledger.store import Store, StoreURL
-from projections.database import ViewDatabase
-from proxy.cli import app
+from govledger.exporters.audit_chain import AuditChain, create_tables, verify
+from govledger.exporters.consumer import consume
+from govledger.ledger.config import parse_config
+from govledger.ledger.credentials import SecretBox
+from govledger.ledger.governance import GovernanceLedger
+from govledger.ledger.store import Store, StoreURL
+from govledger.projections.database import ViewDatabase
+from govledger.proxy.cli.main import app
 from tests.integration.exporters.support import CONFIG
 
 

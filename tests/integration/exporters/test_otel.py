@@ -28,8 +28,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from exporters.otlp_logs import otlp_configured
-from proxy.tracing import RequestTrace, Tracing
+from govledger.exporters.otlp_logs import otlp_configured
+from govledger.proxy.server.tracing import RequestTrace, Tracing
 from tests.conftest import RunningGateway, free_port
 from tests.integration.exporters.support import CONFIG, KEY, PROVIDER_SECRET
 

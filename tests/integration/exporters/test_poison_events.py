@@ -16,18 +16,18 @@ from decimal import Decimal
 import pytest
 from typer.testing import CliRunner
 
-from exporters.consumer import consume
-from exporters.metrics_fold import LABEL_CHARS, MetricsFold, create_tables
-from exporters.otlp_logs import log_records
-from exporters.siem_export import SiemExport, replay
-from exporters.siem_formats import FORMATS
-from exporters.siem_sinks import Line
-from ledger import events as ev
-from ledger.store import Store
-from projections.database import ViewDatabase
-from projections.runner import catch_up
-from projections.usage_view import UsageView
-from proxy.cli import app
+from govledger.exporters.consumer import consume
+from govledger.exporters.metrics_fold import LABEL_CHARS, MetricsFold, create_tables
+from govledger.exporters.otlp_logs import log_records
+from govledger.exporters.siem_export import SiemExport, replay
+from govledger.exporters.siem_formats import FORMATS
+from govledger.exporters.siem_sinks import Line
+from govledger.ledger import events as ev
+from govledger.ledger.store import Store
+from govledger.projections.database import ViewDatabase
+from govledger.projections.runner import catch_up
+from govledger.projections.usage_view import UsageView
+from govledger.proxy.cli.main import app
 
 HUGE = 2**63 * 4  # an estimate the gateway once stored: orjson refuses it
 LONG_MODEL = "".join(random.Random(9).choices(string.ascii_letters, k=4096))

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger import events as ev
-from ledger.store import Store
+from govledger.ledger import events as ev
+from govledger.ledger.store import Store
 from tests.conftest import RunningGateway, free_port
 from tests.integration.exporters.support import CONFIG, chat, refused, sample, scrape, wait_for
 

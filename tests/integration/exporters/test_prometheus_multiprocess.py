@@ -10,7 +10,7 @@ from pathlib import Path
 SCRIPT = """
 import sys
 from prometheus_client import CollectorRegistry, generate_latest
-from exporters.prometheus import LiveMetrics, live_registry
+from govledger.exporters.prometheus import LiveMetrics, live_registry
 
 live = LiveMetrics()
 for _ in range(int(sys.argv[1])):

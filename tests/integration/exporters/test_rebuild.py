@@ -14,12 +14,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
-from exporters import metrics_fold
-from exporters.consumer import consume
-from exporters.metrics_fold import COUNTERS, HISTOGRAMS, MetricsFold
-from ledger.store import Store
-from projections.database import ViewDatabase
-from proxy.cli import app
+from govledger.exporters import metrics_fold
+from govledger.exporters.consumer import consume
+from govledger.exporters.metrics_fold import COUNTERS, HISTOGRAMS, MetricsFold
+from govledger.ledger.store import Store
+from govledger.projections.database import ViewDatabase
+from govledger.proxy.cli.main import app
 from tests.conftest import RunningGateway
 from tests.integration.exporters.alert_support import Receiver, serving
 from tests.integration.exporters.support import CONFIG, chat, refused, scrape

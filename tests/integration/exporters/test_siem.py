@@ -19,15 +19,22 @@ import pytest
 from aiohttp import web
 from typer.testing import CliRunner
 
-from exporters.consumer import consume
-from exporters.siem_export import SiemExport
-from exporters.siem_sinks import FileSink, HttpSink, Line, SinkError, SyslogSink, open_sink
-from ledger.config import parse_config
-from ledger.credentials import SecretBox
-from ledger.governance import GovernanceLedger
-from ledger.store import Store
-from projections.database import ViewDatabase
-from proxy.cli import app
+from govledger.exporters.consumer import consume
+from govledger.exporters.siem_export import SiemExport
+from govledger.exporters.siem_sinks import (
+    FileSink,
+    HttpSink,
+    Line,
+    SinkError,
+    SyslogSink,
+    open_sink,
+)
+from govledger.ledger.config import parse_config
+from govledger.ledger.credentials import SecretBox
+from govledger.ledger.governance import GovernanceLedger
+from govledger.ledger.store import Store
+from govledger.projections.database import ViewDatabase
+from govledger.proxy.cli.main import app
 from tests.conftest import RunningGateway, free_port
 from tests.integration.exporters.support import CONFIG, KEY, PROVIDER_SECRET, chat, refused
 
@@ -336,11 +343,11 @@ def test_a_gateway_with_a_siem_sink_exports_both_logs_as_they_grow(
 KILLED_AFTER_DELIVERY = """
 import os, signal, sys
 from pathlib import Path
-from exporters.consumer import consume
-from exporters.siem_export import SiemExport
-from exporters.siem_sinks import FileSink
-from ledger.store import Store
-from projections.database import ViewDatabase
+from govledger.exporters.consumer import consume
+from govledger.exporters.siem_export import SiemExport
+from govledger.exporters.siem_sinks import FileSink
+from govledger.ledger.store import Store
+from govledger.projections.database import ViewDatabase
 
 class DiesAfterSecondBatch(FileSink):
     sends = 0

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from exporters.siem_sinks import Line, SyslogSink, open_sink
+from govledger.exporters.siem_sinks import Line, SyslogSink, open_sink
 from tests.conftest import free_port
 
 

@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from exporters.metrics_fold import labels_text
-from exporters.prometheus import (
+from govledger.exporters.metrics_fold import labels_text
+from govledger.exporters.prometheus import (
     LiveMetrics,
     _Fixed,
     budget_families,
     lag_family,
     stream_families,
 )
-from ledger.entities import GovernanceState
-from projections.usage_state import UsageState
+from govledger.ledger.entities import GovernanceState
+from govledger.projections.usage_state import UsageState
 
 OPS = Path(__file__).resolve().parents[3] / "ops" / "prometheus"
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import re
 
-from exporters import alert_rules, alerts, audit_chain, metrics_fold, registry
-from exporters.alerts import BudgetAlerts, GovernanceAlerts, Webhook
-from exporters.audit_chain import AuditChain
-from exporters.metrics_fold import MetricsFold
-from exporters.otlp_logs import OtlpLogs
-from exporters.siem_export import SiemExport
-from exporters.siem_sinks import FileSink
-from ledger.store import Store
-from projections.database import SCHEMA as VIEW_SCHEMA
-from projections.rebuild import readers
+from govledger.exporters import alert_rules, alerts, audit_chain, metrics_fold, registry
+from govledger.exporters.alerts import BudgetAlerts, GovernanceAlerts, Webhook
+from govledger.exporters.audit_chain import AuditChain
+from govledger.exporters.metrics_fold import MetricsFold
+from govledger.exporters.otlp_logs import OtlpLogs
+from govledger.exporters.siem_export import SiemExport
+from govledger.exporters.siem_sinks import FileSink
+from govledger.ledger.store import Store
+from govledger.projections.database import SCHEMA as VIEW_SCHEMA
+from govledger.projections.rebuild import readers
 
 
 def created(schema: list[str]) -> set[str]:

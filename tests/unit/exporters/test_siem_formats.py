@@ -7,8 +7,9 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from exporters.siem_formats import cef, ecs, fact, ocsf, redact
-from ledger import events as ev
+from govledger import __version__
+from govledger.exporters.siem_formats import cef, ecs, fact, ocsf, redact
+from govledger.ledger import events as ev
 
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 STREAM = uuid.UUID(int=7)
@@ -68,7 +69,7 @@ def test_ocsf_type_uid_is_the_class_times_100_plus_the_activity() -> None:
 def test_cef_escapes_pipes_in_the_header_and_equals_in_extensions() -> None:
     line = cef(fact("governance", 9, entity_event()))
 
-    assert line.startswith("CEF:0|govledger|govledger|0.1.0|virtual_key.updated|")
+    assert line.startswith(f"CEF:0|govledger|govledger|{__version__}|virtual_key.updated|")
     assert "cs2=k|1\\=x" in line
     assert "alice updated virtual_key k\\|1=x via api" in line
 

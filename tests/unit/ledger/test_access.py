@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ledger.access import BUILTIN_ROLES, RoleSpec, permissions_of
-from ledger.config import describe_errors
-from ledger.entities import GovernanceState
+from govledger.ledger.access import BUILTIN_ROLES, RoleSpec, permissions_of
+from govledger.ledger.config import describe_errors
+from govledger.ledger.entities import GovernanceState
 
 
 def test_admin_may_do_everything_and_viewer_only_read() -> None:

@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from ledger import commands
-from ledger import events as ev
-from ledger.commands import Author
-from ledger.config import ConfigError, CustomerSpec, TeamSpec, VirtualKeySpec
-from ledger.credentials import SecretBox, hash_secret
-from ledger.entities import GovernanceState
+from govledger.ledger import commands
+from govledger.ledger import events as ev
+from govledger.ledger.commands import Author
+from govledger.ledger.config import ConfigError, CustomerSpec, TeamSpec, VirtualKeySpec
+from govledger.ledger.credentials import SecretBox, hash_secret
+from govledger.ledger.entities import GovernanceState
 
 AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
 ALICE = Author("token:alice", "api")

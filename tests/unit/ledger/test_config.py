@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ledger.config import ConfigError, parse_config
+from govledger.ledger.config import ConfigError, parse_config
 
 PROVIDER = {
     "name": "openai",

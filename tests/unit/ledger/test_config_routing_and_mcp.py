@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from ledger.config import ConfigError, parse_config
-from ledger.credentials import SecretBox
-from ledger.entities import GovernanceState
-from ledger.plan import make_plan
-from projections.policy import compile_policy
+from govledger.ledger.config import ConfigError, parse_config
+from govledger.ledger.credentials import SecretBox
+from govledger.ledger.entities import GovernanceState
+from govledger.ledger.plan import make_plan
+from govledger.projections.policy import compile_policy
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 BOX = SecretBox(bytes(range(32)))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ledger.config import ConfigFile, parse_config
+from govledger.ledger.config import ConfigFile, parse_config
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_shipped_schema_matches_the_config_models() -> None:
-    shipped = json.loads((ROOT / "ledger" / "config.schema.json").read_text())
+    shipped = json.loads((ROOT / "govledger" / "ledger" / "config.schema.json").read_text())
     assert shipped == ConfigFile.model_json_schema(by_alias=True)
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from ledger import events as ev
-from ledger.entities import (
+from govledger.ledger import events as ev
+from govledger.ledger.entities import (
     EVENT_FOR,
     KINDS,
     SETTINGS_ID,

@@ -16,8 +16,8 @@ from eventsourcing.application import Application
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import events as ev
-from ledger.store import Governance, Usage
+from govledger.ledger import events as ev
+from govledger.ledger.store import Governance, Usage
 
 BASES = (ev.LedgerEvent, ev.GovernanceEvent, ev.EntityEvent, ev.UsageEvent)
 IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.money import json_default, plain
+from govledger.ledger.money import json_default, plain
 
 finite = st.decimals(allow_nan=False, allow_infinity=False)
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.periods import (
+from govledger.ledger.periods import (
     Duration,
     DurationError,
     Period,

@@ -13,12 +13,12 @@ from typing import Any
 import orjson
 import pytest
 
-from ledger import commands
-from ledger import events as ev
-from ledger.config import ConfigError, parse_config
-from ledger.credentials import SecretBox, hash_secret
-from ledger.entities import GovernanceState
-from ledger.plan import Plan, describe, make_plan
+from govledger.ledger import commands
+from govledger.ledger import events as ev
+from govledger.ledger.config import ConfigError, parse_config
+from govledger.ledger.credentials import SecretBox, hash_secret
+from govledger.ledger.entities import GovernanceState
+from govledger.ledger.plan import Plan, describe, make_plan
 
 BOX = SecretBox(bytes(range(32)))
 T0 = datetime(2025, 1, 1, 9, 30, tzinfo=UTC)

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from ledger.config import parse_config
-from ledger.credentials import SecretBox
-from ledger.entities import GovernanceState
-from ledger.periods import parse_duration
-from ledger.plan import make_plan
-from projections.policy import BudgetRule, RateRule, compile_policy
+from govledger.ledger.config import parse_config
+from govledger.ledger.credentials import SecretBox
+from govledger.ledger.entities import GovernanceState
+from govledger.ledger.periods import parse_duration
+from govledger.ledger.plan import make_plan
+from govledger.projections.policy import BudgetRule, RateRule, compile_policy
 
 BOX = SecretBox(bytes(range(32)))
 T0 = datetime(2025, 2, 3, 4, 5, 6, tzinfo=UTC)

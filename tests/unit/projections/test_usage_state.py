@@ -14,8 +14,8 @@ from uuid import UUID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import events as ev
-from projections.usage_state import BudgetUsage, UsageState
+from govledger.ledger import events as ev
+from govledger.projections.usage_state import BudgetUsage, UsageState
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 ZERO = Decimal(0)

@@ -14,12 +14,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import events as ev
-from ledger.periods import Schedule, parse_duration, period_of
-from projections.policy import BudgetRule, KeyPolicy, ProviderKey, RateRule, Route
-from projections.usage_state import BudgetUsage, UsageState
-from proxy.admission import Admission, Refusal, admit, budget_refusal, rate_refusal
-from proxy.cost import PriceUnknownError
+from govledger.ledger import events as ev
+from govledger.ledger.periods import Schedule, parse_duration, period_of
+from govledger.projections.policy import BudgetRule, KeyPolicy, ProviderKey, RateRule, Route
+from govledger.projections.usage_state import BudgetUsage, UsageState
+from govledger.proxy.enforcement.admission import (
+    Admission,
+    Refusal,
+    admit,
+    budget_refusal,
+    rate_refusal,
+)
+from govledger.proxy.enforcement.cost import PriceUnknownError
 
 NOW = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
 DAY = Schedule(parse_duration("1d"), calendar_aligned=True, anchor=datetime(2025, 1, 1, tzinfo=UTC))

@@ -19,7 +19,7 @@ from genai_prices.types import (
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.cost import (
+from govledger.proxy.enforcement.cost import (
     Price,
     PriceBook,
     PriceOverride,

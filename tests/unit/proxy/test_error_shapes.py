@@ -7,7 +7,7 @@ import httpx2
 import pytest
 from google.genai import errors as genai_errors
 
-from proxy.errors import GatewayError, anthropic_error, google_error
+from govledger.proxy.surfaces.errors import GatewayError, anthropic_error, google_error
 
 ANTHROPIC = [
     (400, anthropic.BadRequestError, "invalid_request_error"),

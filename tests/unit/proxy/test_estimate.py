@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.cost import TokenUsage
-from proxy.estimate import (
+from govledger.proxy.enforcement.cost import TokenUsage
+from govledger.proxy.enforcement.estimate import (
     BUILTIN_TOOL_TOKENS,
     MEDIA_PART_TOKENS,
     MESSAGE_FRAMING_TOKENS,

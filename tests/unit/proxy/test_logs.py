@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from proxy import logs
+from govledger.proxy.server import logs
 
 
 @pytest.fixture

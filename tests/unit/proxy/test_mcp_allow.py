@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.mcp.allow import (
+from govledger.proxy.mcp.allow import (
     Narrowing,
     function_name,
     key_allows,
@@ -15,7 +15,7 @@ from proxy.mcp.allow import (
     permitted,
     split_function,
 )
-from proxy.mcp.offer import OfferedTool, with_tools
+from govledger.proxy.mcp.offer import OfferedTool, with_tools
 
 CONFIGS = [
     {"mcp_client_name": "files", "tools_to_execute": ["read"]},

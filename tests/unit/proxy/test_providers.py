@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from projections.policy import ProviderKey, Route
-from proxy.providers import prepare
-from proxy.translate import UntranslatableError
+from govledger.projections.policy import ProviderKey, Route
+from govledger.proxy.translate import UntranslatableError
+from govledger.proxy.upstream.providers import prepare
 
 HI = [{"role": "user", "content": "hi"}]
 

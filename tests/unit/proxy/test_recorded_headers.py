@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proxy.gateway import recorded_headers
+from govledger.proxy.flow.gateway import recorded_headers
 
 HEADERS = {"authorization": "Bearer sk-bf-secret", "x-tenant": "acme", "x-stage": "s3cret"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.required_headers import compile_rules, missing_headers
+from govledger.proxy.flow.required_headers import compile_rules, missing_headers
 
 RULES = {"X-Tenant": "*", "x-stage": "env.STAGE", "x-team": "team-[a-z]+"}
 

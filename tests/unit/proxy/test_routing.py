@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ledger.config import parse_config
-from ledger.credentials import SecretBox
-from ledger.entities import GovernanceState
-from ledger.plan import make_plan
-from projections.policy import ProviderKey, Route, compile_policy
-from proxy.routing import choose_chain, choose_key
+from govledger.ledger.config import parse_config
+from govledger.ledger.credentials import SecretBox
+from govledger.ledger.entities import GovernanceState
+from govledger.ledger.plan import make_plan
+from govledger.projections.policy import ProviderKey, Route, compile_policy
+from govledger.proxy.enforcement.routing import choose_chain, choose_key
 
 DRAWS = 20_000
 NOW = datetime(2025, 6, 10, tzinfo=UTC)

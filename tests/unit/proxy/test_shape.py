@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxy.estimate import input_token_bound, output_token_bound
-from proxy.surfaces.shape import (
+from govledger.proxy.enforcement.estimate import input_token_bound, output_token_bound
+from govledger.proxy.surfaces.shape import (
     MAX_CHOICES,
     MAX_OUTPUT_TOKENS,
     SHAPES,
@@ -24,8 +24,8 @@ from proxy.surfaces.shape import (
     check_model,
     kind_of,
 )
-from proxy.translate import UntranslatableError
-from proxy.translate.pipeline import translate_request
+from govledger.proxy.translate import UntranslatableError
+from govledger.proxy.translate.pipeline import translate_request
 
 FIXED = settings(
     max_examples=400, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from proxy import mock_replies as mr
-from proxy.cost import TokenUsage
-from proxy.streams import StreamPlan, error_frame
+from govledger.proxy.enforcement.cost import TokenUsage
+from govledger.proxy.fake_upstream import replies as mr
+from govledger.proxy.upstream.stream_plan import StreamPlan, error_frame
 
 REPLY = mr.make_reply(["hi"], "echo: one two", None)
 

@@ -7,9 +7,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.cost import TokenUsage
-from proxy.translate.anthropic_response import usage_to_chat
-from proxy.usage import (
+from govledger.proxy.enforcement.cost import TokenUsage
+from govledger.proxy.translate.anthropic_response import usage_to_chat
+from govledger.proxy.upstream.vendor_usage import (
     TOKEN_CEILING,
     StreamUsage,
     from_anthropic,

@@ -9,10 +9,10 @@ import pytest
 from pydantic import ValidationError
 from starlette.requests import Request
 
-from ledger import commands
-from ledger.config import ConfigError, CustomerSpec
-from ledger.governance import ConcurrentChangeError
-from proxy.management.errors import ApiError, error_response, translate
+from govledger.ledger import commands
+from govledger.ledger.config import ConfigError, CustomerSpec
+from govledger.ledger.governance import ConcurrentChangeError
+from govledger.proxy.management.errors import ApiError, error_response, translate
 
 
 def request(headers: dict[str, str] | None = None) -> Request:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from ledger.periods import Schedule, parse_duration
-from projections.policy import BudgetRule, RateRule
-from projections.usage_state import BudgetUsage, Inflight, UsageState
-from proxy.management.figures import budget_figures, rate_figures
+from govledger.ledger.periods import Schedule, parse_duration
+from govledger.projections.policy import BudgetRule, RateRule
+from govledger.projections.usage_state import BudgetUsage, Inflight, UsageState
+from govledger.proxy.management.figures import budget_figures, rate_figures
 
 NOW = datetime(2026, 3, 10, 15, 30, tzinfo=UTC)
 DAILY = Schedule(parse_duration("1d"), True, datetime(2026, 1, 1, tzinfo=UTC))

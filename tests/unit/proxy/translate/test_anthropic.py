@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy import mock_replies as mr
-from proxy.translate import UntranslatableError
-from proxy.translate.anthropic_request import anthropic_to_chat, chat_to_anthropic
-from proxy.translate.anthropic_response import (
+from govledger.proxy.fake_upstream import replies as mr
+from govledger.proxy.translate import UntranslatableError
+from govledger.proxy.translate.anthropic_request import anthropic_to_chat, chat_to_anthropic
+from govledger.proxy.translate.anthropic_response import (
     AnthropicToChat,
     ChatToAnthropic,
     completion_to_message,

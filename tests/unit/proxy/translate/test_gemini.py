@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy import mock_replies as mr
-from proxy.translate import UntranslatableError
-from proxy.translate.gemini_request import chat_to_gemini, gemini_to_chat, json_schema
-from proxy.translate.gemini_response import (
+from govledger.proxy.fake_upstream import replies as mr
+from govledger.proxy.translate import UntranslatableError
+from govledger.proxy.translate.gemini_request import chat_to_gemini, gemini_to_chat, json_schema
+from govledger.proxy.translate.gemini_response import (
     ChatToGemini,
     GeminiToChat,
     completion_to_gemini,

@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 import pytest
 
-from proxy import mock_replies as mr
-from proxy.translate import UntranslatableError
-from proxy.translate.pipeline import (
+from govledger.proxy.fake_upstream import replies as mr
+from govledger.proxy.translate import UntranslatableError
+from govledger.proxy.translate.pipeline import (
     TranslatedStream,
     error_message,
     native_api,

@@ -1,0 +1,311 @@
+"""The whole vocabulary of the ledger: one frozen dataclass per fact.
+
+Governance events go to the governance application, usage events to the usage
+application. Payloads are plain JSON values (str, int, bool, Decimal, lists and
+dicts of them) and never carry a secret: virtual keys appear as a SHA-256 hash
+and a display prefix, provider keys as references or ciphertext.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from eventsourcing.domain import DomainEvent
+from eventsourcing.utils import register_topic
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LedgerEvent(DomainEvent):
+    """Base of every ledger event: a stream id, its version and the time it happened."""
+
+
+# --- governance -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GovernanceEvent(LedgerEvent):
+    """A change to governance, naming who made it and through which channel."""
+
+    actor: str  # who made the change: a user, an admin token or `system`
+    source: str  # api | cli | config | ui | system
+
+
+@dataclass(frozen=True)
+class EntityEvent(GovernanceEvent):
+    """A change to one governance entity; `data` is its whole state after the change."""
+
+    entity_id: str  # the entity's id in its kind (a provider's name for providers)
+    data: JSON  # the entity's whole state after the change
+    managed_by: str = (
+        ""  # config (a file declares it) | api | cli | ui | system; "" in older events
+    )
+
+
+@dataclass(frozen=True)
+class CustomerCreated(EntityEvent):
+    """A customer was created with a name and budgets."""
+
+
+@dataclass(frozen=True)
+class CustomerUpdated(EntityEvent):
+    """A customer's name or budgets changed."""
+
+
+@dataclass(frozen=True)
+class CustomerDeleted(EntityEvent):
+    """A customer was deleted; `data` is its last state."""
+
+
+@dataclass(frozen=True)
+class TeamCreated(EntityEvent):
+    """A team was created, optionally under a customer."""
+
+
+@dataclass(frozen=True)
+class TeamUpdated(EntityEvent):
+    """A team's name, customer or budgets changed."""
+
+
+@dataclass(frozen=True)
+class TeamDeleted(EntityEvent):
+    """A team was deleted; `data` is its last state."""
+
+
+@dataclass(frozen=True)
+class ProviderCreated(EntityEvent):
+    """An upstream provider was configured with its keys (as references or ciphertext)."""
+
+
+@dataclass(frozen=True)
+class ProviderUpdated(EntityEvent):
+    """A provider's type, base URL, keys or model list changed."""
+
+
+@dataclass(frozen=True)
+class ProviderDeleted(EntityEvent):
+    """A provider was removed."""
+
+
+@dataclass(frozen=True)
+class VirtualKeyCreated(EntityEvent):
+    """A virtual key was issued; `data` holds its hash and prefix, never its value."""
+
+
+@dataclass(frozen=True)
+class VirtualKeyUpdated(EntityEvent):
+    """A virtual key's settings, status, budgets, limits or routes changed."""
+
+
+@dataclass(frozen=True)
+class VirtualKeyDeleted(EntityEvent):
+    """A virtual key was deleted and can no longer authenticate."""
+
+
+@dataclass(frozen=True)
+class GatewaySettingsChanged(EntityEvent):
+    """Gateway-wide settings changed: pricing overrides and unknown-price policy."""
+
+
+@dataclass(frozen=True)
+class VirtualKeyRotated(EntityEvent):
+    """A virtual key got a new value; `data.retired` lists old hashes valid until a time."""
+
+
+@dataclass(frozen=True)
+class AdminTokenIssued(EntityEvent):
+    """A management token was issued with a role; `data` holds its hash, never its value."""
+
+
+@dataclass(frozen=True)
+class AdminTokenRevoked(EntityEvent):
+    """A management token was revoked and can no longer authenticate."""
+
+
+@dataclass(frozen=True)
+class RoleCreated(EntityEvent):
+    """A custom role was created with its `resource:operation` permissions."""
+
+
+@dataclass(frozen=True)
+class RoleUpdated(EntityEvent):
+    """A custom role's permissions changed."""
+
+
+@dataclass(frozen=True)
+class RoleDeleted(EntityEvent):
+    """A custom role was deleted."""
+
+
+@dataclass(frozen=True)
+class AccessDenied(GovernanceEvent):
+    """A management call was refused for lack of a permission; one stream per denial."""
+
+    permission: str  # the `resource:operation` the caller lacked
+    method: str  # the HTTP method of the refused call
+    path: str  # the path of the refused call
+
+
+@dataclass(frozen=True)
+class AlertDeliveryAttempted(GovernanceEvent):
+    """An alert was sent, or tried, to a channel; one stream per alert, a version per try."""
+
+    alert_id: str  # the alert's stable id, also its webhook-id (rule, subject, period, level)
+    rule: str  # e.g. budget_threshold
+    subject: str  # what the alert is about (a budget id)
+    detail: JSON  # the alert's payload as sent
+    channel: str  # the channel's name, e.g. webhook
+    outcome: str  # delivered | failed
+    status: int  # the receiver's HTTP status (0 if it did not answer)
+    error: str
+
+
+# --- usage ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsageEvent(LedgerEvent):
+    """A fact about one request; the stream id derives from the request id."""
+
+    request_id: str  # the gateway's id of the request (a UUID)
+
+
+@dataclass(frozen=True)
+class RequestAdmitted(UsageEvent):
+    """A request passed every check and reserved an upper bound at every level."""
+
+    instance: str  # the gateway instance that admitted the request
+    incarnation: str  # that instance's process start, to find requests a crash left open
+    key_id: str
+    team_id: str | None
+    customer_id: str | None
+    surface: str
+    model: str
+    provider: str | None  # the provider the client pinned, if any
+    reservations: list[JSON]  # {budget, period, amount}: USD upper bound per budget period
+    rate: list[JSON]  # {limit, kind, amount, capacity, window_s} charged to each rate limit
+    estimate: JSON  # the token and cost bounds the reservation was computed from
+    headers: JSON  # request headers the settings ask to record
+
+
+@dataclass(frozen=True)
+class RequestSettled(UsageEvent):
+    """A request finished; actual cost and tokens replace its reservation."""
+
+    instance: str
+    incarnation: str
+    status: str  # ok | upstream_error | client_disconnected | failed
+    reason: str
+    provider: str | None  # the provider that answered (None if none did)
+    provider_key_id: str | None
+    model: str
+    tokens: JSON  # {input, output, cached, reasoning} token counts
+    cost: Decimal  # actual cost in USD
+    price_source: str  # override | genai-prices | zero (may carry a suffix)
+    charges: list[JSON]  # {budget, period, amount}: actual USD per budget period
+    rate: list[JSON]  # {limit, kind, amount}: token-limit adjustment (actual - estimate)
+    attempts: list[JSON]  # {provider, key_id, status, error, ms} per upstream try
+    latency_ms: float  # from admission to settlement
+
+
+@dataclass(frozen=True)
+class RequestAbandoned(UsageEvent):
+    """A request admitted by a crashed process was closed, charged at its reservation."""
+
+    instance: str
+    incarnation: str
+    reason: str
+    charges: list[JSON]
+
+
+@dataclass(frozen=True)
+class RequestRejected(UsageEvent):
+    """A request was refused before any reservation; `level` names where it failed."""
+
+    key_id: str | None
+    surface: str
+    model: str
+    code: str  # e.g. budget_exceeded, request_limited, virtual_key_blocked
+    level: str  # auth | request | pricing | ledger | or a budget or limit level
+    message: str
+    headers: JSON
+
+
+@dataclass(frozen=True)
+class McpToolExecuted(UsageEvent):
+    """A key ran an MCP tool through the gateway; arguments and results are not kept."""
+
+    key_id: str
+    client: str  # the MCP client (server) name
+    tool: str  # the tool's name on that server
+    status: str  # ok | tool_error (the tool reported an error) | failed (no answer)
+    reason: str
+    argument_bytes: int  # size of the JSON arguments, for audit without their content
+    duration_ms: float  # how long the server took to answer
+    headers: JSON  # request headers the settings ask to record
+
+
+@dataclass(frozen=True)
+class McpToolRefused(UsageEvent):
+    """An MCP tool call was refused before it ran; `code` names why (e.g. mcp_tool_blocked)."""
+
+    key_id: str | None
+    client: str
+    tool: str
+    code: str  # mcp_tool_blocked | virtual_key_required | missing_required_headers | ...
+    message: str
+    headers: JSON
+
+
+GOVERNANCE_EVENTS: tuple[type[EntityEvent], ...] = (
+    CustomerCreated,
+    CustomerUpdated,
+    CustomerDeleted,
+    TeamCreated,
+    TeamUpdated,
+    TeamDeleted,
+    ProviderCreated,
+    ProviderUpdated,
+    ProviderDeleted,
+    VirtualKeyCreated,
+    VirtualKeyUpdated,
+    VirtualKeyDeleted,
+    GatewaySettingsChanged,
+    VirtualKeyRotated,
+    AdminTokenIssued,
+    AdminTokenRevoked,
+    RoleCreated,
+    RoleUpdated,
+    RoleDeleted,
+)
+ACCESS_EVENTS: tuple[type[GovernanceEvent], ...] = (AccessDenied,)
+ALERT_EVENTS: tuple[type[GovernanceEvent], ...] = (AlertDeliveryAttempted,)
+USAGE_EVENTS: tuple[type[UsageEvent], ...] = (
+    RequestAdmitted,
+    RequestSettled,
+    RequestAbandoned,
+    RequestRejected,
+    McpToolExecuted,
+    McpToolRefused,
+)
+ALL_EVENTS: tuple[type[LedgerEvent], ...] = (
+    GOVERNANCE_EVENTS + ACCESS_EVENTS + ALERT_EVENTS + USAGE_EVENTS
+)
+
+
+def _keep_old_topics_loading() -> None:
+    """Release 0.1 stored each event under `ledger.events:<Class>` (the class path of its day,
+    before the code moved under `govledger`): those topics resolve to the same classes."""
+    for name, value in list(globals().items()):
+        if (
+            isinstance(value, type)
+            and issubclass(value, LedgerEvent)
+            and value.__module__ == __name__
+        ):
+            register_topic(f"ledger.events:{name}", value)
+
+
+_keep_old_topics_loading()

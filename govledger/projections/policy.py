@@ -1,0 +1,199 @@
+"""Each virtual key's policy, compiled from governance state for the hot path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from govledger.ledger.credentials import CredentialError, SecretBox, resolve_reference
+from govledger.ledger.entities import GovernanceState
+from govledger.ledger.periods import Schedule, parse_duration
+
+
+@dataclass(frozen=True)
+class BudgetRule:
+    """One budget: id, the level it belongs to, its limit and schedule."""
+
+    id: str
+    level: str  # provider_config | virtual_key | team | customer
+    owner: str
+    limit: Decimal
+    schedule: Schedule
+    mode: str
+
+
+@dataclass(frozen=True)
+class RateRule:
+    """One rate limit (requests or tokens) as a GCRA capacity over a window."""
+
+    id: str
+    level: str
+    kind: str  # requests | tokens
+    capacity: int
+    window_s: float
+
+
+@dataclass(frozen=True)
+class ProviderKey:
+    """An upstream key a route may use; `secret` is resolved in memory only."""
+
+    id: str
+    weight: float
+    models: tuple[str, ...]
+    secret: str | None
+
+
+@dataclass(frozen=True)
+class Route:
+    """A provider config of a key: where it may go, and the limits of going there."""
+
+    provider: str
+    provider_type: str
+    base_url: str
+    weight: float
+    allowed_models: tuple[str, ...]
+    keys: tuple[ProviderKey, ...]
+    budgets: tuple[BudgetRule, ...]
+    rates: tuple[RateRule, ...]
+    model_map: tuple[tuple[str, str], ...] = ()  # requested model -> the name this provider uses
+
+    def allows(self, model: str) -> bool:
+        """True if the route may serve the model (and one of its keys may)."""
+        if "*" not in self.allowed_models and model not in self.allowed_models:
+            return False
+        return any("*" in k.models or model in k.models for k in self.keys)
+
+    def upstream_model(self, model: str) -> str:
+        """The model name sent to this provider: mapped, else without a `provider/` prefix."""
+        for requested, sent in self.model_map:
+            if requested == model:
+                return sent
+        prefix = self.provider + "/"
+        return model[len(prefix) :] if model.startswith(prefix) else model
+
+
+@dataclass(frozen=True)
+class KeyPolicy:
+    """Everything admission needs about one virtual key."""
+
+    key_id: str
+    name: str
+    is_active: bool
+    expires_at: float | None
+    team_id: str | None
+    customer_id: str | None
+    routes: tuple[Route, ...]
+    budgets: tuple[BudgetRule, ...]
+    rates: tuple[RateRule, ...]
+    mcp_configs: tuple[dict[str, Any], ...]
+
+
+def _budgets(level: str, owner: str, scope: str, items: list[dict[str, Any]]) -> list[BudgetRule]:
+    return [
+        BudgetRule(
+            id=f"{scope}#{b['reset_duration']}",
+            level=level,
+            owner=owner,
+            limit=Decimal(b["max_limit"]),
+            schedule=Schedule(
+                parse_duration(b["reset_duration"]),
+                bool(b["calendar_aligned"]),
+                datetime.fromisoformat(b["anchor"]),
+            ),
+            mode=b.get("mode", "strict"),
+        )
+        for b in items
+    ]
+
+
+def _rates(level: str, scope: str, limit: dict[str, Any] | None) -> list[RateRule]:
+    if not limit:
+        return []
+    rules = []
+    for kind, prefix in (("requests", "request"), ("tokens", "token")):
+        capacity = limit.get(f"{prefix}_max_limit")
+        if capacity:
+            window = parse_duration(limit[f"{prefix}_reset_duration"]).approx_seconds
+            rules.append(RateRule(f"{scope}#{kind}", level, kind, int(capacity), float(window)))
+    return rules
+
+
+def _secret(key: dict[str, Any], box: SecretBox) -> str | None:
+    try:
+        if "value_ref" in key:
+            return resolve_reference(key["value_ref"])
+        return box.decrypt(key["value_enc"])
+    except CredentialError:
+        return None  # the route stays, but calls with this key fail as a configuration error
+
+
+def compile_policy(state: GovernanceState, key_id: str, box: SecretBox) -> KeyPolicy | None:
+    """Compile one key's policy, or None if the key does not exist."""
+    data = state.get("virtual_key", key_id)
+    if data is None:
+        return None
+    scope = f"virtual_key:{key_id}"
+    budgets = _budgets("virtual_key", key_id, scope, data["budgets"])
+    team = state.get("team", data["team_id"]) if data["team_id"] else None
+    customer_id = data["customer_id"] or (team or {}).get("customer_id")
+    if team is not None:
+        budgets += _budgets("team", data["team_id"], f"team:{data['team_id']}", team["budgets"])
+    customer = state.get("customer", customer_id) if customer_id else None
+    if customer is not None:
+        budgets += _budgets(
+            "customer", customer_id or "", f"customer:{customer_id}", customer["budgets"]
+        )
+    routes = []
+    for route in data["provider_configs"]:
+        provider = state.get("provider", route["provider"])
+        if provider is None:
+            continue
+        wanted = set(route["key_ids"])
+        keys = tuple(
+            ProviderKey(k["id"], float(k["weight"]), tuple(k["models"]), _secret(k, box))
+            for k in provider["keys"]
+            if "*" in wanted or k["id"] in wanted
+        )
+        route_scope = f"{scope}/provider:{route['provider']}"
+        routes.append(
+            Route(
+                provider=route["provider"],
+                provider_type=provider["type"],
+                base_url=provider["base_url"],
+                weight=float(route["weight"]),
+                allowed_models=tuple(route["allowed_models"]),
+                keys=keys,
+                budgets=tuple(
+                    _budgets("provider_config", route["provider"], route_scope, route["budgets"])
+                ),
+                rates=tuple(_rates("provider_config", route_scope, route["rate_limit"])),
+                model_map=tuple(sorted(route.get("model_map", {}).items())),
+            )
+        )
+    expires = data["expires_at"]
+    return KeyPolicy(
+        key_id=key_id,
+        name=data["name"],
+        is_active=bool(data["is_active"]),
+        expires_at=datetime.fromisoformat(expires).timestamp() if expires else None,
+        team_id=data["team_id"],
+        customer_id=customer_id,
+        routes=tuple(routes),
+        budgets=tuple(budgets),
+        rates=tuple(_rates("virtual_key", scope, data["rate_limit"])),
+        mcp_configs=tuple(data["mcp_configs"]),
+    )
+
+
+def budget_rules(
+    level: str, owner: str, scope: str, items: list[dict[str, Any]]
+) -> list[BudgetRule]:
+    """The budgets of one owner (`scope` prefixes their ids, e.g. `team:platform`)."""
+    return _budgets(level, owner, scope, items)
+
+
+def rate_rules(level: str, scope: str, limit: dict[str, Any] | None) -> list[RateRule]:
+    """The request and token limits of one rate-limit entry (none if it is None)."""
+    return _rates(level, scope, limit)

@@ -1,0 +1,217 @@
+"""Admission: a pure decision over a key's policy, the usage state, the request and the time.
+
+Strict budgets admit only if settled + reserved + this request's upper bound fits the limit;
+optimistic budgets admit while settled spend is under the limit. Rate limits use GCRA:
+each limit holds a theoretical arrival time (TAT) advanced by amount x window/capacity, and
+a request is admitted if the TAT stays within one window of now.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from govledger.ledger.periods import PeriodMemo
+from govledger.projections.policy import BudgetRule, KeyPolicy, RateRule, Route
+from govledger.projections.usage_state import UsageState
+from govledger.proxy.enforcement.cost import PriceUnknownError
+from govledger.proxy.enforcement.routing import choose_chain
+
+EPSILON = 1e-9
+PERIODS = PeriodMemo()  # a pure memo: each schedule's last period
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request was refused: HTTP status, code, level and a message with figures."""
+
+    status: int
+    code: str
+    level: str
+    message: str
+    retry_after: int | None = None
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What an admitted request holds: its route chain, reservations and rate charges."""
+
+    chain: tuple[Route, ...]
+    reservations: list[dict[str, Any]]
+    rate: list[dict[str, Any]]
+    bound_cost: Decimal
+
+
+CostOf = Callable[[Route], Decimal]
+
+
+def budget_refusal(
+    rule: BudgetRule, state: UsageState, amount: Decimal, now: datetime
+) -> Refusal | None:
+    """None if the budget admits `amount` now, else a 402 naming the level and figures."""
+    period = PERIODS.period_of(rule.schedule, now)
+    usage = state.usage(rule.id, period.key)
+    if rule.mode == "optimistic":
+        admitted = usage.settled < rule.limit
+    else:
+        admitted = usage.settled + usage.reserved + amount <= rule.limit
+    if admitted:
+        return None
+    return Refusal(
+        402,
+        "budget_exceeded",
+        rule.level,
+        f"budget exceeded at {rule.level} {rule.owner!r} ({rule.schedule.duration} budget): "
+        f"limit {rule.limit} USD, spent {usage.settled} USD, reserved {usage.reserved} USD, "
+        f"this request needs up to {amount} USD; the period resets at {period.end.isoformat()}",
+    )
+
+
+def rate_refusal(rule: RateRule, tats: dict[str, float], amount: int, now: float) -> Refusal | None:
+    """None if the GCRA limit admits `amount` now, else a 429 with Retry-After."""
+    code = "request_limited" if rule.kind == "requests" else "token_limited"
+    interval = rule.window_s / rule.capacity
+    tat = max(tats.get(rule.id, now), now)
+    new_tat = tat + amount * interval
+    if new_tat - now <= rule.window_s + EPSILON:
+        return None
+    if amount > rule.capacity:
+        return Refusal(
+            429,
+            code,
+            rule.level,
+            f"this request needs up to {amount} {rule.kind} but the {rule.level} limit allows "
+            f"{rule.capacity} per {rule.window_s:g}s",
+            retry_after=int(rule.window_s),
+        )
+    wait = math.ceil(new_tat - rule.window_s - now)
+    return Refusal(
+        429,
+        code,
+        rule.level,
+        f"rate limit of {rule.capacity} {rule.kind} per {rule.window_s:g}s reached at "
+        f"{rule.level}; retry in {max(wait, 1)}s",
+        retry_after=max(wait, 1),
+    )
+
+
+def _rate_charges(rules: tuple[RateRule, ...], tokens: int) -> list[tuple[RateRule, int]]:
+    return [(r, 1 if r.kind == "requests" else tokens) for r in rules]
+
+
+def _route_refusal(
+    route: Route, state: UsageState, cost: Decimal, tokens: int, now: datetime
+) -> Refusal | None:
+    for rule, amount in _rate_charges(route.rates, tokens):
+        refusal = rate_refusal(rule, state.tats, amount, now.timestamp())
+        if refusal:
+            return refusal
+    for budget in route.budgets:
+        refusal = budget_refusal(budget, state, cost, now)
+        if refusal:
+            return refusal
+    return None
+
+
+def key_refusal(policy: KeyPolicy, now: datetime) -> Refusal | None:
+    """None if the key may be used at all now, else a 403 (disabled or expired)."""
+    if not policy.is_active:
+        return Refusal(403, "virtual_key_blocked", "virtual_key", "this virtual key is disabled")
+    if policy.expires_at is not None and now.timestamp() >= policy.expires_at:
+        expired = datetime.fromtimestamp(policy.expires_at, UTC).isoformat()
+        return Refusal(
+            403, "virtual_key_blocked", "virtual_key", f"this virtual key expired at {expired}"
+        )
+    return None
+
+
+def admit(
+    policy: KeyPolicy,
+    state: UsageState,
+    model: str,
+    pinned_provider: str | None,
+    tokens: int,
+    cost_of: CostOf,
+    now: datetime,
+    rng: random.Random,
+) -> Admission | Refusal:
+    """Decide one request: every level must admit; reserve at all of them or none."""
+    blocked = key_refusal(policy, now)
+    if blocked is not None:
+        return blocked
+    routes = list(policy.routes)
+    if pinned_provider is not None:
+        routes = [r for r in routes if r.provider == pinned_provider]
+        if not routes:
+            return Refusal(
+                403,
+                "provider_blocked",
+                "virtual_key",
+                f"provider {pinned_provider!r} is not allowed for this key",
+            )
+    routes = [r for r in routes if r.allows(model)]
+    if not routes:
+        return Refusal(
+            403, "model_blocked", "virtual_key", f"model {model!r} is not allowed for this key"
+        )
+    costs: dict[int, Decimal] = {}
+    unpriced: PriceUnknownError | None = None
+    for route in routes:  # a route that cannot price the model is skipped, as one that blocks it
+        try:
+            costs[id(route)] = cost_of(route)
+        except PriceUnknownError as error:
+            unpriced = unpriced or error
+    if not costs:
+        assert unpriced is not None  # noqa: S101 - routes is non-empty
+        raise unpriced
+    routes = [r for r in routes if id(r) in costs]
+    eligible, first_refusal = [], None
+    for route in routes:
+        refusal = _route_refusal(route, state, costs[id(route)], tokens, now)
+        if refusal is None:
+            eligible.append(route)
+        elif first_refusal is None:
+            first_refusal = refusal
+    if not eligible:
+        assert first_refusal is not None  # noqa: S101 - routes is non-empty
+        return first_refusal
+    epoch = now.timestamp()
+    for rule, amount in _rate_charges(policy.rates, tokens):
+        refusal = rate_refusal(rule, state.tats, amount, epoch)
+        if refusal:
+            return refusal
+    chain = choose_chain(eligible, rng)
+    bound = max(costs[id(r)] for r in chain)
+    for budget in policy.budgets:
+        refusal = budget_refusal(budget, state, bound, now)
+        if refusal:
+            return refusal
+    reservations = [_reservation(b, bound, now) for b in policy.budgets]
+    for route in chain:
+        reservations += [_reservation(b, costs[id(route)], now) for b in route.budgets]
+    rate = [_rate_item(rule, amount) for rule, amount in _rate_charges(policy.rates, tokens)]
+    rate += [_rate_item(rule, amount) for rule, amount in _rate_charges(chain[0].rates, tokens)]
+    return Admission(chain, reservations, rate, bound)
+
+
+def _reservation(rule: BudgetRule, amount: Decimal, now: datetime) -> dict[str, Any]:
+    return {
+        "budget": rule.id,
+        "period": PERIODS.period_of(rule.schedule, now).key,
+        "amount": amount,
+    }
+
+
+def _rate_item(rule: RateRule, amount: int) -> dict[str, Any]:
+    return {
+        "limit": rule.id,
+        "kind": rule.kind,
+        "amount": amount,
+        "capacity": rule.capacity,
+        "window_s": rule.window_s,
+    }

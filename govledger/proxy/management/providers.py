@@ -1,0 +1,105 @@
+"""/api/governance/providers: upstream vendors and their keys, whose values are write-only."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import Field
+from starlette.responses import Response
+
+from govledger.ledger import commands
+from govledger.ledger.config import PROVIDER_NAME, ProviderKeySpec, ProviderSpec
+from govledger.proxy.management import crud, schemas
+from govledger.proxy.management.auth import Principal, management, require
+from govledger.proxy.management.errors import invalid
+
+KIND = "provider"
+
+
+class ProviderKeyBody(ProviderKeySpec):
+    """An upstream key; on replace, a key without `value` keeps its stored one."""
+
+    value: str | None = Field(None, min_length=1)  # type: ignore[assignment]
+
+
+class ProviderBody(ProviderSpec):
+    """A provider; its `name` is its id (taken from the path on replace)."""
+
+    name: str | None = Field(None, pattern=PROVIDER_NAME)  # type: ignore[assignment]
+    keys: list[ProviderKeyBody] = Field(min_length=1)  # type: ignore[assignment]
+
+
+def _raw(body: ProviderBody) -> dict[str, Any]:
+    return body.model_dump(exclude_none=False)
+
+
+PAGE = schemas.page_of(schemas.Provider)
+
+
+def router() -> APIRouter:
+    """The providers' endpoints."""
+    api = APIRouter(prefix="/api/governance/providers", tags=["providers"])
+
+    @api.get("", responses=schemas.ok(PAGE))
+    async def list_providers(
+        request: Request,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        cursor: str | None = None,
+        search: str | None = None,
+        who: Principal = require("providers:view"),
+    ) -> Response:
+        """Providers by name, a page at a time; `search` matches the name."""
+        return crud.list_response(
+            management(request), KIND, limit, cursor, lambda i, d: crud.matches(search, i, d)
+        )
+
+    @api.post("", status_code=201, responses=schemas.ok(schemas.Provider, 201))
+    async def create_provider(
+        request: Request, body: ProviderBody, who: Principal = require("providers:create")
+    ) -> Response:
+        """Configure a provider; key values are encrypted (or kept as `env.NAME` references)."""
+        service = management(request)
+        if body.name is None:
+            raise invalid([("name", "a provider needs a name (its id)")])
+        commands.check_absent(service.state, KIND, body.name)
+        _, data = commands.provider_data(
+            service.state, _raw(body), service.runtime.governance.box, body.name
+        )
+        return await crud.create(service, who, KIND, body.name, data)
+
+    @api.get("/{name}", responses=schemas.ok(schemas.Provider))
+    async def show_provider(
+        request: Request, name: str, who: Principal = require("providers:view")
+    ) -> Response:
+        """One provider (its keys without their values)."""
+        return crud.show(management(request), KIND, name)
+
+    @api.put("/{name}", responses=schemas.ok(schemas.Provider))
+    async def replace_provider(
+        request: Request,
+        name: str,
+        body: ProviderBody,
+        who: Principal = require("providers:update"),
+    ) -> Response:
+        """Replace a provider; keys without `value` keep theirs; If-Match refuses stale edits."""
+        service = management(request)
+        crud.check_path_id(body.name, name, "name")
+        box = service.runtime.governance.box
+        return await crud.replace(
+            service,
+            who,
+            KIND,
+            name,
+            crud.if_match(request),
+            lambda: commands.provider_data(service.state, _raw(body), box, name)[1],
+        )
+
+    @api.delete("/{name}", status_code=204)
+    async def delete_provider(
+        request: Request, name: str, who: Principal = require("providers:delete")
+    ) -> Response:
+        """Remove a provider; 409 while a virtual key routes to it."""
+        return await crud.remove(management(request), who, KIND, name, crud.if_match(request))
+
+    return api

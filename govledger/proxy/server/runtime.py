@@ -1,0 +1,325 @@
+"""The running gateway's parts, wired once: store, writer, state, tails, price book.
+
+This is the only module that knows the concrete adapters; nothing connects at import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from govledger.exporters import registry as exporters
+from govledger.ledger import events as ev
+from govledger.ledger.commit_process import CommitFailedError, CommitProcess
+from govledger.ledger.credentials import SecretBox
+from govledger.ledger.entities import GovernanceState, kind_and_action
+from govledger.ledger.governance import GovernanceLedger
+from govledger.ledger.loop_writer import CommitDeferredError, LoopWriter
+from govledger.ledger.spool import Spool, commit_spool
+from govledger.ledger.store import DEFAULT_URL, Store
+from govledger.ledger.writer import DuplicateEventError
+from govledger.projections.audit_view import AuditView
+from govledger.projections.database import ViewDatabase
+from govledger.projections.policy import KeyPolicy, compile_policy
+from govledger.projections.runner import Batch, Tail, catch_up
+from govledger.projections.usage_state import UsageState
+from govledger.projections.usage_view import UsageView, load_usage_state
+from govledger.projections.worker import ProjectionProcess
+from govledger.proxy.enforcement.cost import PriceBook, PriceOverride
+
+log = logging.getLogger("govledger")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process settings, read from the environment by `from_env` (never at import)."""
+
+    database_url: str = DEFAULT_URL
+    instance: str = "govledger"
+    max_body_bytes: int = 4 * 1024 * 1024
+    upstream_timeout_s: float = 120.0
+    abandon_after_s: float = 3600.0
+    secret_key_file: Path = Path("data/secret.key")
+    mock_upstream_port: int | None = None
+    admin_token: str | None = field(default=None, repr=False)  # bootstraps the first Admin
+    metrics_key_budgets: int = 0  # key-level budgets in /metrics, at most this many
+    settle_timeout_s: float = 2.0  # a settlement not committed by then answers 503, kept
+    stall_after_s: float = 0.75  # a commit waiting longer means the store is down
+    spool_dir: Path | None = None  # events the store cannot take yet; default beside the key
+
+    @property
+    def spool_path(self) -> Path:
+        """The spool file of this instance."""
+        folder = self.spool_dir or self.secret_key_file.parent / "spool"
+        return folder / f"{self.instance}.usage.jsonl"
+
+    header_read_timeout_s: float = 10.0  # a request's headers must arrive within this
+    body_read_timeout_s: float = 30.0  # and then its body within this
+    management_max_body_bytes: int = 1024 * 1024  # the largest body /api accepts
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Settings from GOVLEDGER_* variables, with explicit overrides on top."""
+        env = os.environ
+        values: dict[str, Any] = {
+            "database_url": env.get("GOVLEDGER_DATABASE_URL", DEFAULT_URL),
+            "instance": env.get("GOVLEDGER_INSTANCE", socket.gethostname()),
+            "max_body_bytes": int(env.get("GOVLEDGER_MAX_BODY_BYTES", 4 * 1024 * 1024)),
+            "upstream_timeout_s": float(env.get("GOVLEDGER_UPSTREAM_TIMEOUT", 120)),
+            "secret_key_file": Path(env.get("GOVLEDGER_SECRET_KEY_FILE", "data/secret.key")),
+            "admin_token": env.get("GOVLEDGER_ADMIN_TOKEN") or None,
+            "metrics_key_budgets": int(env.get("GOVLEDGER_METRICS_KEY_BUDGETS", 0)),
+            "settle_timeout_s": float(env.get("GOVLEDGER_SETTLE_TIMEOUT", 2.0)),
+            "stall_after_s": float(env.get("GOVLEDGER_STALL_AFTER", 0.75)),
+            "spool_dir": Path(env["GOVLEDGER_SPOOL_DIR"])
+            if env.get("GOVLEDGER_SPOOL_DIR")
+            else None,
+            "header_read_timeout_s": float(env.get("GOVLEDGER_HEADER_READ_TIMEOUT", 10)),
+            "body_read_timeout_s": float(env.get("GOVLEDGER_BODY_READ_TIMEOUT", 30)),
+            "management_max_body_bytes": int(
+                env.get("GOVLEDGER_MANAGEMENT_MAX_BODY_BYTES", 1024 * 1024)
+            ),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+@dataclass
+class Runtime:
+    """Owns every long-lived part; `start` and `stop` bracket the server's life."""
+
+    settings: Settings
+    incarnation: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    store: Store = field(init=False)
+    writer: LoopWriter = field(init=False)
+    governance: GovernanceLedger = field(init=False)
+    usage: UsageState = field(init=False)
+    prices: PriceBook = field(init=False)
+    tails: list[Tail] = field(default_factory=list)
+    loop: asyncio.AbstractEventLoop | None = None
+    _policies: dict[str, KeyPolicy | None] = field(default_factory=dict)
+    _probe: asyncio.Task[None] | None = None
+
+    def open(self) -> None:
+        """Open the store and build state from the views plus the tail (no full replay)."""
+        self.store = Store(self.settings.database_url)
+        self.spool = Spool(self.settings.spool_path)
+        commit_spool(self.store, self.spool)  # a crashed incarnation's kept events come first
+        box = SecretBox.from_environment_or_file(self.settings.secret_key_file)
+        self.governance = GovernanceLedger(self.store, box)
+        self.governance.load()
+        self.views = ViewDatabase(self.settings.database_url)
+        self.views.create()
+        exporters.create_tables(self.views)
+        catch_up(self.store, self.views, "governance", [AuditView()])
+        catch_up(self.store, self.views, "usage", [UsageView()])
+        with self.views.transaction() as cur:
+            self.usage = load_usage_state(cur)
+        self.usage_position = self.views.position("usage", "usage")
+        self._refresh_prices()
+        self.commits = CommitProcess(self.settings.database_url)
+        self.writer = LoopWriter(
+            self.store, self.commits, self.spool, stall_after_s=self.settings.stall_after_s
+        )
+        self.projector = ProjectionProcess(self.settings.database_url, [exporters.TOPIC])
+        self._own: set[int] = set()
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the writer and the tails, and close what a crashed incarnation left open."""
+        self.loop = loop
+        self.commits.start()
+        self.projector.start()  # both children start up side by side
+        try:
+            self.commits.ping("usage")  # warm before the first request, not during it
+        except CommitFailedError as error:  # the writer reports and retries it
+            log.debug("commit process not ready at start: %s", error)
+        self.writer.start(loop)
+        url = self.settings.database_url
+        governance = Tail(
+            self.store,
+            url,
+            "governance",
+            [],
+            [self._on_governance],
+            after=self.governance.state.position,
+        )
+        usage = Tail(
+            self.store,
+            url,
+            "usage",
+            [],
+            [self._on_usage],
+            after=self.usage_position,
+            skip=self._is_own,
+        )
+        self.tails = [governance, usage]
+        self.writer.listeners.append(self._committed)
+        for tail in self.tails:
+            tail.start()
+        self.abandon_orphans(datetime.now(UTC))
+        self._probe = loop.create_task(self._watch_store())
+
+    async def _watch_store(self) -> None:
+        """Once a minute, close requests open longer than abandon_after_s.
+
+        (The writer itself watches the store: it pings it when idle and retries after a
+        failure, so admission resumes by itself once the store answers again.)
+        """
+        while True:
+            await asyncio.sleep(60.0)
+            if not self.writer.accepting():
+                continue
+            try:
+                await self.sweep_orphans(datetime.now(UTC))
+            except CommitDeferredError:  # the store went away meanwhile: kept, not an error
+                continue
+            except Exception as error:  # the sweep retries next minute
+                log.warning("orphan sweep failed: %s", str(error).splitlines()[0])
+
+    def _committed(self, app: str, ids: Sequence[int], _seconds: float) -> None:
+        if app == "usage":
+            self._own.update(ids)
+        for tail in self.tails:
+            tail.nudge()
+
+    def _is_own(self, position: int) -> bool:
+        """True (once) for a usage notification this process wrote: it is applied already."""
+        try:
+            self._own.remove(position)
+        except KeyError:
+            return False
+        return True
+
+    async def drain(self) -> None:
+        """Commit what is queued (call before `stop`, on the loop)."""
+        await self.writer.close()
+
+    def stop(self) -> None:
+        """Stop the commit process and the tails, and close the store."""
+        if self._probe is not None:
+            self._probe.cancel()
+        self.commits.stop()
+        for tail in self.tails:
+            tail.stop()
+        self.projector.stop()
+        self.views.close()
+        self.store.close()
+
+    @property
+    def instance_id(self) -> str:
+        """This process: the stable instance name and this start's incarnation."""
+        return f"{self.settings.instance}/{self.incarnation}"
+
+    def policy(self, key_id: str) -> KeyPolicy | None:
+        """The compiled policy of a key, cached until governance changes."""
+        try:
+            return self._policies[key_id]
+        except KeyError:
+            policy = compile_policy(self.governance.state, key_id, self.governance.box)
+            self._policies[key_id] = policy
+            return policy
+
+    @property
+    def state(self) -> GovernanceState:
+        """The folded governance state."""
+        return self.governance.state
+
+    def _refresh_prices(self) -> None:
+        settings = self.governance.state.settings()
+        overrides = [PriceOverride(**o) for o in settings["pricing_overrides"]]
+        self.prices = PriceBook(overrides, bool(settings["allow_unknown_prices"]))
+
+    def governance_changed(self) -> None:
+        """Drop compiled policies and prices after a governance change."""
+        self._policies.clear()
+        self._refresh_prices()
+
+    def _on_governance(self, batch: Batch) -> None:
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._apply_governance, batch)
+
+    def _apply_governance(self, batch: Batch) -> None:
+        state = self.governance.state
+        changed = False
+        for position, event in batch:
+            if isinstance(event, ev.EntityEvent):
+                kind, _ = kind_and_action(event)
+                if event.originator_version > state.version(kind, event.entity_id):
+                    state.apply(event)
+                    changed = True
+            state.position = max(state.position, position)
+        if changed:
+            self.governance_changed()
+
+    def _on_usage(self, batch: Batch) -> None:
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._apply_usage, batch)
+
+    def _apply_usage(self, batch: Batch) -> None:
+        for position, event in batch:
+            if position <= self.usage_position:
+                continue
+            self.usage_position = position
+            if getattr(event, "incarnation", None) != self.incarnation:
+                self.usage.apply(event)
+
+    def orphans(self, now: datetime) -> list[ev.RequestAbandoned]:
+        """Abandoned events for requests an earlier incarnation of this instance left open,
+        and for any request open longer than `abandon_after_s` (its process is gone)."""
+        events = []
+        for request_id, held in list(self.usage.inflight.items()):
+            earlier_me = (
+                held.instance == self.settings.instance and held.incarnation != self.incarnation
+            )
+            stale = now.timestamp() - held.admitted_at > self.settings.abandon_after_s
+            if not (earlier_me or stale):
+                continue
+            events.append(
+                ev.RequestAbandoned(
+                    originator_id=uuid.UUID(request_id),
+                    originator_version=2,
+                    timestamp=now,
+                    request_id=request_id,
+                    instance=self.settings.instance,
+                    incarnation=self.incarnation,
+                    reason="process stopped before settling" if earlier_me else "never settled",
+                    charges=held.reservations,
+                )
+            )
+        return events
+
+    def abandon_orphans(self, now: datetime) -> int:
+        """Close orphans at start, one by one (another instance may have closed one first)."""
+        closed = 0
+        for event in self.orphans(now):
+            try:
+                self.writer.append_sync("usage", [event])
+            except DuplicateEventError:
+                continue
+            self.usage.apply(event)
+            closed += 1
+        if closed:
+            log.warning("closed %d abandoned request(s), charged at their reservation", closed)
+        return closed
+
+    async def sweep_orphans(self, now: datetime) -> int:
+        """Close stale orphans while running (from the event loop)."""
+        closed = 0
+        for event in self.orphans(now):
+            if event.request_id not in self.usage.inflight:
+                continue
+            try:
+                await self.writer.append("usage", [event])
+            except DuplicateEventError:
+                continue
+            self.usage.apply(event)
+            closed += 1
+        return closed

@@ -1,0 +1,141 @@
+"""Calls to upstream providers over a pooled aiohttp session, walking the fallback chain.
+
+Each route of a chain may be of another provider type: `prepare` builds its native request
+(or refuses with UntranslatableError, and the chain goes on)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from govledger.projections.policy import ProviderKey, Route
+from govledger.proxy.enforcement.routing import choose_key
+from govledger.proxy.translate import UntranslatableError
+from govledger.proxy.upstream.providers import Prepared
+
+Prepare = Callable[[Route, ProviderKey], Prepared]
+
+
+@dataclass
+class Attempt:
+    """One try at one provider: what happened and how long it took."""
+
+    provider: str
+    key_id: str | None
+    status: int | None
+    error: str
+    ms: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """The attempt as stored on the settled event."""
+        return {
+            "provider": self.provider,
+            "key_id": self.key_id,
+            "status": self.status,
+            "error": self.error,
+            "ms": self.ms,
+        }
+
+
+@dataclass
+class Answer:
+    """An upstream response that will not be retried (2xx or a non-retryable 4xx)."""
+
+    route: Route
+    key: ProviderKey
+    response: aiohttp.ClientResponse
+    attempts: list[Attempt]
+    prepared: Prepared
+
+
+class AllAttemptsFailed(Exception):
+    """Every route in the chain failed with a retryable error."""
+
+    def __init__(
+        self, attempts: list[Attempt], untranslatable: list[UntranslatableError] | None = None
+    ) -> None:
+        super().__init__("all upstream attempts failed")
+        self.attempts = attempts
+        self.untranslatable = untranslatable or []
+
+    @property
+    def nothing_translatable(self) -> bool:
+        """True when no route could take the request in its wire format."""
+        return bool(self.untranslatable) and len(self.untranslatable) == len(self.attempts)
+
+    @property
+    def all_rate_limited(self) -> bool:
+        """True when every attempt was an upstream 429."""
+        return bool(self.attempts) and all(a.status == 429 for a in self.attempts)
+
+
+class Upstream:
+    """A pooled HTTP client for upstreams of every provider type."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=10)
+        self.session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        """Open the connection pool."""
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=512, ttl_dns_cache=300)
+        self.session = aiohttp.ClientSession(
+            connector=connector, timeout=self.timeout, auto_decompress=False
+        )
+
+    async def stop(self) -> None:
+        """Close the pool."""
+        if self.session is not None:
+            await self.session.close()
+
+    async def send(
+        self,
+        chain: tuple[Route, ...],
+        model: str,
+        rng: random.Random,
+        prepare: Prepare,
+    ) -> Answer:
+        """Try each route in turn; return the first answer that is not retryable."""
+        if self.session is None:  # pragma: no cover - start() runs in the lifespan
+            raise RuntimeError("upstream client is not started")
+        attempts: list[Attempt] = []
+        untranslatable: list[UntranslatableError] = []
+        for route in chain:
+            key = choose_key(route, model, rng)
+            started = time.perf_counter()
+            if key is None:
+                attempts.append(Attempt(route.provider, None, None, "no usable provider key", 0.0))
+                continue
+            try:
+                prepared = prepare(route, key)
+            except UntranslatableError as error:
+                untranslatable.append(error)
+                attempts.append(
+                    Attempt(route.provider, key.id, None, f"untranslatable: {error}", 0)
+                )
+                continue
+            try:
+                response = await self.session.post(
+                    prepared.url, data=prepared.payload, headers=prepared.headers
+                )
+            except (TimeoutError, aiohttp.ClientError, OSError) as error:
+                ms = (time.perf_counter() - started) * 1000
+                kind = "timeout" if isinstance(error, asyncio.TimeoutError) else "connection error"
+                attempts.append(Attempt(route.provider, key.id, None, kind, round(ms, 3)))
+                continue
+            ms = round((time.perf_counter() - started) * 1000, 3)
+            if response.status >= 500 or response.status == 429:
+                response.release()
+                attempts.append(
+                    Attempt(route.provider, key.id, response.status, "retryable status", ms)
+                )
+                continue
+            attempts.append(Attempt(route.provider, key.id, response.status, "", ms))
+            return Answer(route, key, response, attempts, prepared)
+        raise AllAttemptsFailed(attempts, untranslatable)
