@@ -29,10 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.thread_writer import Writer  # noqa: E402
 from govledger.ledger import events as ev  # noqa: E402
 from govledger.ledger.commit_process import CommitProcess  # noqa: E402
 from govledger.ledger.store import Store  # noqa: E402
-from govledger.ledger.writer import Writer  # noqa: E402
 from govledger.projections.rebuild import rebuild_views  # noqa: E402
 
 PG_URL = os.environ.get(
