@@ -302,7 +302,7 @@ def main() -> None:
             print(json.dumps(result), flush=True)
             results.append(result)
     keys = [k for k in results[0] if k != "store"]
-    print("\n" + "metric".ljust(34) + "".join(r["store"].rjust(14) for r in results))  # type: ignore[union-attr]
+    print("\n" + "metric".ljust(34) + "".join(str(r["store"]).rjust(14) for r in results))
     for key in keys:
         print(key.ljust(34) + "".join(str(r[key]).rjust(14) for r in results))
 
