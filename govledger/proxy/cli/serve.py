@@ -30,7 +30,6 @@ def bind(host: str, port: int) -> socket.socket:
         if error.errno == errno.EADDRINUSE:
             fail(f"port {port} on {host} is already in use")
         fail(f"cannot listen on {host}:{port}: {error.strerror or error}")
-    raise AssertionError("unreachable")
 
 
 LogLevel = Annotated[
