@@ -29,10 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.thread_writer import Writer  # noqa: E402
 from govledger.ledger import events as ev  # noqa: E402
 from govledger.ledger.commit_process import CommitProcess  # noqa: E402
 from govledger.ledger.store import Store  # noqa: E402
-from govledger.ledger.writer import Writer  # noqa: E402
 from govledger.projections.rebuild import rebuild_views  # noqa: E402
 
 PG_URL = os.environ.get(
@@ -302,7 +302,7 @@ def main() -> None:
             print(json.dumps(result), flush=True)
             results.append(result)
     keys = [k for k in results[0] if k != "store"]
-    print("\n" + "metric".ljust(34) + "".join(r["store"].rjust(14) for r in results))  # type: ignore[union-attr]
+    print("\n" + "metric".ljust(34) + "".join(str(r["store"]).rjust(14) for r in results))
     for key in keys:
         print(key.ljust(34) + "".join(str(r[key]).rjust(14) for r in results))
 

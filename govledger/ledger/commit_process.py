@@ -3,8 +3,9 @@
 Why a process: a commit makes a dozen round trips to the database, and a thread must take
 the GIL back after each one. Under load the event loop holds the GIL most of the time, so
 each hand-over waits up to the 5 ms switch interval and a 2 ms commit takes 50 ms. The
-writer thread keeps batching and encoding; only the insert (the library's own recorder,
-with its table lock and NOTIFY) runs here, behind one pipe round trip per batch.
+group commit (`loop_writer.py`, on the event loop) keeps batching and encoding; only the
+insert (the library's own recorder, with its table lock and NOTIFY) runs here, behind one
+pipe round trip per batch.
 """
 
 from __future__ import annotations

@@ -36,7 +36,6 @@ class GovernanceLedger:
         self.clock = clock
         self.state = GovernanceState()
         self._lock = threading.Lock()
-        self.listeners: list[Callable[[ev.EntityEvent], None]] = []
 
     def load(self) -> GovernanceState:
         """Fold every governance event not yet seen into the state."""
@@ -77,9 +76,6 @@ class GovernanceLedger:
             # The position stays: another writer may have landed events just before these,
             # and `load` must still read them (it skips these by their versions).
             self.fold(events)
-        for event in events:
-            for listener in self.listeners:
-                listener(event)
 
     def append(self, events: Sequence[ev.GovernanceEvent]) -> None:
         """Append events atomically without folding them (the caller folds on its own thread).

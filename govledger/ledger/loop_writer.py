@@ -1,10 +1,11 @@
 """Group commit driven by the event loop itself, for the server's hot path; loses nothing.
 
-The threaded `Writer` hands the GIL back and forth with a busy event loop at every
-wake-up, and each hand-over can wait the 5 ms switch interval: measured next to a busy
-thread, a 2 ms commit took 20-50 ms. Here the loop batches, encodes, writes the batch to
-the commit process's pipe and is woken by the reply (`add_reader`): no thread, no GIL
-hand-over, one commit in flight while the next batch gathers.
+A writer thread (the benchmark keeps one: `bench/thread_writer.py`) hands the GIL back and
+forth with a busy event loop at every wake-up, and each hand-over can wait the 5 ms switch
+interval: measured next to a busy thread, a 2 ms commit took 20-50 ms. Here the loop
+batches, encodes, writes the batch to the commit process's pipe and is woken by the reply
+(`add_reader`): no thread, no GIL hand-over, one commit in flight while the next batch
+gathers.
 
 Nothing handed to the writer is dropped. When a commit fails (the store is down), that batch
 and everything queued behind it go to the `Spool`, a local append-only file, and so does
@@ -25,17 +26,17 @@ from dataclasses import dataclass
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-from govledger.ledger.commit_process import CommitProcess
-from govledger.ledger.events import LedgerEvent
-from govledger.ledger.spool import Record, Spool
-from govledger.ledger.store import Store
-from govledger.ledger.writer import (
+from govledger.ledger.commit_bookkeeping import (
     Callback,
     DuplicateEventError,
     WriterStats,
     describe_events,
     split_ids,
 )
+from govledger.ledger.commit_process import CommitProcess
+from govledger.ledger.events import LedgerEvent
+from govledger.ledger.spool import Record, Spool
+from govledger.ledger.store import Store
 
 log = logging.getLogger("govledger.writer")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -251,7 +252,7 @@ def test_an_unexpected_error_after_admission_releases_the_reservation_at_once(
     assert nothing_held(gateway)
     flush_ledger(gateway)
     settled = settled_for(gateway, request_id)
-    assert (settled.status, settled.cost, settled.charges) == ("failed", 0, [])
+    assert (settled.status, settled.cost, settled.charges) == ("failed", Decimal(0), [])
     assert settled.reason == "gateway error: RuntimeError"
     monkeypatch.undo()
     ok = post(gateway, CHAT, chat(), key=OTHER_KEY)

@@ -11,11 +11,11 @@ import pytest
 import uvloop
 from eventsourcing.persistence import StoredEvent
 
+from govledger.ledger.commit_bookkeeping import DuplicateEventError
 from govledger.ledger.commit_process import CommitFailedError, CommitProcess
 from govledger.ledger.loop_writer import CommitDeferredError, LoopWriter
 from govledger.ledger.spool import Spool, commit_spool
 from govledger.ledger.store import Store
-from govledger.ledger.writer import DuplicateEventError
 from tests.integration.workload import Requests
 
 

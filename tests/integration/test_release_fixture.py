@@ -29,7 +29,7 @@ def restore(store_url: str, tmp_path: Path) -> str:
             )
         return f"sqlite:///{tmp_path}/old.sqlite"
     with psycopg.connect(store_url, autocommit=True) as conn:
-        conn.execute((FIXTURE / "postgres.sql").read_text())  # type: ignore[arg-type]
+        conn.execute((FIXTURE / "postgres.sql").read_text())
     return store_url
 
 

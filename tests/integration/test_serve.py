@@ -11,6 +11,7 @@ import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -90,7 +91,7 @@ def test_serve_says_where_it_listens_which_store_and_how_many_keys_in_json(
     )
     try:
         assert server.stderr is not None
-        seen = []  # every log line is a JSON object; uvicorn's own come first
+        seen: list[dict[str, Any]] = []  # every log line is a JSON object; uvicorn's own come first
         while not seen or seen[-1]["logger"] != "govledger":
             text = server.stderr.readline()
             assert text, f"the server stopped: {seen}"

@@ -7,8 +7,6 @@ import json
 from collections.abc import Mapping
 from typing import Final, TypeAlias
 
-from govledger.proxy.enforcement.cost import TokenUsage
-
 SURFACES: Final = frozenset(
     {"openai_chat", "openai_responses", "openai_embeddings", "anthropic_messages", "gemini"}
 )
@@ -122,19 +120,6 @@ def output_token_bound(
     present = [cap for cap in caps if cap is not None]
     limit = max(present) if present else (catalog_limit if catalog_limit is not None else fallback)
     return limit * max(choices or 1, 1)
-
-
-def reservation_bound(
-    body: Mapping[str, object],
-    surface: str,
-    catalog_limit: int | None,
-    fallback: int = 16_384,
-) -> TokenUsage:
-    """Input and output upper bounds as a TokenUsage for reserving budget."""
-    return TokenUsage(
-        input=input_token_bound(body, surface),
-        output=output_token_bound(body, surface, catalog_limit, fallback),
-    )
 
 
 def _check_surface(surface: str) -> None:

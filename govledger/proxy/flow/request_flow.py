@@ -21,9 +21,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from govledger.ledger.commit_bookkeeping import DuplicateEventError
 from govledger.ledger.loop_writer import CommitDeferredError
 from govledger.ledger.money import plain
-from govledger.ledger.writer import DuplicateEventError
 from govledger.projections.policy import KeyPolicy, ProviderKey, Route
 from govledger.proxy.enforcement.cost import TokenUsage
 from govledger.proxy.flow.gateway import Call, Gateway, Outcome, Ticket

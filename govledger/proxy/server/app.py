@@ -20,7 +20,6 @@ from starlette.types import ASGIApp
 from govledger import __version__
 from govledger.exporters.prometheus import PrometheusExporter, Sources
 from govledger.ledger.config import ConfigFile
-from govledger.proxy.fake_upstream.server import MAX_BODY_BYTES, build_app
 from govledger.proxy.flow.gateway import Gateway
 from govledger.proxy.flow.idempotency import IdempotencyCache
 from govledger.proxy.flow.request_flow import Exchange
@@ -160,6 +159,8 @@ async def _start_mock(
     body the gateway may forward."""
     if port is None and sock is None:
         return None
+    from govledger.proxy.fake_upstream.server import MAX_BODY_BYTES, build_app  # only if asked
+
     app = build_app(max_body_bytes=max(MAX_BODY_BYTES, 2 * gateway_limit))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

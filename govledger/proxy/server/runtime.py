@@ -18,6 +18,7 @@ from typing import Any
 
 from govledger.exporters import registry as exporters
 from govledger.ledger import events as ev
+from govledger.ledger.commit_bookkeeping import DuplicateEventError
 from govledger.ledger.commit_process import CommitFailedError, CommitProcess
 from govledger.ledger.credentials import SecretBox
 from govledger.ledger.entities import GovernanceState, kind_and_action
@@ -25,7 +26,6 @@ from govledger.ledger.governance import GovernanceLedger
 from govledger.ledger.loop_writer import CommitDeferredError, LoopWriter
 from govledger.ledger.spool import Spool, commit_spool
 from govledger.ledger.store import DEFAULT_URL, Store
-from govledger.ledger.writer import DuplicateEventError
 from govledger.projections.audit_view import AuditView
 from govledger.projections.database import ViewDatabase
 from govledger.projections.policy import KeyPolicy, compile_policy
@@ -212,11 +212,6 @@ class Runtime:
         self.projector.stop()
         self.views.close()
         self.store.close()
-
-    @property
-    def instance_id(self) -> str:
-        """This process: the stable instance name and this start's incarnation."""
-        return f"{self.settings.instance}/{self.incarnation}"
 
     def policy(self, key_id: str) -> KeyPolicy | None:
         """The compiled policy of a key, cached until governance changes."""

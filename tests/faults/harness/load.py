@@ -102,7 +102,9 @@ class LoadResult:
         return counts
 
 
-def _request(plan: LoadPlan, surface: str, stream: bool, index: int) -> tuple[str, bytes, dict]:
+def _request(
+    plan: LoadPlan, surface: str, stream: bool, index: int
+) -> tuple[str, bytes, dict[str, str]]:
     """(path, body, headers) of one call."""
     text = f"echo: load request {index} of seed {plan.seed}"
     if surface == "openai":

@@ -43,6 +43,9 @@ class Collect:
     def send(self, lines: Sequence[Line]) -> None:
         self.lines.extend(lines)
 
+    def close(self) -> None:
+        """Nothing to release."""
+
 
 def admitted(model: str, output: int) -> ev.RequestAdmitted:
     rid = uuid.uuid4()

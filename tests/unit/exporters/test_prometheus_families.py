@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from govledger.exporters.metrics_fold import labels_text
@@ -102,17 +99,3 @@ def test_every_alert_rule_names_an_exported_metric() -> None:
     used = set(re.findall(r"govledger_[a-z_]+", text.split("groups:", 1)[1]))
 
     assert used - exported == set()
-
-
-@pytest.mark.parametrize(
-    "command", [["check", "rules", "rules.yml"], ["test", "rules", "rules_test.yml"]]
-)
-def test_promtool_accepts_and_passes_the_alert_rules(command: list[str]) -> None:
-    if shutil.which("promtool") is None:
-        pytest.skip("promtool is absent (Debian package `prometheus`)")
-
-    done = subprocess.run(
-        ["promtool", *command], cwd=OPS, capture_output=True, text=True, timeout=60
-    )
-
-    assert done.returncode == 0, done.stdout + done.stderr

@@ -7,6 +7,7 @@ import re
 from govledger.exporters import alert_rules, alerts, audit_chain, metrics_fold, registry
 from govledger.exporters.alerts import BudgetAlerts, GovernanceAlerts, Webhook
 from govledger.exporters.audit_chain import AuditChain
+from govledger.exporters.consumer import Consumer
 from govledger.exporters.metrics_fold import MetricsFold
 from govledger.exporters.otlp_logs import OtlpLogs
 from govledger.exporters.siem_export import SiemExport
@@ -24,7 +25,7 @@ def created(schema: list[str]) -> set[str]:
 def test_only_folds_of_the_log_are_refolded_and_evidence_and_deliveries_are_kept() -> None:
     store = Store.__new__(Store)  # never opened: the consumers only keep a reference
     hook = Webhook("http://127.0.0.1:9/x", "whsec_AA==")
-    kept = [
+    kept: list[Consumer] = [
         AuditChain(),
         SiemExport("usage", "ecs", FileSink.__new__(FileSink)),
         OtlpLogs("governance"),

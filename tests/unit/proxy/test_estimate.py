@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from govledger.proxy.enforcement.cost import TokenUsage
 from govledger.proxy.enforcement.estimate import (
     BUILTIN_TOOL_TOKENS,
     MEDIA_PART_TOKENS,
@@ -20,7 +19,6 @@ from govledger.proxy.enforcement.estimate import (
     UnboundableInputError,
     input_token_bound,
     output_token_bound,
-    reservation_bound,
 )
 
 FRAME = MESSAGE_FRAMING_TOKENS
@@ -299,12 +297,6 @@ def test_invalid_output_caps_raise_naming_the_field(
 def test_invalid_gemini_output_cap_raises_naming_the_field() -> None:
     with pytest.raises(ValueError, match="maxOutputTokens"):
         output_token_bound({"generationConfig": {"maxOutputTokens": -5}}, "gemini", None)
-
-
-def test_reservation_bound_combines_input_and_output_bounds() -> None:
-    body = {"max_tokens": 200, "messages": [{"role": "user", "content": "hi"}]}
-    usage = reservation_bound(body, "anthropic_messages", catalog_limit=None)
-    assert usage == TokenUsage(input=BASE + FRAME + 2, output=200)
 
 
 def test_lone_surrogates_count_three_bytes_each() -> None:

@@ -1,4 +1,4 @@
-"""The writer thread on a real store: group commit, and one clash fails only its own append."""
+"""The benchmark's writer thread on a real store: group commit; a clash fails only its append."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
+from bench.thread_writer import Writer
+from govledger.ledger.commit_bookkeeping import Callback, DuplicateEventError
 from govledger.ledger.store import Store
-from govledger.ledger.writer import Callback, DuplicateEventError, Writer
 from tests.integration.workload import Requests
 
 THREADS = 4

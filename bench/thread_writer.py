@@ -1,4 +1,8 @@
-"""One thread appends every event (group commit) and hands results back to asyncio."""
+"""The benchmark's threaded group commit: one thread appends every event, results to asyncio.
+
+The server does not use it (its group commit, `govledger.ledger.loop_writer`, runs on the
+event loop: see docs/architecture.md, "Why processes"); `ledger_append.py` measures both.
+"""
 
 from __future__ import annotations
 
@@ -14,17 +18,18 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
+from govledger.ledger.commit_bookkeeping import (
+    Callback,
+    DuplicateEventError,
+    WriterStats,
+    describe_events,
+    split_ids,
+)
 from govledger.ledger.events import LedgerEvent
 from govledger.ledger.store import Store
 
-log = logging.getLogger("govledger.writer")
-
-Callback = Callable[[BaseException | None, Sequence[int]], None]
+log = logging.getLogger("govledger.bench.writer")
 Insert = Callable[[str, Sequence[StoredEvent]], Sequence[int]]
-
-
-class DuplicateEventError(RuntimeError):
-    """An event with the same stream and version is already in the ledger."""
 
 
 @dataclass
@@ -35,32 +40,6 @@ class _Append:
     linger: bool = False
     loop: asyncio.AbstractEventLoop | None = None
     future: asyncio.Future[Sequence[int]] | None = None
-
-
-@dataclass
-class WriterStats:
-    """Counters the writer keeps for status and metrics."""
-
-    batches: int = 0
-    events: int = 0
-    failures: int = 0
-    last_batch_size: int = 0
-    last_commit_seconds: float = 0.0
-    healthy: bool = True
-
-    def committed(self, events: int, seconds: float) -> None:
-        """Count one successful commit."""
-        self.healthy = True
-        self.batches += 1
-        self.events += events
-        self.last_batch_size = events
-        self.last_commit_seconds = seconds
-
-    def failed(self, error: BaseException) -> None:
-        """Count one failed commit; admission stops until the store answers again."""
-        self.failures += 1
-        self.healthy = False
-        log.debug("commit failed: %s", str(error).splitlines()[0][:200] if str(error) else error)
 
 
 class Writer:
@@ -80,7 +59,6 @@ class Writer:
         self._queue: queue.SimpleQueue[_Append | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="govledger-writer", daemon=True)
         self.stats = WriterStats()
-        self.listeners: list[Callable[[str, Sequence[int], float], None]] = []
         self._resolved: dict[asyncio.AbstractEventLoop, list[_Resolution]] = {}
 
     def start(self) -> None:
@@ -179,8 +157,6 @@ class Writer:
             return
         elapsed = time.perf_counter() - started
         self.stats.committed(len(events), elapsed)
-        for listener in self.listeners:
-            listener(app, ids, elapsed)
         for item, share in zip(group, split_ids([len(i.events) for i in group], ids), strict=True):
             self._finish(item, None, share)
 
@@ -217,17 +193,3 @@ def _resolve_all(resolved: list[_Resolution]) -> None:
             future.set_exception(error)
         else:
             future.set_result(ids)
-
-
-def split_ids(counts: Sequence[int], ids: Sequence[int]) -> list[Sequence[int]]:
-    """Hand a batch's notification ids back to its appends, in order, by their event counts."""
-    shares, offset = [], 0
-    for count in counts:
-        shares.append(ids[offset : offset + count])
-        offset += count
-    return shares
-
-
-def describe_events(events: Sequence[LedgerEvent]) -> str:
-    first = events[0]
-    return f"{type(first).__name__} for stream {first.originator_id} v{first.originator_version}"

@@ -1,4 +1,4 @@
-"""`govledger audit verify` and `govledger export`: exporters' commands on the store itself."""
+"""`govledger export`: the ledger's events in a time range, replayed to a SIEM format and sink."""
 
 from __future__ import annotations
 
@@ -8,35 +8,8 @@ from typing import Annotated
 
 import typer
 
-from govledger.proxy.cli import queries as cli_queries
-
-
-def verify() -> None:
-    """Walk the governance log's hash chain; name the first event whose stored form changed."""
-    from govledger.exporters.audit_chain import create_tables
-    from govledger.exporters.audit_chain import verify as walk
-    from govledger.ledger.store import StoreUnavailableError, open_existing
-    from govledger.projections.database import ViewDatabase
-    from govledger.proxy.cli.main import _settings, fail, first_line
-
-    settings = _settings()
-    try:
-        store = open_existing(settings.database_url)
-    except StoreUnavailableError as error:
-        fail(str(error))
-    db = ViewDatabase(settings.database_url)
-    try:
-        db.create()
-        create_tables(db)
-        verdict = walk(store, db)
-    except Exception as error:  # whatever is wrong: one line and exit 1, never a traceback
-        fail(f"audit chain not verified: {type(error).__name__}: {first_line(error)}")
-    finally:
-        db.close()
-        store.close()
-    typer.echo(verdict.describe())
-    if not verdict.intact:
-        raise typer.Exit(1)
+from govledger.proxy.cli import environment
+from govledger.proxy.cli.exits import fail
 
 
 def export(
@@ -57,7 +30,6 @@ def export(
     from govledger.exporters.siem_formats import FORMATS
     from govledger.exporters.siem_sinks import SinkError, open_sink
     from govledger.ledger.store import StoreUnavailableError, open_existing
-    from govledger.proxy.cli.main import _settings, fail
 
     if fmt not in FORMATS:
         fail(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -67,7 +39,7 @@ def export(
     except ValueError as error:
         fail(str(error))
     try:
-        store = open_existing(_settings().database_url)
+        store = open_existing(environment.settings().database_url)
     except StoreUnavailableError as error:
         fail(str(error))
     total = store.max_position("governance") + store.max_position("usage")
@@ -91,9 +63,3 @@ def _when(text: str | None, option: str) -> datetime | None:
         typer.echo(f"error: {option} {text!r} is not an ISO date or time", err=True)
         raise typer.Exit(1) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def register(app: typer.Typer) -> None:
-    """Add the exporters' commands (`audit verify`, `export`) to the `govledger` command."""
-    cli_queries.audit.command("verify")(verify)
-    app.command("export")(export)
