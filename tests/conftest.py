@@ -149,7 +149,7 @@ def start_gateway(
     Extra keyword arguments override fields of `Settings` (e.g. `max_body_bytes`).
     """
     from govledger.proxy.server.app import create_app
-    from govledger.proxy.server.runtime import Settings
+    from govledger.proxy.server.settings import Settings
     from govledger.proxy.server.slow_clients import timed_protocol
 
     mock_port = mock_port or free_port()

@@ -6,14 +6,18 @@ import getpass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from govledger.proxy.server.runtime import Settings
+    from govledger.proxy.server.settings import Settings
 
 
 def settings(**overrides: Any) -> Settings:
     """The gateway's settings from GOVLEDGER_* variables (imported here: the server is heavy)."""
-    from govledger.proxy.server.runtime import Settings
+    from govledger.proxy.cli.exits import fail
+    from govledger.proxy.server.settings import Settings, SettingsError
 
-    return Settings.from_env(**overrides)
+    try:
+        return Settings.from_env(**overrides)
+    except SettingsError as error:  # one line naming the variable, never a traceback
+        fail(str(error))
 
 
 def user() -> str:

@@ -27,7 +27,8 @@ from govledger.proxy.management import install as install_management
 from govledger.proxy.management.bootstrap import bootstrap_admin_token
 from govledger.proxy.mcp.registry import McpRegistry
 from govledger.proxy.mcp.service import McpTools
-from govledger.proxy.server.runtime import Runtime, Settings
+from govledger.proxy.server.runtime import Runtime
+from govledger.proxy.server.settings import Settings
 from govledger.proxy.server.tracing import Tracing
 from govledger.proxy.surfaces.anthropic import AnthropicSurface
 from govledger.proxy.surfaces.errors import JSONBytes

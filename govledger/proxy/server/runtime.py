@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 from govledger.exporters import registry as exporters
 from govledger.ledger import events as ev
@@ -25,7 +21,7 @@ from govledger.ledger.entities import GovernanceState, kind_and_action
 from govledger.ledger.governance import GovernanceLedger
 from govledger.ledger.loop_writer import CommitDeferredError, LoopWriter
 from govledger.ledger.spool import Spool, commit_spool
-from govledger.ledger.store import DEFAULT_URL, Store
+from govledger.ledger.store import Store
 from govledger.projections.audit_view import AuditView
 from govledger.projections.database import ViewDatabase
 from govledger.projections.policy import KeyPolicy, compile_policy
@@ -34,62 +30,9 @@ from govledger.projections.usage_state import UsageState
 from govledger.projections.usage_view import UsageView, load_usage_state
 from govledger.projections.worker import ProjectionProcess
 from govledger.proxy.enforcement.cost import PriceBook, PriceOverride
+from govledger.proxy.server.settings import Settings
 
 log = logging.getLogger("govledger")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Process settings, read from the environment by `from_env` (never at import)."""
-
-    database_url: str = DEFAULT_URL
-    instance: str = "govledger"
-    max_body_bytes: int = 4 * 1024 * 1024
-    upstream_timeout_s: float = 120.0
-    abandon_after_s: float = 3600.0
-    secret_key_file: Path = Path("data/secret.key")
-    mock_upstream_port: int | None = None
-    admin_token: str | None = field(default=None, repr=False)  # bootstraps the first Admin
-    metrics_key_budgets: int = 0  # key-level budgets in /metrics, at most this many
-    settle_timeout_s: float = 2.0  # a settlement not committed by then answers 503, kept
-    stall_after_s: float = 0.75  # a commit waiting longer means the store is down
-    spool_dir: Path | None = None  # events the store cannot take yet; default beside the key
-
-    @property
-    def spool_path(self) -> Path:
-        """The spool file of this instance."""
-        folder = self.spool_dir or self.secret_key_file.parent / "spool"
-        return folder / f"{self.instance}.usage.jsonl"
-
-    header_read_timeout_s: float = 10.0  # a request's headers must arrive within this
-    body_read_timeout_s: float = 30.0  # and then its body within this
-    management_max_body_bytes: int = 1024 * 1024  # the largest body /api accepts
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> Settings:
-        """Settings from GOVLEDGER_* variables, with explicit overrides on top."""
-        env = os.environ
-        values: dict[str, Any] = {
-            "database_url": env.get("GOVLEDGER_DATABASE_URL", DEFAULT_URL),
-            "instance": env.get("GOVLEDGER_INSTANCE", socket.gethostname()),
-            "max_body_bytes": int(env.get("GOVLEDGER_MAX_BODY_BYTES", 4 * 1024 * 1024)),
-            "upstream_timeout_s": float(env.get("GOVLEDGER_UPSTREAM_TIMEOUT", 120)),
-            "secret_key_file": Path(env.get("GOVLEDGER_SECRET_KEY_FILE", "data/secret.key")),
-            "admin_token": env.get("GOVLEDGER_ADMIN_TOKEN") or None,
-            "metrics_key_budgets": int(env.get("GOVLEDGER_METRICS_KEY_BUDGETS", 0)),
-            "settle_timeout_s": float(env.get("GOVLEDGER_SETTLE_TIMEOUT", 2.0)),
-            "stall_after_s": float(env.get("GOVLEDGER_STALL_AFTER", 0.75)),
-            "spool_dir": Path(env["GOVLEDGER_SPOOL_DIR"])
-            if env.get("GOVLEDGER_SPOOL_DIR")
-            else None,
-            "header_read_timeout_s": float(env.get("GOVLEDGER_HEADER_READ_TIMEOUT", 10)),
-            "body_read_timeout_s": float(env.get("GOVLEDGER_BODY_READ_TIMEOUT", 30)),
-            "management_max_body_bytes": int(
-                env.get("GOVLEDGER_MANAGEMENT_MAX_BODY_BYTES", 1024 * 1024)
-            ),
-        }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
 
 
 @dataclass
