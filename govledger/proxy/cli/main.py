@@ -22,7 +22,9 @@ from eventsourcing.persistence import PersistenceError
 
 from govledger.ledger.config import ConfigError, ConfigFile, parse_config
 from govledger.ledger.store import StoreUnavailableError
+from govledger.proxy.cli import queries
 from govledger.proxy.cli.admin import register as register_management
+from govledger.proxy.cli.compliance import register as register_compliance
 from govledger.proxy.cli.exporters import register as register_exporters
 
 app = typer.Typer(
@@ -347,6 +349,7 @@ def _user() -> str:
 
 register_management(app)  # customers, teams, keys, … against a running gateway
 register_exporters(app)  # audit verify
+register_compliance(queries.reports)  # reports access, reports controls
 
 
 def main() -> None:
