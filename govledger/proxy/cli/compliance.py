@@ -1,5 +1,6 @@
 """`govledger reports access|controls`: the access review at an instant or its changes
-between two, and the control evidence of a period, from a running gateway's API."""
+between two, and the control evidence of a period, from a running gateway's API; and
+`govledger retention prune`, run on the store itself (like `rebuild`)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,63 @@ def controls(
     _print("/api/reports/controls", {"period": period}, fmt, url)
 
 
-def register(reports: typer.Typer) -> None:
-    """Add the compliance reports to `govledger reports`."""
+retention = typer.Typer(no_args_is_help=True, help="Retention of the views' rows.")
+
+
+@retention.command("prune")
+def prune(
+    requests: Annotated[
+        str | None,
+        typer.Option(
+            "--requests",
+            help="request log rows older than this go (default "
+            "$GOVLEDGER_RETAIN_REQUESTS), e.g. 400d",
+        ),
+    ] = None,
+    headers: Annotated[
+        str | None,
+        typer.Option(
+            "--headers",
+            help="recorded header values older than this go (default "
+            "$GOVLEDGER_RETAIN_HEADERS), e.g. 30d",
+        ),
+    ] = None,
+) -> None:
+    """Drop the view rows past their retention period (the events are kept) and record the
+    run as a RetentionPruned event."""
+    from govledger.compliance.pruning import prune as run_prune
+    from govledger.compliance.retention import RetentionPolicy
+    from govledger.ledger.periods import DurationError
+    from govledger.ledger.store import Store, StoreUnavailableError
+    from govledger.projections.database import ViewDatabase
+    from govledger.proxy.cli.main import _settings, _user, fail
+
+    settings = _settings()
+    try:
+        policy = RetentionPolicy.parse(
+            requests or settings.retain_requests, headers or settings.retain_headers
+        )
+    except DurationError as error:
+        fail(str(error))
+    if not policy.periods():
+        fail("no retention period: give --requests or --headers (or GOVLEDGER_RETAIN_*)")
+    try:
+        store = Store(settings.database_url)
+    except StoreUnavailableError as error:
+        fail(str(error))
+    db = ViewDatabase(settings.database_url)
+    try:
+        db.create()
+        event = run_prune(store, db, policy, _user(), "cli")
+    finally:
+        db.close()
+        store.close()
+    for name, count in event.pruned.items():
+        typer.echo(f"{name}: {count} row(s) before {event.cutoffs[name]} pruned")
+
+
+def register(app: typer.Typer, reports: typer.Typer) -> None:
+    """Add the compliance reports to `govledger reports`, and `govledger retention`."""
     reports.command("access")(access)
     reports.command("controls")(controls)
+    app.add_typer(retention, name="retention")

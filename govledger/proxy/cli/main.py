@@ -349,7 +349,7 @@ def _user() -> str:
 
 register_management(app)  # customers, teams, keys, … against a running gateway
 register_exporters(app)  # audit verify
-register_compliance(queries.reports)  # reports access, reports controls
+register_compliance(app, queries.reports)  # reports access|controls, retention prune
 
 
 def main() -> None:
