@@ -58,6 +58,8 @@ def test_the_access_review_shows_each_instant_and_the_changes_between(
     rows = [json.loads(line) for line in changes.text.splitlines()]
 
     assert then[("admin_token", "ann")]["role"] == "auditor"
+    assert then[("admin_token", "bootstrap")]["role"] == "Admin"
+    assert "admin_tokens:create" in then[("admin_token", "bootstrap")]["permissions"]
     assert then[("admin_token", "ann")]["permissions"] == ["audit:view"]
     assert then[("virtual_key", "k-rev")]["team_id"] == "t-rev"
     assert ("admin_token", "ann") not in now and ("virtual_key", "k-rev") not in now
