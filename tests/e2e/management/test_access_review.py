@@ -170,3 +170,9 @@ def test_the_control_evidence_of_a_period_equals_the_ledger(
     assert all(r["count"] == 0 for r in empty if r["evidence"] != "audit_chain_head")
     as_csv = api.get(f"/api/reports/controls?period={period}&format=csv").text
     assert as_csv.startswith("framework,control,title,evidence,count")
+    printable = api.get(f"/api/reports/controls?period={period}&format=html").text
+    assert chain.head in printable and "not a certification" in printable
+    env = {"GOVLEDGER_URL": gateway.url, "GOVLEDGER_TOKEN": ADMIN}
+    cli = CliRunner().invoke(app, ["reports", "controls", "--period", period], env=env)
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(cli.output)["audit_chain"] == report["audit_chain"]
