@@ -8,7 +8,7 @@ and a display prefix, provider keys as references or ciphertext.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -163,6 +163,15 @@ class AlertDeliveryAttempted(GovernanceEvent):
     error: str
 
 
+@dataclass(frozen=True)
+class RetentionPruned(GovernanceEvent):
+    """A retention run dropped view rows past their period; events are kept (a stream each)."""
+
+    periods: JSON = field(default_factory=dict)  # data class -> retention period, e.g. 90d
+    cutoffs: JSON = field(default_factory=dict)  # data class -> rows before this instant went
+    pruned: JSON = field(default_factory=dict)  # data class -> rows dropped or emptied
+
+
 # --- usage ------------------------------------------------------------------------------
 
 
@@ -283,6 +292,7 @@ GOVERNANCE_EVENTS: tuple[type[EntityEvent], ...] = (
 )
 ACCESS_EVENTS: tuple[type[GovernanceEvent], ...] = (AccessDenied,)
 ALERT_EVENTS: tuple[type[GovernanceEvent], ...] = (AlertDeliveryAttempted,)
+RETENTION_EVENTS: tuple[type[GovernanceEvent], ...] = (RetentionPruned,)
 USAGE_EVENTS: tuple[type[UsageEvent], ...] = (
     RequestAdmitted,
     RequestSettled,
@@ -292,7 +302,7 @@ USAGE_EVENTS: tuple[type[UsageEvent], ...] = (
     McpToolRefused,
 )
 ALL_EVENTS: tuple[type[LedgerEvent], ...] = (
-    GOVERNANCE_EVENTS + ACCESS_EVENTS + ALERT_EVENTS + USAGE_EVENTS
+    GOVERNANCE_EVENTS + ACCESS_EVENTS + ALERT_EVENTS + RETENTION_EVENTS + USAGE_EVENTS
 )
 
 

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from govledger.proxy.cli import access, apply, audit, entities, export, reports, serve, store, usage
+from govledger.proxy.cli.compliance import register as register_compliance
 
 app = typer.Typer(
     add_completion=False,
@@ -60,6 +61,7 @@ for name, group in (
 ):
     app.add_typer(group, name=name)
 app.command("usage")(usage.usage)
+register_compliance(app, reports.reports)  # reports access|controls, retention prune
 
 
 def main() -> None:

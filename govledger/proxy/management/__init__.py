@@ -6,9 +6,11 @@ from fastapi import FastAPI
 
 from govledger.proxy.flow.gateway import Gateway
 from govledger.proxy.management import (
+    access_reports,
     audit,
     budgets,
     compliance,
+    controls_report,
     customers,
     providers,
     reports,
@@ -36,6 +38,8 @@ def install(app: FastAPI, runtime: Runtime, gateway: Gateway) -> Management:
         audit,
         reports,
         compliance,
+        access_reports,
+        controls_report,
         tokens,
         roles,
     ):

@@ -59,6 +59,8 @@ class Settings:
     header_read_timeout_s: float = 10.0  # a request's headers must arrive within this
     body_read_timeout_s: float = 30.0  # and then its body within this
     management_max_body_bytes: int = 1024 * 1024  # the largest body /api accepts
+    retain_requests: str | None = None  # request log rows older than this go (e.g. 400d)
+    retain_headers: str | None = None  # recorded header values older than this go (e.g. 30d)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -82,6 +84,8 @@ class Settings:
             "management_max_body_bytes": _number(
                 env, "GOVLEDGER_MANAGEMENT_MAX_BODY_BYTES", 1024 * 1024, int
             ),
+            "retain_requests": env.get("GOVLEDGER_RETAIN_REQUESTS") or None,
+            "retain_headers": env.get("GOVLEDGER_RETAIN_HEADERS") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -1,0 +1,113 @@
+"""`govledger reports access|controls`: the access review at an instant or its changes
+between two, and the control evidence of a period, from a running gateway's API; and
+`govledger retention prune`, run on the store itself (like `rebuild`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from govledger.proxy.cli.client import Client, emit
+from govledger.proxy.cli.options import Url, guarded
+
+Printed = Annotated[str, typer.Option("--format", help="csv, jsonl, json or html")]
+FORMATS = ("csv", "jsonl", "json", "html")
+
+
+def _print(path: str, query: dict[str, Any], fmt: str, url: str | None) -> None:
+    if fmt not in FORMATS:
+        raise typer.BadParameter("one of csv, jsonl, json or html", param_hint="--format")
+    reply = Client.from_env(url).call("GET", path, query={**query, "format": fmt})
+    if fmt == "json":
+        emit(reply.body, True)
+    else:
+        typer.echo(reply.body, nl=False)
+
+
+@guarded
+def access(
+    at: Annotated[str | None, typer.Option("--at", help="the instant, ISO 8601")] = None,
+    since: Annotated[str | None, typer.Option("--from", help="inclusive, ISO 8601")] = None,
+    until: Annotated[str | None, typer.Option("--to", help="exclusive, ISO 8601")] = None,
+    fmt: Printed = "csv",
+    url: Url = None,
+) -> None:
+    """Who had what access at --at (default now), or every grant, revocation and role
+    change in [--from, --to), with who made it and from which source."""
+    _print("/api/reports/access", {"at": at, "from": since, "to": until}, fmt, url)
+
+
+@guarded
+def controls(
+    period: Annotated[str, typer.Option("--period", help="e.g. 2026-Q3, 2026-07 or 2026")],
+    fmt: Printed = "json",
+    url: Url = None,
+) -> None:
+    """Evidence of the documented controls (SOC 2, ISO 27001, HIPAA) for a period, with the
+    audit chain's head; evidence, not a certification."""
+    _print("/api/reports/controls", {"period": period}, fmt, url)
+
+
+retention = typer.Typer(no_args_is_help=True, help="Retention of the views' rows.")
+
+
+@retention.command("prune")
+def prune(
+    requests: Annotated[
+        str | None,
+        typer.Option(
+            "--requests",
+            help="request log rows older than this go (default "
+            "$GOVLEDGER_RETAIN_REQUESTS), e.g. 400d",
+        ),
+    ] = None,
+    headers: Annotated[
+        str | None,
+        typer.Option(
+            "--headers",
+            help="recorded header values older than this go (default "
+            "$GOVLEDGER_RETAIN_HEADERS), e.g. 30d",
+        ),
+    ] = None,
+) -> None:
+    """Drop the view rows past their retention period (the events are kept) and record the
+    run as a RetentionPruned event."""
+    from govledger.compliance.pruning import prune as run_prune
+    from govledger.compliance.retention import RetentionPolicy
+    from govledger.ledger.periods import DurationError
+    from govledger.ledger.store import Store, StoreUnavailableError
+    from govledger.projections.database import ViewDatabase
+    from govledger.proxy.cli.environment import settings as _settings
+    from govledger.proxy.cli.environment import user as _user
+    from govledger.proxy.cli.exits import fail
+
+    settings = _settings()
+    try:
+        policy = RetentionPolicy.parse(
+            requests or settings.retain_requests, headers or settings.retain_headers
+        )
+    except DurationError as error:
+        fail(str(error))
+    if not policy.periods():
+        fail("no retention period: give --requests or --headers (or GOVLEDGER_RETAIN_*)")
+    try:
+        store = Store(settings.database_url)
+    except StoreUnavailableError as error:
+        fail(str(error))
+    db = ViewDatabase(settings.database_url)
+    try:
+        db.create()
+        event = run_prune(store, db, policy, _user(), "cli")
+    finally:
+        db.close()
+        store.close()
+    for name, count in event.pruned.items():
+        typer.echo(f"{name}: {count} row(s) before {event.cutoffs[name]} pruned")
+
+
+def register(app: typer.Typer, reports: typer.Typer) -> None:
+    """Add the compliance reports to `govledger reports`, and `govledger retention`."""
+    reports.command("access")(access)
+    reports.command("controls")(controls)
+    app.add_typer(retention, name="retention")
