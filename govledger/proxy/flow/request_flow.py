@@ -26,7 +26,8 @@ from govledger.ledger.money import plain
 from govledger.ledger.writer import DuplicateEventError
 from govledger.projections.policy import KeyPolicy, ProviderKey, Route
 from govledger.proxy.enforcement.cost import TokenUsage
-from govledger.proxy.flow.gateway import Call, Gateway, Outcome, Ticket
+from govledger.proxy.enforcement.settlement import Outcome
+from govledger.proxy.flow.gateway import Call, Gateway, Ticket
 from govledger.proxy.flow.idempotency import IdempotencyCache, Replay
 from govledger.proxy.server import logs
 from govledger.proxy.server.tracing import Tracing

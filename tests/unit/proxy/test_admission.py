@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from govledger.ledger import events as ev
+from govledger.ledger.charges import Charge, stored
 from govledger.ledger.periods import Schedule, parse_duration, period_of
 from govledger.projections.policy import BudgetRule, KeyPolicy, ProviderKey, RateRule, Route
 from govledger.projections.usage_state import BudgetUsage, UsageState
@@ -350,14 +351,14 @@ def test_reservations_are_made_at_every_level() -> None:
 
     assert [r.provider for r in admission.chain] == ["openai", "backup"]
     assert admission.bound_cost == Decimal("0.70")
-    assert admission.reservations == [
+    assert stored(admission.reservations) == [
         {"budget": "virtual_key:ci#1d", "period": TODAY, "amount": Decimal("0.70")},
         {"budget": "team:platform#1d", "period": TODAY, "amount": Decimal("0.70")},
         {"budget": "customer:acme#1d", "period": TODAY, "amount": Decimal("0.70")},
         {"budget": "ci/provider:openai#1d", "period": TODAY, "amount": Decimal("0.30")},
         {"budget": "ci/provider:backup#1d", "period": TODAY, "amount": Decimal("0.70")},
     ]
-    assert admission.rate == [
+    assert stored(admission.rate) == [
         {"limit": key_rate.id, "kind": "requests", "amount": 1, "capacity": 100, "window_s": 60.0},
         {
             "limit": route_rate.id,
@@ -416,8 +417,8 @@ def admitted_event(number: int, admission: Admission, at: datetime) -> ev.Reques
         surface="openai",
         model="gpt-4o",
         provider=None,
-        reservations=admission.reservations,
-        rate=admission.rate,
+        reservations=stored(admission.reservations),
+        rate=stored(admission.rate),
         estimate={},
         headers={},
     )
@@ -425,7 +426,7 @@ def admitted_event(number: int, admission: Admission, at: datetime) -> ev.Reques
 
 def settled_event(number: int, admission: Admission, share: int, at: datetime) -> ev.RequestSettled:
     """The RequestSettled event of an admission that cost `share` percent of its bound."""
-    charges = [{**r, "amount": r["amount"] * share / 100} for r in admission.reservations]
+    charges = [Charge.of(r, r.amount * share / 100) for r in admission.reservations]
     return ev.RequestSettled(
         originator_id=UUID(int=number),
         originator_version=2,
@@ -441,7 +442,7 @@ def settled_event(number: int, admission: Admission, share: int, at: datetime) -
         tokens={},
         cost=admission.bound_cost * share / 100,
         price_source="override",
-        charges=charges,
+        charges=stored(charges),
         rate=[],
         attempts=[],
         latency_ms=1.0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from govledger.ledger.charges import RateCharge
 from govledger.ledger.periods import Schedule, parse_duration
 from govledger.projections.policy import BudgetRule, RateRule
 from govledger.projections.usage_state import BudgetUsage, Inflight, UsageState
@@ -39,10 +40,10 @@ def test_an_earlier_period_counts_nothing_and_remaining_never_goes_below_zero() 
 def test_a_rate_limit_counts_its_window_and_what_requests_in_flight_hold() -> None:
     rule = RateRule("virtual_key:k#requests", "virtual_key", "requests", 10, 60.0)
     at = NOW.timestamp()
-    held = {"limit": rule.id, "kind": "requests", "amount": 1, "capacity": 10, "window_s": 60.0}
+    held = RateCharge(rule.id, "requests", 1, 10, 60.0)
     usage = UsageState(
         tats={rule.id: at + 18.0},  # 3 requests of 6 s each still in the window
-        inflight={"r1": Inflight([], [held], "gw", "i", at)},
+        inflight={"r1": Inflight((), (held,), "gw", "i", at)},
     )
 
     shown = rate_figures(rule, usage, NOW)
