@@ -148,9 +148,9 @@ class UsageView:
         )
 
 
-REQUEST_COLUMNS = [
-    "request_id",
+LISTED_REQUEST_COLUMNS = (  # the request log as listed and exported (management, CLI)
     "position",
+    "request_id",
     "admitted_at",
     "settled_at",
     "key_id",
@@ -169,13 +169,17 @@ REQUEST_COLUMNS = [
     "cost",
     "price_source",
     "latency_ms",
+)
+# Every column of gl_requests: the listed ones and what the fold keeps for itself.
+REQUEST_COLUMNS = (
+    *LISTED_REQUEST_COLUMNS,
     "instance",
     "incarnation",
     "reservations",
     "rate",
     "attempts",
     "headers",
-]
+)
 INSERT_REQUEST = (
     f"INSERT INTO gl_requests ({', '.join(REQUEST_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in REQUEST_COLUMNS)})"
