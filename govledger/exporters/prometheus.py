@@ -198,6 +198,7 @@ class Sources:
     governance: Callable[[], GovernanceState]
     usage: Callable[[], UsageState]
     key_cap: int = 0
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)  # the process clock's wall time
 
 
 class PrometheusExporter:
@@ -221,7 +222,7 @@ class PrometheusExporter:
     async def endpoint(self, request: Request) -> Response:
         """Render the exposition (database reads off the event loop)."""
         s = self.sources
-        budgets = budget_families(s.governance(), s.usage(), datetime.now(UTC), s.key_cap)
+        budgets = budget_families(s.governance(), s.usage(), s.now(), s.key_cap)
         body = await asyncio.to_thread(self.render, budgets)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 

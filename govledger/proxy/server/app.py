@@ -84,6 +84,7 @@ def create_app(
             lambda: runtime.governance.state,
             lambda: runtime.usage,
             settings.metrics_key_budgets,
+            runtime.clock.now,
         )
     )
     upstream = Upstream(settings.upstream_timeout_s)
