@@ -196,18 +196,6 @@ def compile_policy(state: GovernanceState, key_id: str, box: SecretBox) -> KeyPo
     )
 
 
-def budget_rules(
-    level: str, owner: str, scope: str, items: list[dict[str, Any]]
-) -> list[BudgetRule]:
-    """The budgets of one owner (`scope` prefixes their ids, e.g. `team:platform`)."""
-    return _budgets(level, owner, scope, items)
-
-
-def rate_rules(level: str, scope: str, limit: dict[str, Any] | None) -> list[RateRule]:
-    """The request and token limits of one rate-limit entry (none if it is None)."""
-    return _rates(level, scope, limit)
-
-
 def owner_budgets(state: GovernanceState) -> Iterator[BudgetRule]:
     """Every customer's and team's budgets (customers first, each kind by id)."""
     for level in ("customer", "team"):

@@ -231,3 +231,22 @@ def test_expiry_and_mcp_configs_are_carried(state: GovernanceState) -> None:
     assert policy is not None
     assert policy.expires_at == datetime(2030, 1, 1, tzinfo=UTC).timestamp()
     assert policy.mcp_configs == ({"mcp_client_name": "files", "tools_to_execute": ["*"]},)
+
+
+def test_policy_management_figures_and_metrics_name_every_budget_and_limit_alike(
+    state: GovernanceState,
+) -> None:
+    from govledger.exporters.prometheus import budget_rules_of
+    from govledger.proxy.management.figures import all_budgets, all_rates
+
+    policy = compile_policy(state, "ci", BOX)
+    assert policy is not None
+    compiled = {b.id for b in policy.budgets} | {b.id for r in policy.routes for b in r.budgets}
+    limits = {r.id for r in policy.rates} | {x.id for r in policy.routes for x in r.rates}
+
+    listed = [b.id for b in all_budgets(state)]
+    exported = [b.id for b in budget_rules_of(state, 1000)[0]]
+
+    assert listed == exported and len(set(listed)) == len(listed)
+    assert compiled <= set(listed) and "virtual_key:ci/provider:openai#1d" in compiled
+    assert limits == {r.id for r in all_rates(state)}
