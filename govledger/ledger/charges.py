@@ -35,7 +35,7 @@ def limit_id(scope: str, kind: str) -> LimitId:
     return LimitId(f"{scope}#{kind}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reservation:
     """An upper bound in USD held on one budget period while a request is open."""
 
@@ -50,10 +50,10 @@ class Reservation:
     @classmethod
     def from_json(cls, item: Mapping[str, Any]) -> Reservation:
         """From the event's shape (an amount stored as text is read exactly)."""
-        return cls(BudgetId(item["budget"]), str(item["period"]), _exact(item["amount"]))
+        return cls(item["budget"], item["period"], _exact(item["amount"]))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Charge:
     """Actual USD charged to one budget period when a request closes."""
 
@@ -68,7 +68,7 @@ class Charge:
     @classmethod
     def from_json(cls, item: Mapping[str, Any]) -> Charge:
         """From the event's shape (an amount stored as text is read exactly)."""
-        return cls(BudgetId(item["budget"]), str(item["period"]), _exact(item["amount"]))
+        return cls(item["budget"], item["period"], _exact(item["amount"]))
 
     @classmethod
     def of(cls, reservation: Reservation, amount: Decimal) -> Charge:
@@ -76,7 +76,7 @@ class Charge:
         return cls(reservation.budget, reservation.period, amount)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RateCharge:
     """An amount (requests or tokens, negative to give back) on one GCRA rate limit."""
 
@@ -108,28 +108,22 @@ class RateCharge:
     @classmethod
     def from_json(cls, item: Mapping[str, Any]) -> RateCharge:
         """From the event's shape."""
-        return cls(
-            LimitId(item["limit"]),
-            str(item["kind"]),
-            int(item["amount"]),
-            int(item["capacity"]),
-            float(item["window_s"]),
-        )
+        return cls(item["limit"], item["kind"], item["amount"], item["capacity"], item["window_s"])
 
 
 def reservations_of(items: Iterable[Mapping[str, Any]]) -> tuple[Reservation, ...]:
     """Typed reservations of an event's `reservations` list."""
-    return tuple(Reservation.from_json(i) for i in items)
+    return tuple([Reservation.from_json(i) for i in items])
 
 
 def charges_of(items: Iterable[Mapping[str, Any]]) -> tuple[Charge, ...]:
     """Typed charges of an event's `charges` list."""
-    return tuple(Charge.from_json(i) for i in items)
+    return tuple([Charge.from_json(i) for i in items])
 
 
 def rate_charges_of(items: Iterable[Mapping[str, Any]]) -> tuple[RateCharge, ...]:
     """Typed rate charges of an event's `rate` list."""
-    return tuple(RateCharge.from_json(i) for i in items)
+    return tuple([RateCharge.from_json(i) for i in items])
 
 
 def stored(items: Sequence[Reservation | Charge | RateCharge]) -> list[dict[str, Any]]:
