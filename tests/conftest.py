@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import threading
 import time
@@ -142,11 +143,14 @@ def start_gateway(
     config: dict[str, Any],
     tmp_path: Path,
     mock_port: int | None = None,
+    clock: Any = None,
+    rng: random.Random | None = None,
     **overrides: Any,
 ) -> RunningGateway:
     """Start a gateway on a free port with the built-in fake upstream on another.
 
-    Extra keyword arguments override fields of `Settings` (e.g. `max_body_bytes`).
+    Extra keyword arguments override fields of `Settings` (e.g. `max_body_bytes`); `clock`
+    is the process clock (tests/clocks.py), `rng` the routing's random source.
     """
     from govledger.proxy.server.app import create_app
     from govledger.proxy.server.settings import Settings
@@ -161,7 +165,7 @@ def start_gateway(
         mock_upstream_port=mock_port,
         **{"upstream_timeout_s": 10, **overrides},
     )
-    app = create_app(settings, parse_config(text))
+    app = create_app(settings, parse_config(text), clock=clock, rng=rng)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(

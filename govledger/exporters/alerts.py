@@ -52,6 +52,7 @@ from govledger.exporters.alert_rules import Rules
 from govledger.exporters.consumer import Decode
 from govledger.exporters.prometheus import budget_rules_of
 from govledger.ledger import events as ev
+from govledger.ledger.charges import charges_of
 from govledger.ledger.entities import GovernanceState, kind_and_action
 from govledger.ledger.money import plain
 from govledger.ledger.store import Store
@@ -238,12 +239,12 @@ class BudgetAlerts:
                 self._fire(cur, alert_rules.error_rate(cur, self.rules, event))
             if not isinstance(event, ev.RequestSettled | ev.RequestAbandoned):
                 continue
-            for charge in event.charges:
-                key = (charge["budget"], charge["period"])
+            for charge in charges_of(event.charges):
+                key = (charge.budget, charge.period)
                 if key not in totals:
                     totals[key] = self._settled(cur, *key)
                 before = totals[key]
-                after = totals[key] = before + Decimal(str(charge["amount"]))
+                after = totals[key] = before + charge.amount
                 limit = limits.get(key[0])
                 if limit is None or limit <= 0:
                     continue

@@ -38,7 +38,7 @@ from govledger.ledger.entities import GovernanceState
 from govledger.ledger.periods import period_of
 from govledger.ledger.store import Store
 from govledger.projections.database import ViewDatabase
-from govledger.projections.policy import BudgetRule, budget_rules
+from govledger.projections.policy import BudgetRule, key_budgets, owner_budgets
 from govledger.projections.usage_state import UsageState
 
 COUNTER_LABELS = {
@@ -148,21 +148,8 @@ def budget_rules_of(state: GovernanceState, key_cap: int) -> tuple[list[BudgetRu
 
     Returns the rules and how many key-level budgets the cap left out.
     """
-    rules: list[BudgetRule] = []
-    for kind in ("customer", "team"):
-        for entity_id, data in sorted(state.live(kind).items()):
-            rules += budget_rules(kind, entity_id, f"{kind}:{entity_id}", data["budgets"])
-    keyed: list[BudgetRule] = []
-    for key_id, data in sorted(state.live("virtual_key").items()):
-        scope = f"virtual_key:{key_id}"
-        keyed += budget_rules("virtual_key", key_id, scope, data["budgets"])
-        for route in data["provider_configs"]:
-            keyed += budget_rules(
-                "provider_config",
-                route["provider"],
-                f"{scope}/provider:{route['provider']}",
-                route["budgets"],
-            )
+    rules = list(owner_budgets(state))
+    keyed = list(key_budgets(state))
     return rules + keyed[:key_cap], max(len(keyed) - key_cap, 0)
 
 
@@ -211,6 +198,7 @@ class Sources:
     governance: Callable[[], GovernanceState]
     usage: Callable[[], UsageState]
     key_cap: int = 0
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)  # the process clock's wall time
 
 
 class PrometheusExporter:
@@ -234,7 +222,7 @@ class PrometheusExporter:
     async def endpoint(self, request: Request) -> Response:
         """Render the exposition (database reads off the event loop)."""
         s = self.sources
-        budgets = budget_families(s.governance(), s.usage(), datetime.now(UTC), s.key_cap)
+        budgets = budget_families(s.governance(), s.usage(), s.now(), s.key_cap)
         body = await asyncio.to_thread(self.render, budgets)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 

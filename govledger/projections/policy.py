@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from govledger.ledger.charges import (
+    BudgetId,
+    LimitId,
+    budget_id,
+    limit_id,
+    owner_scope,
+    route_scope,
+)
 from govledger.ledger.credentials import CredentialError, SecretBox, resolve_reference
 from govledger.ledger.entities import GovernanceState
 from govledger.ledger.periods import Schedule, parse_duration
@@ -16,7 +25,7 @@ from govledger.ledger.periods import Schedule, parse_duration
 class BudgetRule:
     """One budget: id, the level it belongs to, its limit and schedule."""
 
-    id: str
+    id: BudgetId
     level: str  # provider_config | virtual_key | team | customer
     owner: str
     limit: Decimal
@@ -28,7 +37,7 @@ class BudgetRule:
 class RateRule:
     """One rate limit (requests or tokens) as a GCRA capacity over a window."""
 
-    id: str
+    id: LimitId
     level: str
     kind: str  # requests | tokens
     capacity: int
@@ -93,7 +102,7 @@ class KeyPolicy:
 def _budgets(level: str, owner: str, scope: str, items: list[dict[str, Any]]) -> list[BudgetRule]:
     return [
         BudgetRule(
-            id=f"{scope}#{b['reset_duration']}",
+            id=budget_id(scope, b["reset_duration"]),
             level=level,
             owner=owner,
             limit=Decimal(b["max_limit"]),
@@ -116,7 +125,7 @@ def _rates(level: str, scope: str, limit: dict[str, Any] | None) -> list[RateRul
         capacity = limit.get(f"{prefix}_max_limit")
         if capacity:
             window = parse_duration(limit[f"{prefix}_reset_duration"]).approx_seconds
-            rules.append(RateRule(f"{scope}#{kind}", level, kind, int(capacity), float(window)))
+            rules.append(RateRule(limit_id(scope, kind), level, kind, int(capacity), float(window)))
     return rules
 
 
@@ -134,17 +143,17 @@ def compile_policy(state: GovernanceState, key_id: str, box: SecretBox) -> KeyPo
     data = state.get("virtual_key", key_id)
     if data is None:
         return None
-    scope = f"virtual_key:{key_id}"
+    scope = owner_scope("virtual_key", key_id)
     budgets = _budgets("virtual_key", key_id, scope, data["budgets"])
     team = state.get("team", data["team_id"]) if data["team_id"] else None
     customer_id = data["customer_id"] or (team or {}).get("customer_id")
     if team is not None:
-        budgets += _budgets("team", data["team_id"], f"team:{data['team_id']}", team["budgets"])
+        team_scope = owner_scope("team", data["team_id"])
+        budgets += _budgets("team", data["team_id"], team_scope, team["budgets"])
     customer = state.get("customer", customer_id) if customer_id else None
     if customer is not None:
-        budgets += _budgets(
-            "customer", customer_id or "", f"customer:{customer_id}", customer["budgets"]
-        )
+        owner = customer_id or ""
+        budgets += _budgets("customer", owner, owner_scope("customer", owner), customer["budgets"])
     routes = []
     for route in data["provider_configs"]:
         provider = state.get("provider", route["provider"])
@@ -156,7 +165,7 @@ def compile_policy(state: GovernanceState, key_id: str, box: SecretBox) -> KeyPo
             for k in provider["keys"]
             if "*" in wanted or k["id"] in wanted
         )
-        route_scope = f"{scope}/provider:{route['provider']}"
+        to_provider = route_scope(key_id, route["provider"])
         routes.append(
             Route(
                 provider=route["provider"],
@@ -166,9 +175,9 @@ def compile_policy(state: GovernanceState, key_id: str, box: SecretBox) -> KeyPo
                 allowed_models=tuple(route["allowed_models"]),
                 keys=keys,
                 budgets=tuple(
-                    _budgets("provider_config", route["provider"], route_scope, route["budgets"])
+                    _budgets("provider_config", route["provider"], to_provider, route["budgets"])
                 ),
-                rates=tuple(_rates("provider_config", route_scope, route["rate_limit"])),
+                rates=tuple(_rates("provider_config", to_provider, route["rate_limit"])),
                 model_map=tuple(sorted(route.get("model_map", {}).items())),
             )
         )
@@ -187,13 +196,28 @@ def compile_policy(state: GovernanceState, key_id: str, box: SecretBox) -> KeyPo
     )
 
 
-def budget_rules(
-    level: str, owner: str, scope: str, items: list[dict[str, Any]]
-) -> list[BudgetRule]:
-    """The budgets of one owner (`scope` prefixes their ids, e.g. `team:platform`)."""
-    return _budgets(level, owner, scope, items)
+def owner_budgets(state: GovernanceState) -> Iterator[BudgetRule]:
+    """Every customer's and team's budgets (customers first, each kind by id)."""
+    for level in ("customer", "team"):
+        for owner, data in sorted(state.live(level).items()):
+            yield from _budgets(level, owner, owner_scope(level, owner), data["budgets"])
 
 
-def rate_rules(level: str, scope: str, limit: dict[str, Any] | None) -> list[RateRule]:
-    """The request and token limits of one rate-limit entry (none if it is None)."""
-    return _rates(level, scope, limit)
+def key_budgets(state: GovernanceState) -> Iterator[BudgetRule]:
+    """Every key's budgets, each followed by its routes' (keys by id)."""
+    for key_id, data in sorted(state.live("virtual_key").items()):
+        yield from _budgets(
+            "virtual_key", key_id, owner_scope("virtual_key", key_id), data["budgets"]
+        )
+        for route in data["provider_configs"]:
+            to_provider = route_scope(key_id, route["provider"])
+            yield from _budgets("provider_config", route["provider"], to_provider, route["budgets"])
+
+
+def every_rate(state: GovernanceState) -> Iterator[RateRule]:
+    """Every rate limit: each key's, followed by its routes' (keys by id)."""
+    for key_id, data in sorted(state.live("virtual_key").items()):
+        yield from _rates("virtual_key", owner_scope("virtual_key", key_id), data["rate_limit"])
+        for route in data["provider_configs"]:
+            scope = route_scope(key_id, route["provider"])
+            yield from _rates("provider_config", scope, route["rate_limit"])

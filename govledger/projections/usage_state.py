@@ -7,11 +7,19 @@ included), so replaying the log reproduces the state exactly.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from govledger.ledger import events as ev
+from govledger.ledger.charges import (
+    Charge,
+    RateCharge,
+    Reservation,
+    charges_of,
+    rate_charges_of,
+    reservations_of,
+)
 
 ZERO = Decimal(0)
 
@@ -29,8 +37,8 @@ class BudgetUsage:
 class Inflight:
     """A request admitted and not yet settled, with what it holds."""
 
-    reservations: list[dict[str, Any]]
-    rate: list[dict[str, Any]]
+    reservations: tuple[Reservation, ...]
+    rate: tuple[RateCharge, ...]
     instance: str
     incarnation: str
     admitted_at: float
@@ -56,7 +64,8 @@ class UsageState:
         if isinstance(event, ev.RequestAdmitted):
             self._admit(event)
         elif isinstance(event, ev.RequestSettled | ev.RequestAbandoned):
-            self._close(event.request_id, event.charges, getattr(event, "rate", []), event)
+            rate = event.rate if isinstance(event, ev.RequestSettled) else []
+            self._close(event.request_id, charges_of(event.charges), rate_charges_of(rate), event)
 
     def _current(self, budget: str, period: str) -> BudgetUsage | None:
         held = self.budgets.get(budget)
@@ -65,48 +74,49 @@ class UsageState:
         return held if held.period == period else None
 
     def _admit(self, event: ev.RequestAdmitted) -> None:
-        for item in event.reservations:
-            usage = self._current(item["budget"], item["period"])
+        reservations = reservations_of(event.reservations)
+        rate = rate_charges_of(event.rate)
+        for item in reservations:
+            usage = self._current(item.budget, item.period)
             if usage is not None:
-                usage.reserved += item["amount"]
+                usage.reserved += item.amount
         now = event.timestamp.timestamp()
-        for item in event.rate:
-            self.charge_rate(item, now, clamp=True)
+        for charge in rate:
+            self.charge_rate(charge, now, clamp=True)
         self.inflight[event.request_id] = Inflight(
-            event.reservations, event.rate, event.instance, event.incarnation, now
+            reservations, rate, event.instance, event.incarnation, now
         )
 
     def _close(
         self,
         request_id: str,
-        charges: list[dict[str, Any]],
-        rate: list[dict[str, Any]],
+        charges: Iterable[Charge],
+        rate: Iterable[RateCharge],
         event: ev.LedgerEvent,
     ) -> None:
         held = self.inflight.pop(request_id, None)
         if held is not None:
             for item in held.reservations:
                 self._release(item)
-        for item in charges:
-            usage = self._current(item["budget"], item["period"])
+        for charge in charges:
+            usage = self._current(charge.budget, charge.period)
             if usage is not None:
-                usage.settled += item["amount"]
+                usage.settled += charge.amount
         now = event.timestamp.timestamp()
-        for item in rate:
-            self.charge_rate(item, now, clamp=False)
+        for adjustment in rate:
+            self.charge_rate(adjustment, now, clamp=False)
 
-    def _release(self, item: dict[str, Any]) -> None:
-        usage = self.budgets.get(item["budget"])
-        if usage is not None and usage.period == item["period"]:
-            usage.reserved -= item["amount"]
+    def _release(self, item: Reservation) -> None:
+        usage = self.budgets.get(item.budget)
+        if usage is not None and usage.period == item.period:
+            usage.reserved -= item.amount
 
-    def charge_rate(self, item: dict[str, Any], now: float, clamp: bool) -> None:
+    def charge_rate(self, charge: RateCharge, now: float, clamp: bool) -> None:
         """GCRA: push the limit's theoretical arrival time by amount x emission interval."""
-        interval = item["window_s"] / item["capacity"]
-        tat = self.tats.get(item["limit"], now)
+        tat = self.tats.get(charge.limit, now)
         if clamp:
             tat = max(tat, now)
-        self.tats[item["limit"]] = tat + item["amount"] * interval
+        self.tats[charge.limit] = tat + charge.amount * charge.interval
 
     def forget(self, request_id: str) -> None:
         """Undo the in-memory admission of a request whose event never reached the ledger."""
@@ -115,7 +125,6 @@ class UsageState:
             return
         for item in held.reservations:
             self._release(item)
-        for item in held.rate:
-            interval = item["window_s"] / item["capacity"]
-            if item["limit"] in self.tats:
-                self.tats[item["limit"]] -= item["amount"] * interval
+        for charge in held.rate:
+            if charge.limit in self.tats:
+                self.tats[charge.limit] -= charge.amount * charge.interval

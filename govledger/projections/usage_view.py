@@ -10,6 +10,13 @@ from typing import Any
 import orjson
 
 from govledger.ledger import events as ev
+from govledger.ledger.charges import (
+    RateCharge,
+    Reservation,
+    charges_of,
+    rate_charges_of,
+    reservations_of,
+)
 from govledger.ledger.money import json_default, plain
 from govledger.projections.database import Cursor, OnRebuild
 from govledger.projections.usage_state import BudgetUsage, Inflight, UsageState
@@ -20,11 +27,6 @@ ZERO = Decimal(0)
 def dumps(value: Any) -> str:
     """JSON text for a column (Decimals as strings)."""
     return orjson.dumps(value, default=json_default).decode()
-
-
-def decimals(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Reservation lists read back from JSON, with amounts as Decimal again."""
-    return [{**item, "amount": Decimal(str(item["amount"]))} for item in items]
 
 
 class UsageView:
@@ -40,7 +42,7 @@ class UsageView:
         new_rows: dict[str, dict[str, Any]] = {}
         updates: list[dict[str, Any]] = []
         deltas: dict[tuple[str, str], list[Any]] = {}
-        rate_items: list[tuple[dict[str, Any], float, bool]] = []
+        rate_items: list[tuple[RateCharge, float, bool]] = []
 
         def delta(budget: str, period: str) -> list[Any]:
             return deltas.setdefault((budget, period), [ZERO, ZERO, 0])
@@ -48,18 +50,18 @@ class UsageView:
         for position, event in items:
             if isinstance(event, ev.RequestAdmitted):
                 new_rows[event.request_id] = _admitted_row(position, event)
-                for r in event.reservations:
-                    delta(r["budget"], r["period"])[1] += r["amount"]
+                for r in new_rows[event.request_id]["_reservations"]:
+                    delta(r.budget, r.period)[1] += r.amount
                 now = event.timestamp.timestamp()
-                rate_items.extend((item, now, True) for item in event.rate)
+                rate_items.extend((item, now, True) for item in rate_charges_of(event.rate))
             elif isinstance(event, ev.RequestSettled | ev.RequestAbandoned):
                 row = new_rows.get(event.request_id)
                 held = row["_reservations"] if row else self._held(cur, event.request_id)
                 for r in held:
-                    delta(r["budget"], r["period"])[1] -= r["amount"]
-                for c in event.charges:
-                    d = delta(c["budget"], c["period"])
-                    d[0] += c["amount"]
+                    delta(r.budget, r.period)[1] -= r.amount
+                for c in charges_of(event.charges):
+                    d = delta(c.budget, c.period)
+                    d[0] += c.amount
                     d[2] += 1
                 change = _closed_fields(event)
                 if row is not None:
@@ -68,7 +70,7 @@ class UsageView:
                     updates.append({"request_id": event.request_id, **change})
                 if isinstance(event, ev.RequestSettled):
                     now = event.timestamp.timestamp()
-                    rate_items.extend((item, now, False) for item in event.rate)
+                    rate_items.extend((item, now, False) for item in rate_charges_of(event.rate))
             elif isinstance(event, ev.RequestRejected):
                 new_rows[event.request_id] = _rejected_row(position, event)
         self._write_requests(cur, new_rows, updates)
@@ -76,10 +78,10 @@ class UsageView:
         self._write_rates(cur, rate_items)
 
     @staticmethod
-    def _held(cur: Cursor, request_id: str) -> list[dict[str, Any]]:
+    def _held(cur: Cursor, request_id: str) -> tuple[Reservation, ...]:
         cur.execute("SELECT reservations FROM gl_requests WHERE request_id = ?", (request_id,))
         found = cur.fetchone()
-        return decimals(orjson.loads(found[0])) if found and found[0] else []
+        return reservations_of(orjson.loads(found[0])) if found and found[0] else ()
 
     @staticmethod
     def _write_requests(
@@ -128,11 +130,11 @@ class UsageView:
                 )
 
     @staticmethod
-    def _write_rates(cur: Cursor, rate_items: list[tuple[dict[str, Any], float, bool]]) -> None:
+    def _write_rates(cur: Cursor, rate_items: list[tuple[RateCharge, float, bool]]) -> None:
         if not rate_items:
             return
         fold = UsageState()
-        for limit in {item["limit"] for item, _, _ in rate_items}:
+        for limit in {item.limit for item, _, _ in rate_items}:
             cur.execute("SELECT tat FROM gl_rate_state WHERE limit_id = ?", (limit,))
             found = cur.fetchone()
             if found is not None:
@@ -146,9 +148,9 @@ class UsageView:
         )
 
 
-REQUEST_COLUMNS = [
-    "request_id",
+LISTED_REQUEST_COLUMNS = (  # the request log as listed and exported (management, CLI)
     "position",
+    "request_id",
     "admitted_at",
     "settled_at",
     "key_id",
@@ -167,13 +169,17 @@ REQUEST_COLUMNS = [
     "cost",
     "price_source",
     "latency_ms",
+)
+# Every column of gl_requests: the listed ones and what the fold keeps for itself.
+REQUEST_COLUMNS = (
+    *LISTED_REQUEST_COLUMNS,
     "instance",
     "incarnation",
     "reservations",
     "rate",
     "attempts",
     "headers",
-]
+)
 INSERT_REQUEST = (
     f"INSERT INTO gl_requests ({', '.join(REQUEST_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in REQUEST_COLUMNS)})"
@@ -197,13 +203,13 @@ def _admitted_row(position: int, event: ev.RequestAdmitted) -> dict[str, Any]:
         "reservations": dumps(event.reservations),
         "rate": dumps(event.rate),
         "headers": dumps(event.headers),
-        "_reservations": event.reservations,
+        "_reservations": reservations_of(event.reservations),
     }
 
 
 def _closed_fields(event: ev.RequestSettled | ev.RequestAbandoned) -> dict[str, Any]:
     if isinstance(event, ev.RequestAbandoned):
-        cost = sum((c["amount"] for c in event.charges), ZERO)
+        cost = sum((c.amount for c in charges_of(event.charges)), ZERO)
         return {
             "settled_at": event.timestamp.isoformat(),
             "status": "abandoned",
@@ -261,8 +267,8 @@ def load_usage_state(cur: Cursor) -> UsageState:
     )
     for request_id, reservations, rate, instance, incarnation, admitted_at in cur.fetchall():
         state.inflight[request_id] = Inflight(
-            decimals(orjson.loads(reservations)),
-            orjson.loads(rate),
+            reservations_of(orjson.loads(reservations)),
+            rate_charges_of(orjson.loads(rate)),
             instance,
             incarnation,
             datetime.fromisoformat(admitted_at).timestamp(),

@@ -8,6 +8,7 @@ genai-prices); a narrower key sees only what its routes and provider keys allow.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import anthropic
@@ -95,7 +96,10 @@ def test_the_catalogue_holds_real_priced_models_of_each_vendor_only() -> None:
     for kind in ("openai", "anthropic", "gemini"):
         for model in catalogue(kind):
             if model != "house-model":
-                assert book.price(kind, model).source == "genai-prices", (kind, model)
+                assert book.price(kind, model, datetime.now(UTC)).source == "genai-prices", (
+                    kind,
+                    model,
+                )
 
 
 def test_openai_lists_and_retrieves_what_the_key_may_use(gateway: RunningGateway) -> None:

@@ -9,6 +9,7 @@ import io
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -34,7 +35,9 @@ def test_the_readme_shows_one_call_per_sdk() -> None:
 def test_the_readme_models_are_priced_by_genai_prices(provider_type: str, model: str) -> None:
     assert any(f'model="{model}"' in snippet for snippet in SNIPPETS)
     assert model in PriceBook([], False).catalogue(provider_type)
-    assert PriceBook([], False).price(provider_type, model).source == "genai-prices"
+    assert (
+        PriceBook([], False).price(provider_type, model, datetime.now(UTC)).source == "genai-prices"
+    )
 
 
 def test_each_readme_snippet_runs_against_the_example_config(

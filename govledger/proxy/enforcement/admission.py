@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
+from govledger.ledger.charges import LimitId, RateCharge, Reservation
 from govledger.ledger.periods import PeriodMemo
 from govledger.projections.policy import BudgetRule, KeyPolicy, RateRule, Route
 from govledger.projections.usage_state import UsageState
@@ -42,8 +42,8 @@ class Admission:
     """What an admitted request holds: its route chain, reservations and rate charges."""
 
     chain: tuple[Route, ...]
-    reservations: list[dict[str, Any]]
-    rate: list[dict[str, Any]]
+    reservations: tuple[Reservation, ...]
+    rate: tuple[RateCharge, ...]
     bound_cost: Decimal
 
 
@@ -100,8 +100,18 @@ def rate_refusal(rule: RateRule, tats: dict[str, float], amount: int, now: float
     )
 
 
+def rate_amount(rule: RateRule, tokens: int) -> int:
+    """What one request of `tokens` tokens counts on a limit: 1 request, or its tokens."""
+    return 1 if rule.kind == "requests" else tokens
+
+
+def rate_charge(rule: RateRule, amount: int) -> RateCharge:
+    """The one constructor of a rate charge from a limit's rule."""
+    return RateCharge(LimitId(rule.id), rule.kind, amount, rule.capacity, rule.window_s)
+
+
 def _rate_charges(rules: tuple[RateRule, ...], tokens: int) -> list[tuple[RateRule, int]]:
-    return [(r, 1 if r.kind == "requests" else tokens) for r in rules]
+    return [(r, rate_amount(r, tokens)) for r in rules]
 
 
 def _route_refusal(
@@ -191,27 +201,14 @@ def admit(
         refusal = budget_refusal(budget, state, bound, now)
         if refusal:
             return refusal
-    reservations = [_reservation(b, bound, now) for b in policy.budgets]
+    reservations = [reservation(b, bound, now) for b in policy.budgets]
     for route in chain:
-        reservations += [_reservation(b, costs[id(route)], now) for b in route.budgets]
-    rate = [_rate_item(rule, amount) for rule, amount in _rate_charges(policy.rates, tokens)]
-    rate += [_rate_item(rule, amount) for rule, amount in _rate_charges(chain[0].rates, tokens)]
-    return Admission(chain, reservations, rate, bound)
+        reservations += [reservation(b, costs[id(route)], now) for b in route.budgets]
+    rate = [rate_charge(rule, amount) for rule, amount in _rate_charges(policy.rates, tokens)]
+    rate += [rate_charge(rule, amount) for rule, amount in _rate_charges(chain[0].rates, tokens)]
+    return Admission(chain, tuple(reservations), tuple(rate), bound)
 
 
-def _reservation(rule: BudgetRule, amount: Decimal, now: datetime) -> dict[str, Any]:
-    return {
-        "budget": rule.id,
-        "period": PERIODS.period_of(rule.schedule, now).key,
-        "amount": amount,
-    }
-
-
-def _rate_item(rule: RateRule, amount: int) -> dict[str, Any]:
-    return {
-        "limit": rule.id,
-        "kind": rule.kind,
-        "amount": amount,
-        "capacity": rule.capacity,
-        "window_s": rule.window_s,
-    }
+def reservation(rule: BudgetRule, amount: Decimal, now: datetime) -> Reservation:
+    """The one constructor of a reservation: `amount` on the budget's period at `now`."""
+    return Reservation(rule.id, PERIODS.period_of(rule.schedule, now).key, amount)

@@ -1,10 +1,14 @@
-"""Pure pricing: per-million-token prices, exact Decimal costs and output-token limits."""
+"""Pure pricing: per-million-token prices, exact Decimal costs and output-token limits.
+
+Every price is read at a time the caller passes (`now`): genai-prices' conditional prices
+start on UTC dates, so the same request at the same time always costs the same.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Final
@@ -86,6 +90,19 @@ class TokenUsage:
         )
 
 
+def tokens_dict(usage: TokenUsage) -> dict[str, int]:
+    """The token figures as stored on the settled event."""
+    tokens = {
+        "input": usage.input,
+        "output": usage.output,
+        "cached": usage.cached,
+        "reasoning": usage.reasoning,
+    }
+    if usage.cache_write:
+        tokens["cache_write"] = usage.cache_write
+    return tokens
+
+
 @dataclass(frozen=True)
 class PriceOverride:
     """Operator-configured price; provider `*` matches any provider type."""
@@ -150,15 +167,17 @@ class PriceBook:
     def __init__(self, overrides: Sequence[PriceOverride], allow_unknown_at_zero: bool) -> None:
         self._overrides = {(o.provider, o.model): o for o in overrides}
         self._allow_unknown_at_zero = allow_unknown_at_zero
-        self._cache: dict[tuple[str, str], _Resolution | None] = {}
+        self._cache: dict[tuple[str, str], _Resolution | None] = {}  # for the day `_day`
+        self._day: date | None = None
 
-    def price(self, provider_type: str, model: str) -> Price:
-        """Per-million prices; raises PriceUnknownError when unknown and zero is not allowed."""
-        return self._resolve(provider_type, model).price
+    def price(self, provider_type: str, model: str, now: datetime) -> Price:
+        """Per-million prices at `now`; PriceUnknownError when unknown and zero is not allowed."""
+        return self._resolve(provider_type, model, now).price
 
-    def cost(self, provider_type: str, model: str, usage: TokenUsage) -> Decimal:
-        """Exact settlement cost in USD; genai-prices models use its calc_price (exact tiers)."""
-        resolution = self._resolve(provider_type, model)
+    def cost(self, provider_type: str, model: str, usage: TokenUsage, now: datetime) -> Decimal:
+        """Exact settlement cost in USD of a request made at `now`; genai-prices models use its
+        calc_price (exact tiers, the prices in force at that timestamp)."""
+        resolution = self._resolve(provider_type, model, now)
         if resolution.genai is not None:
             provider, info = resolution.genai
             genai_usage = genai_prices.Usage(
@@ -167,7 +186,8 @@ class PriceBook:
                 cache_read_tokens=usage.cached,
                 cache_write_tokens=usage.cache_write,
             )
-            return info.calc_price(genai_usage, provider).total_price
+            calculation = info.calc_price(genai_usage, provider, genai_request_timestamp=now)
+            return calculation.total_price
         price = resolution.price
         uncached = usage.input - usage.cached
         return (
@@ -176,10 +196,12 @@ class PriceBook:
             + usage.output * price.output_per_mtok
         ) / _PER_MTOK
 
-    def reservation_cost(self, provider_type: str, model: str, usage: TokenUsage) -> Decimal:
-        """Upper bound of `cost()` for any usage within these counts: every input token may be a
-        cache write and every price is at its highest tier."""
-        price = self._resolve(provider_type, model).price
+    def reservation_cost(
+        self, provider_type: str, model: str, usage: TokenUsage, now: datetime
+    ) -> Decimal:
+        """Upper bound of `cost()` from `now` on for any usage within these counts: every input
+        token may be a cache write and every price is at its highest tier."""
+        price = self._resolve(provider_type, model, now).price
         input_rate = max(
             price.input_per_mtok, price.cached_input_per_mtok, price.cache_write_per_mtok or _ZERO
         )
@@ -191,17 +213,21 @@ class PriceBook:
         named = [m for (p, m) in self._overrides if p in (provider_type, "*")]
         return tuple(dict.fromkeys([*sorted(named), *_genai_models(provider_type)]))
 
-    def _resolve(self, provider_type: str, model: str) -> _Resolution:
+    def _resolve(self, provider_type: str, model: str, now: datetime) -> _Resolution:
+        day = now.astimezone(UTC).date()  # genai-prices' price changes start on UTC dates
+        if day != self._day:
+            self._cache.clear()
+            self._day = day
         key = (provider_type, model)
         try:
             resolution = self._cache[key]
         except KeyError:
-            resolution = self._cache[key] = self._lookup(provider_type, model)
+            resolution = self._cache[key] = self._lookup(provider_type, model, now)
         if resolution is None:
             raise PriceUnknownError(provider_type, model)
         return resolution
 
-    def _lookup(self, provider_type: str, model: str) -> _Resolution | None:
+    def _lookup(self, provider_type: str, model: str, now: datetime) -> _Resolution | None:
         name = normalise_model(provider_type, model)
         override = self._overrides.get((provider_type, name)) or self._overrides.get(("*", name))
         if override is not None:
@@ -220,7 +246,7 @@ class PriceBook:
             )
         except LookupError:
             found = None
-        if found is not None and (price := _upper_bound_price(found[1])) is not None:
+        if found is not None and (price := _upper_bound_price(found[1], now)) is not None:
             return _Resolution(price, found)
         return _Resolution(_ZERO_PRICE) if self._allow_unknown_at_zero else None
 
@@ -240,13 +266,14 @@ def _genai_models(provider_type: str) -> tuple[str, ...]:
         and not info.id.endswith(("-", "."))  # a prefix of fine-tuned names, not a model
         and not info.id.startswith(foreign)
         and info.is_match(info.id)
-        and _upper_bound_price(info) is not None
+        and _upper_bound_price(info, None) is not None
     )
 
 
-def _upper_bound_price(info: ModelInfo) -> Price | None:
-    """Highest per-token prices the model can charge from now on; None if priced by other units."""
-    candidates = _current_and_future_prices(info, datetime.now(tz=UTC))
+def _upper_bound_price(info: ModelInfo, now: datetime | None) -> Price | None:
+    """Highest per-token prices the model can charge from `now` on (None: over all its prices,
+    to know whether it is priced per token at all); None if priced by other units."""
+    candidates = _current_and_future_prices(info, now)
 
     def top(*keys: str) -> Decimal | None:
         values = [_highest(getattr(p, k)) for p in candidates for k in keys]
@@ -269,10 +296,13 @@ def _upper_bound_price(info: ModelInfo) -> Price | None:
     )
 
 
-def _current_and_future_prices(info: ModelInfo, now: datetime) -> list[ModelPrice]:
-    """Conditional prices that can still apply: the last permanently active one and later ones."""
+def _current_and_future_prices(info: ModelInfo, now: datetime | None) -> list[ModelPrice]:
+    """Conditional prices that can still apply: the last permanently active one and later ones
+    (every one when `now` is None)."""
     if isinstance(info.prices, ModelPrice):
         return [info.prices]
+    if now is None:
+        return [conditional.prices for conditional in info.prices]
     floor = 0
     for index, conditional in enumerate(info.prices):
         constraint = conditional.constraint

@@ -11,33 +11,40 @@ import asyncio
 import logging
 import os
 import random
-import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from govledger.ledger import events as ev
+from govledger.ledger.charges import stored
+from govledger.ledger.clock import Clock
+from govledger.ledger.commit_bookkeeping import Callback
 from govledger.ledger.config import credential_headers
 from govledger.ledger.credentials import hash_secret
-from govledger.ledger.entities import SETTINGS_ID
+from govledger.ledger.entities import SETTINGS_ID, GovernanceState
 from govledger.ledger.loop_writer import CommitDeferredError
 from govledger.ledger.money import plain
 from govledger.projections.policy import KeyPolicy, Route
-from govledger.proxy.enforcement.admission import Admission, Refusal, admit
-from govledger.proxy.enforcement.cost import PriceUnknownError, TokenUsage, max_output_tokens
+from govledger.projections.usage_state import UsageState
+from govledger.proxy.enforcement.admission import Admission, Refusal, admit, key_refusal
+from govledger.proxy.enforcement.cost import (
+    PriceBook,
+    PriceUnknownError,
+    TokenUsage,
+    max_output_tokens,
+)
 from govledger.proxy.enforcement.estimate import (
     UnboundableInputError,
     input_token_bound,
     output_token_bound,
 )
+from govledger.proxy.enforcement.settlement import Instant, Origin, Outcome, settle
+from govledger.proxy.enforcement.settlement import Ticket as Held
 from govledger.proxy.flow.required_headers import HeaderRule, compile_rules, missing_headers
-from govledger.proxy.server.runtime import Runtime
 from govledger.proxy.server.tracing import RequestTrace
 from govledger.proxy.surfaces.errors import GatewayError
-from govledger.proxy.upstream.vendor_usage import tokens_dict
 
 log = logging.getLogger("govledger.gateway")
 
@@ -98,37 +105,120 @@ class Call:
 
 @dataclass
 class Ticket:
-    """An admitted call: its policy, admission and the time it was admitted."""
+    """An admitted call: the call itself, what settlement needs of it, and whether it is
+    settled yet."""
 
     call: Call
-    policy: KeyPolicy
-    admission: Admission
-    estimate: TokenUsage
-    admitted_at: datetime
-    started: float
+    held: Held
     settled: bool = False
 
+    @property
+    def policy(self) -> KeyPolicy:
+        """The key's policy at admission."""
+        return self.held.policy
 
-@dataclass
-class Outcome:
-    """How the upstream part ended, to be settled."""
+    @property
+    def admission(self) -> Admission:
+        """The route chain, reservations and rate charges."""
+        return self.held.admission
 
-    status: str  # ok | upstream_error | client_disconnected | failed
-    reason: str
-    route: Route | None
-    provider_key_id: str | None
-    model: str
-    usage: TokenUsage | None
-    attempts: list[dict[str, Any]]
+    @property
+    def estimate(self) -> TokenUsage:
+        """The token bounds the reservation was computed from."""
+        return self.held.estimate
+
+
+class Governance(Protocol):
+    """What the gateway reads of governance: the folded state, keys' policies, the prices."""
+
+    @property
+    def state(self) -> GovernanceState:
+        """The folded governance state."""
+        ...
+
+    @property
+    def prices(self) -> PriceBook:
+        """The price book of the current settings."""
+        ...
+
+    def policy(self, key_id: str) -> KeyPolicy | None:
+        """The compiled policy of a key, or None."""
+        ...
+
+
+class RequestWriter(Protocol):
+    """Where request events go: queued, or appended and awaited."""
+
+    def accepting(self) -> bool:
+        """True while the store takes commits in time."""
+        ...
+
+    def submit(
+        self, app: str, events: Sequence[ev.LedgerEvent], done: Callback, linger: bool = False
+    ) -> None:
+        """Queue events; `done` is called after the commit."""
+        ...
+
+    async def append(self, app: str, events: Sequence[ev.LedgerEvent]) -> Sequence[int]:
+        """Append and await the commit."""
+        ...
+
+
+class Usage(Protocol):
+    """The enforcement usage state and the writer its events go to."""
+
+    @property
+    def usage(self) -> UsageState:
+        """The in-memory usage fold."""
+        ...
+
+    @property
+    def writer(self) -> RequestWriter:
+        """The writer of usage events."""
+        ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The settings the request path reads."""
+
+    max_body_bytes: int
+    settle_timeout_s: float
+
+
+def refusal_error(refusal: Refusal) -> GatewayError:
+    """The one mapping of an admission refusal to the error a surface renders."""
+    headers = {} if refusal.retry_after is None else {"retry-after": str(refusal.retry_after)}
+    return GatewayError(
+        refusal.status, refusal.code, refusal.message, level=refusal.level, headers=headers
+    )
 
 
 class Gateway:
-    """Authentication, admission and settlement over the runtime's in-memory state."""
+    """Authentication, admission and settlement over small ports: governance (state,
+    policies, prices), usage (the fold and its writer), one clock and one random source."""
 
-    def __init__(self, runtime: Runtime, rng: random.Random | None = None) -> None:
-        self.runtime = runtime
-        self.rng = rng or random.Random()
+    def __init__(
+        self,
+        governance: Governance,
+        usage: Usage,
+        clock: Clock,
+        rng: random.Random,
+        origin: Origin,
+        limits: Limits,
+    ) -> None:
+        self.governance = governance
+        self.usage = usage
+        self.clock = clock
+        self.rng = rng
+        self.origin = origin
+        self.limits = limits
         self._header_rules: tuple[int, tuple[HeaderRule, ...]] = (-1, ())
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The largest request body a surface reads."""
+        return self.limits.max_body_bytes
 
     def authenticate(self, call: Call) -> KeyPolicy:
         """The key's policy, or GatewayError 400 (required headers) or 401 (missing or unknown
@@ -140,20 +230,34 @@ class Gateway:
                 401, "virtual_key_required", "a virtual key is required", level="auth"
             )
         digest = hash_secret(value)
-        key_id = self.runtime.state.key_by_hash.get(digest)
-        policy = self.runtime.policy(key_id) if key_id else None
+        state = self.governance.state
+        key_id = state.key_by_hash.get(digest)
+        policy = self.governance.policy(key_id) if key_id else None
         # The current value, or a rotated-out one still inside its grace period.
-        if policy is None or not self.runtime.state.accepts(policy.key_id, digest, _now()):
+        if policy is None or not state.accepts(policy.key_id, digest, self.clock.now()):
             raise GatewayError(
                 401, "virtual_key_not_found", "the virtual key is not recognised", level="auth"
             )
         return policy
 
+    def authorize(self, call: Call) -> KeyPolicy:
+        """`authenticate`, then `check_key`."""
+        policy = self.authenticate(call)
+        self.check_key(policy)
+        return policy
+
+    def check_key(self, policy: KeyPolicy) -> None:
+        """GatewayError 403 if the key is disabled or expired now."""
+        blocked = key_refusal(policy, self.clock.now())
+        if blocked is not None:
+            raise refusal_error(blocked)
+
     def check_required_headers(self, headers: Mapping[str, str]) -> None:
         """GatewayError 400 `missing_required_headers` naming every header that fails."""
-        version = self.runtime.state.version("settings", SETTINGS_ID)
+        state = self.governance.state
+        version = state.version("settings", SETTINGS_ID)
         if self._header_rules[0] != version:
-            wanted = self.runtime.state.settings().get("required_headers", {})
+            wanted = state.settings().get("required_headers", {})
             self._header_rules = (version, compile_rules(wanted, os.environ))
         missing = missing_headers(self._header_rules[1], headers)
         if missing:
@@ -167,33 +271,36 @@ class Gateway:
 
     def admit(self, call: Call, policy: KeyPolicy) -> Ticket:
         """Decide, reserve in memory and queue the admission event; GatewayError if refused."""
-        if not self.runtime.writer.accepting():
+        writer = self.usage.writer
+        if not writer.accepting():
             raise GatewayError(
                 503,
                 "ledger_unavailable",
                 "the ledger cannot record requests right now; nothing was admitted",
                 level="ledger",
             )
-        now = datetime.now(UTC)
+        now = self.clock.now()
+        started = self.clock.monotonic()
         try:
             input_bound = input_token_bound(call.body, call.surface)
         except UnboundableInputError as error:
             raise GatewayError(400, "input_not_bounded", str(error), level="request") from None
         except ValueError as error:
             raise GatewayError(400, "invalid_request", str(error), level="request") from None
-        prices = self.runtime.prices
+        prices = self.governance.prices
 
         def cost_of(route: Route) -> Decimal:
             model = route.upstream_model(call.model)  # priced as the provider is asked
             limit = max_output_tokens(route.provider_type, model)
             out = output_token_bound(call.body, call.surface, limit)
-            return prices.reservation_cost(route.provider_type, model, TokenUsage(input_bound, out))
+            bound = TokenUsage(input_bound, out)
+            return prices.reservation_cost(route.provider_type, model, bound, now)
 
         try:
             output_bound = output_token_bound(call.body, call.surface, None)
             decision = admit(
                 policy,
-                self.runtime.usage,
+                self.usage.usage,
                 call.model,
                 call.pinned_provider,
                 input_bound + output_bound,
@@ -208,52 +315,44 @@ class Gateway:
         except ValueError as error:
             raise GatewayError(400, "invalid_request", str(error), level="request") from None
         if isinstance(decision, Refusal):
-            headers = {}
-            if decision.retry_after is not None:
-                headers["retry-after"] = str(decision.retry_after)
-            raise GatewayError(
-                decision.status,
-                decision.code,
-                decision.message,
-                level=decision.level,
-                headers=headers,
-            )
-        ticket = Ticket(
-            call, policy, decision, TokenUsage(input_bound, output_bound), now, time.perf_counter()
+            raise refusal_error(decision)
+        estimate = TokenUsage(input_bound, output_bound)
+        held = Held(
+            call.request_id, call.model, policy, decision, estimate, now, started, self.origin
         )
         event = ev.RequestAdmitted(
             originator_id=uuid.UUID(call.request_id),
             originator_version=1,
             timestamp=now,
             request_id=call.request_id,
-            instance=self.runtime.settings.instance,
-            incarnation=self.runtime.incarnation,
+            instance=self.origin.instance,
+            incarnation=self.origin.incarnation,
             key_id=policy.key_id,
             team_id=policy.team_id,
             customer_id=policy.customer_id,
             surface=call.surface,
             model=call.model,
             provider=call.pinned_provider,
-            reservations=decision.reservations,
-            rate=decision.rate,
+            reservations=stored(decision.reservations),
+            rate=stored(decision.rate),
             estimate={"input": input_bound, "output": output_bound, "cost": decision.bound_cost},
             headers=self._recorded_headers(call),
         )
-        self.runtime.usage.apply(event)
+        self.usage.usage.apply(event)
         # Never dropped: if the store cannot take it now, the writer keeps it (in order, ahead
         # of this request's settlement) and commits it when the store returns.
-        self.runtime.writer.submit("usage", [event], _ignore, linger=True)
-        return ticket
+        writer.submit("usage", [event], _ignore, linger=True)
+        return Ticket(call, held)
 
     def _recorded_headers(self, call: Call) -> dict[str, str]:
-        return recorded_headers(self.runtime.state.settings(), call.headers)
+        return recorded_headers(self.governance.state.settings(), call.headers)
 
     def reject(self, call: Call, error: GatewayError, key_id: str | None) -> None:
         """Record a refusal as an event (queued, not awaited: refusals hold nothing)."""
         event = ev.RequestRejected(
             originator_id=uuid.UUID(call.request_id),
             originator_version=1,
-            timestamp=datetime.now(UTC),
+            timestamp=self.clock.now(),
             request_id=call.request_id,
             key_id=key_id,
             surface=call.surface,
@@ -263,39 +362,7 @@ class Gateway:
             message=error.message,
             headers=self._recorded_headers(call),
         )
-        self.runtime.writer.submit("usage", [event], _ignore, linger=True)
-
-    def cost(self, ticket: Ticket, outcome: Outcome) -> tuple[Decimal, str, TokenUsage]:
-        """Actual cost of an outcome; with no usage reported, the reservation's bound is charged."""
-        route = outcome.route
-        if route is None:
-            return Decimal(0), "none", TokenUsage()
-        usage = outcome.usage
-        if usage is None:
-            if outcome.status == "ok" or outcome.status == "client_disconnected":
-                usage = ticket.estimate
-                price = self.runtime.prices.price(route.provider_type, outcome.model)
-                return (
-                    self.runtime.prices.reservation_cost(route.provider_type, outcome.model, usage),
-                    (price.source + ":usage-missing-charged-bound"),
-                    usage,
-                )
-            return Decimal(0), "none", TokenUsage()
-        try:
-            price = self.runtime.prices.price(route.provider_type, outcome.model)
-            return (
-                self.runtime.prices.cost(route.provider_type, outcome.model, usage),
-                price.source,
-                usage,
-            )
-        except PriceUnknownError:  # the upstream answered with another model name
-            asked = route.upstream_model(ticket.call.model)
-            price = self.runtime.prices.price(route.provider_type, asked)
-            return (
-                self.runtime.prices.cost(route.provider_type, asked, usage),
-                price.source,
-                usage,
-            )
+        self.usage.writer.submit("usage", [event], _ignore, linger=True)
 
     async def settle(self, ticket: Ticket, outcome: Outcome) -> Decimal:
         """Replace the reservation with the actual cost and await the commit; returns the cost."""
@@ -304,11 +371,16 @@ class Gateway:
         ticket.settled = True
         if ticket.call.trace is not None:
             return await self._settle_traced(ticket, outcome, ticket.call.trace)
-        cost, source, usage = self.cost(ticket, outcome)
-        event = self._settled_event(ticket, outcome, cost, source, usage)
-        self.runtime.usage.apply(event)
+        event = self._settled(ticket, outcome)
         await self._commit(event)
-        return cost
+        return event.cost
+
+    def _settled(self, ticket: Ticket, outcome: Outcome) -> ev.RequestSettled:
+        """The settlement decided at this instant, applied to the in-memory state."""
+        now = Instant(self.clock.now(), self.clock.monotonic())
+        event = settle(ticket.held, outcome, self.governance.prices, now)
+        self.usage.usage.apply(event)
+        return event
 
     async def _commit(self, event: ev.RequestSettled) -> None:
         """Await the settlement's commit for at most `settle_timeout_s`.
@@ -316,9 +388,9 @@ class Gateway:
         CommitDeferredError if it is not committed in time: the event stays queued (or
         spooled) all the same, and the in-memory state already holds it.
         """
-        timeout = self.runtime.settings.settle_timeout_s
+        timeout = self.limits.settle_timeout_s
         try:
-            await asyncio.wait_for(self.runtime.writer.append("usage", [event]), timeout)
+            await asyncio.wait_for(self.usage.writer.append("usage", [event]), timeout)
         except TimeoutError:
             raise CommitDeferredError(f"not committed within {timeout:g} s; kept") from None
 
@@ -328,81 +400,24 @@ class Gateway:
         """`settle` in a `settle` span, the commit's await in `ledger commit`; ends the trace."""
         try:
             with trace.span("settle") as span:
-                cost, source, usage = self.cost(ticket, outcome)
-                event = self._settled_event(ticket, outcome, cost, source, usage)
-                self.runtime.usage.apply(event)
+                event = self._settled(ticket, outcome)
                 with trace.span("ledger commit", span):
                     await self._commit(event)
             route = outcome.route
             provider_type = route.provider_type if route is not None else None
+            tokens = event.tokens
             trace.settled(
-                outcome.status, provider_type, outcome.model, usage.input, usage.output, plain(cost)
+                outcome.status,
+                provider_type,
+                outcome.model,
+                tokens["input"],
+                tokens["output"],
+                plain(event.cost),
             )
-            return cost
+            return event.cost
         finally:
             trace.end()
-
-    def _settled_event(
-        self, ticket: Ticket, outcome: Outcome, cost: Decimal, source: str, usage: TokenUsage
-    ) -> ev.RequestSettled:
-        used = outcome.route
-        keep = {b.id for b in ticket.policy.budgets}
-        if used is not None:
-            keep |= {b.id for b in used.budgets}
-        charges = (
-            [{**r, "amount": cost} for r in ticket.admission.reservations if r["budget"] in keep]
-            if used is not None
-            else []
-        )
-        actual_tokens = usage.input + usage.output
-        estimate_tokens = ticket.estimate.input + ticket.estimate.output
-        primary = ticket.admission.chain[0]
-        primary_limits = {rule.id for rule in primary.rates}
-        rate: list[dict[str, Any]] = []
-        for item in ticket.admission.rate:
-            if item["kind"] != "tokens":
-                continue
-            served = used is primary or item["limit"] not in primary_limits
-            delta = (actual_tokens if served else 0) - estimate_tokens
-            if delta:
-                rate.append({**item, "amount": delta})
-        if used is not None and used is not primary:
-            for rule in used.rates:
-                amount = 1 if rule.kind == "requests" else actual_tokens
-                rate.append(
-                    {
-                        "limit": rule.id,
-                        "kind": rule.kind,
-                        "amount": amount,
-                        "capacity": rule.capacity,
-                        "window_s": rule.window_s,
-                    }
-                )
-        return ev.RequestSettled(
-            originator_id=uuid.UUID(ticket.call.request_id),
-            originator_version=2,
-            timestamp=datetime.now(UTC),
-            request_id=ticket.call.request_id,
-            instance=self.runtime.settings.instance,
-            incarnation=self.runtime.incarnation,
-            status=outcome.status,
-            reason=outcome.reason,
-            provider=used.provider if used else None,
-            provider_key_id=outcome.provider_key_id,
-            model=outcome.model,
-            tokens=tokens_dict(usage),
-            cost=cost,
-            price_source=source,
-            charges=charges,
-            rate=rate,
-            attempts=outcome.attempts,
-            latency_ms=round((time.perf_counter() - ticket.started) * 1000, 3),
-        )
 
 
 def _ignore(_error: BaseException | None, _ids: Any) -> None:
     return None
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

@@ -26,7 +26,8 @@ from govledger.ledger.loop_writer import CommitDeferredError
 from govledger.ledger.money import plain
 from govledger.projections.policy import KeyPolicy, ProviderKey, Route
 from govledger.proxy.enforcement.cost import TokenUsage
-from govledger.proxy.flow.gateway import Call, Gateway, Outcome, Ticket
+from govledger.proxy.enforcement.settlement import Outcome
+from govledger.proxy.flow.gateway import Call, Gateway, Ticket
 from govledger.proxy.flow.idempotency import IdempotencyCache, Replay
 from govledger.proxy.server import logs
 from govledger.proxy.server.tracing import Tracing
@@ -204,7 +205,8 @@ class Exchange:
         model = named if isinstance(named, str) and named else answer.prepared.model
         if api != call.surface:
             try:
-                reply = translate_response(call.surface, api, obj, model, int(time.time()))
+                created = int(self.gateway.clock.now().timestamp())
+                reply = translate_response(call.surface, api, obj, model, created)
             except (AttributeError, KeyError, TypeError, ValueError) as error:
                 reason = f"upstream answer could not be translated: {type(error).__name__}"
                 await self._settle(ticket, outcome("upstream_error", reason, model, usage))
@@ -300,7 +302,7 @@ class Exchange:
         call = ticket.call
         api = answer.prepared.api
         wants_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
-        created = int(time.time())
+        created = int(self.gateway.clock.now().timestamp())
         plan = StreamPlan(
             call.surface, api, answer.prepared.model, created, call.request_id, wants_usage
         )

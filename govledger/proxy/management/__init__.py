@@ -27,7 +27,7 @@ from govledger.proxy.server.runtime import Runtime
 
 def install(app: FastAPI, runtime: Runtime, gateway: Gateway) -> Management:
     """Mount every management router on the app and map its errors; returns the service."""
-    service = Management(runtime, gateway)
+    service = Management(runtime, gateway, clock=runtime.clock.now)  # the process clock
     app.state.management = service
     for module in (
         customers,

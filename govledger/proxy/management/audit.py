@@ -15,11 +15,13 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from govledger.ledger.money import plain
+from govledger.projections.usage_view import LISTED_REQUEST_COLUMNS
 from govledger.proxy.management.auth import Principal, management, require
 from govledger.proxy.management.errors import invalid
 from govledger.proxy.management.exports import EXPORTED, Format, render, utc_text
 from govledger.proxy.management.shapes import redacted
 
+LISTED = ", ".join(LISTED_REQUEST_COLUMNS)
 Limit = Annotated[int, Query(ge=1, le=1000)]
 From = Annotated[datetime | None, Query(alias="from", description="inclusive, ISO 8601")]
 To = Annotated[datetime | None, Query(alias="to", description="exclusive, ISO 8601")]
@@ -39,28 +41,6 @@ EVENT_COLUMNS = [
     "version",
     "before",
     "after",
-]
-REQUEST_COLUMNS = [
-    "position",
-    "request_id",
-    "admitted_at",
-    "settled_at",
-    "key_id",
-    "team_id",
-    "customer_id",
-    "surface",
-    "model",
-    "provider",
-    "provider_key_id",
-    "status",
-    "reason",
-    "input_tokens",
-    "output_tokens",
-    "cached_tokens",
-    "reasoning_tokens",
-    "cost",
-    "price_source",
-    "latency_ms",
 ]
 
 
@@ -159,15 +139,15 @@ def router() -> APIRouter:
         }
         clause, params = where(filters, "admitted_at", start, end)
         rows = await management(request).query(
-            f"SELECT {', '.join(REQUEST_COLUMNS)} FROM gl_requests WHERE position > ?{clause} "  # noqa: S608
+            f"SELECT {LISTED} FROM gl_requests WHERE position > ?{clause} "  # noqa: S608
             "ORDER BY position LIMIT ?",
             [cursor or 0, *params, limit + 1],
         )
-        found = [dict(zip(REQUEST_COLUMNS, r, strict=True)) for r in rows]
+        found = [dict(zip(LISTED_REQUEST_COLUMNS, r, strict=True)) for r in rows]
         for item in found:  # rows written before costs were plain text may read `4E-8`
             if item["cost"] is not None:
                 item["cost"] = plain(Decimal(item["cost"]))
         shown, next_cursor = _page(found, limit)
-        return render(shown, REQUEST_COLUMNS, next_cursor, format)
+        return render(shown, LISTED_REQUEST_COLUMNS, next_cursor, format)
 
     return api

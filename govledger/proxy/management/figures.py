@@ -15,7 +15,14 @@ from typing import Any
 
 from govledger.ledger.entities import GovernanceState
 from govledger.ledger.periods import period_of
-from govledger.projections.policy import BudgetRule, KeyPolicy, RateRule, budget_rules, rate_rules
+from govledger.projections.policy import (
+    BudgetRule,
+    KeyPolicy,
+    RateRule,
+    every_rate,
+    key_budgets,
+    owner_budgets,
+)
 from govledger.projections.usage_state import UsageState
 
 Data = dict[str, Any]
@@ -49,10 +56,10 @@ def rate_figures(rule: RateRule, usage: UsageState, now: datetime) -> Data:
     tat = max(usage.tats.get(rule.id, at), at)
     used = min(rule.capacity, math.ceil((tat - at) / interval - 1e-9))
     reserved = sum(
-        item["amount"]
+        item.amount
         for held in usage.inflight.values()
         for item in held.rate
-        if item["limit"] == rule.id
+        if item.limit == rule.id
     )
     reserved = min(used, reserved)
     whole_again = datetime.fromtimestamp(tat, UTC)
@@ -95,24 +102,10 @@ def key_figures(policy: KeyPolicy, usage: UsageState, now: datetime) -> Data:
 
 def all_budgets(state: GovernanceState) -> Iterator[BudgetRule]:
     """Every budget in the ledger, at every level."""
-    for level in ("customer", "team"):
-        for owner, data in state.live(level).items():
-            yield from budget_rules(level, owner, f"{level}:{owner}", data["budgets"])
-    for key_id, data in state.live("virtual_key").items():
-        scope = f"virtual_key:{key_id}"
-        yield from budget_rules("virtual_key", key_id, scope, data["budgets"])
-        for route in data["provider_configs"]:
-            route_scope = f"{scope}/provider:{route['provider']}"
-            yield from budget_rules(
-                "provider_config", route["provider"], route_scope, route["budgets"]
-            )
+    yield from owner_budgets(state)
+    yield from key_budgets(state)
 
 
 def all_rates(state: GovernanceState) -> Iterator[RateRule]:
     """Every rate limit in the ledger (keys' and their routes')."""
-    for key_id, data in state.live("virtual_key").items():
-        scope = f"virtual_key:{key_id}"
-        yield from rate_rules("virtual_key", scope, data["rate_limit"])
-        for route in data["provider_configs"]:
-            route_scope = f"{scope}/provider:{route['provider']}"
-            yield from rate_rules("provider_config", route_scope, route["rate_limit"])
+    return every_rate(state)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from govledger.ledger import events as ev
@@ -57,7 +55,7 @@ class McpTools:
 
     def servers(self) -> dict[str, McpServer]:
         """Configured MCP clients by name."""
-        settings = self.gateway.runtime.state.settings()
+        settings = self.gateway.governance.state.settings()
         return {c["name"]: McpServer.of(c) for c in settings.get("mcp_clients", [])}
 
     async def offered(self, policy: KeyPolicy, headers: Mapping[str, str]) -> list[OfferedTool]:
@@ -99,7 +97,7 @@ class McpTools:
             )
             self.refused(call, policy.key_id, error)
             raise error
-        started = time.perf_counter()
+        started = self.gateway.clock.monotonic()
         try:
             result = await self.registry.call(server, call.tool, call.arguments)
         except McpUnavailableError as failure:
@@ -121,7 +119,7 @@ class McpTools:
         event = ev.McpToolExecuted(
             originator_id=uuid.UUID(call.request_id),
             originator_version=1,
-            timestamp=datetime.now(UTC),
+            timestamp=self.gateway.clock.now(),
             request_id=call.request_id,
             key_id=key_id,
             client=call.client,
@@ -129,17 +127,17 @@ class McpTools:
             status=status,
             reason=reason,
             argument_bytes=call.argument_bytes,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            duration_ms=round((self.gateway.clock.monotonic() - started) * 1000, 3),
             headers=self._recorded(call.headers),
         )
-        await self.gateway.runtime.writer.append("usage", [event])
+        await self.gateway.usage.writer.append("usage", [event])
 
     def refused(self, call: ToolCall, key_id: str | None, error: GatewayError) -> None:
         """Record a refused tool call (queued, not awaited: it holds nothing)."""
         event = ev.McpToolRefused(
             originator_id=uuid.UUID(call.request_id),
             originator_version=1,
-            timestamp=datetime.now(UTC),
+            timestamp=self.gateway.clock.now(),
             request_id=call.request_id,
             key_id=key_id,
             client=call.client,
@@ -148,10 +146,10 @@ class McpTools:
             message=error.message,
             headers=self._recorded(call.headers),
         )
-        self.gateway.runtime.writer.submit("usage", [event], _ignore, linger=True)
+        self.gateway.usage.writer.submit("usage", [event], _ignore, linger=True)
 
     def _recorded(self, headers: Mapping[str, str]) -> dict[str, str]:
-        return recorded_headers(self.gateway.runtime.state.settings(), headers)
+        return recorded_headers(self.gateway.governance.state.settings(), headers)
 
 
 def _ignore(_error: BaseException | None, _ids: Any) -> None:

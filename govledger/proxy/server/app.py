@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -19,14 +20,17 @@ from starlette.types import ASGIApp
 
 from govledger import __version__
 from govledger.exporters.prometheus import PrometheusExporter, Sources
+from govledger.ledger.clock import Clock
 from govledger.ledger.config import ConfigFile
-from govledger.proxy.flow.gateway import Gateway
+from govledger.proxy.enforcement.settlement import Origin
+from govledger.proxy.flow.gateway import Gateway, Limits
 from govledger.proxy.flow.idempotency import IdempotencyCache
 from govledger.proxy.flow.request_flow import Exchange
 from govledger.proxy.management import install as install_management
 from govledger.proxy.management.bootstrap import bootstrap_admin_token
 from govledger.proxy.mcp.registry import McpRegistry
 from govledger.proxy.mcp.service import McpTools
+from govledger.proxy.server.clock import SystemClock
 from govledger.proxy.server.runtime import Runtime
 from govledger.proxy.server.settings import Settings
 from govledger.proxy.server.tracing import Tracing
@@ -62,13 +66,17 @@ def create_app(
     config_path: Path | None = None,
     mock_socket: socket.socket | None = None,
     on_ready: Callable[[Runtime], None] | None = None,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
 ) -> GatewayApp:
     """Build the app; the store opens and the threads start in the lifespan, not here.
 
     `mock_socket` is a bound socket for the fake upstream (the caller bound it, so a busy
     port is its error to report); `on_ready` is called once everything has started.
+    `clock` is the process's one clock (the system's unless a test injects one); `rng` the
+    routing's random source (seeded by tests that count shares).
     """
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, clock=clock or SystemClock())
     metrics = PrometheusExporter(
         Sources(
             settings.database_url,
@@ -76,6 +84,7 @@ def create_app(
             lambda: runtime.governance.state,
             lambda: runtime.usage,
             settings.metrics_key_budgets,
+            runtime.clock.now,
         )
     )
     upstream = Upstream(settings.upstream_timeout_s)
@@ -110,7 +119,14 @@ def create_app(
 
     app = GatewayApp(title="govledger", version=__version__, lifespan=lifespan)
     app.state.runtime = runtime
-    gateway = Gateway(runtime)
+    gateway = Gateway(
+        governance=runtime,
+        usage=runtime,
+        clock=runtime.clock,
+        rng=rng or random.Random(),  # noqa: S311 - routing weights, not secrets
+        origin=Origin(settings.instance, runtime.incarnation),
+        limits=Limits(settings.max_body_bytes, settings.settle_timeout_s),
+    )
     app.state.gateway = gateway
     install_management(app, runtime, gateway)
     mcp = McpTools(gateway, McpRegistry())

@@ -10,10 +10,11 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from govledger.exporters import registry as exporters
 from govledger.ledger import events as ev
+from govledger.ledger.clock import Clock
 from govledger.ledger.commit_bookkeeping import DuplicateEventError
 from govledger.ledger.commit_process import CommitFailedError, CommitProcess
 from govledger.ledger.credentials import SecretBox
@@ -30,6 +31,9 @@ from govledger.projections.usage_state import UsageState
 from govledger.projections.usage_view import UsageView, load_usage_state
 from govledger.projections.worker import ProjectionProcess
 from govledger.proxy.enforcement.cost import PriceBook, PriceOverride
+from govledger.proxy.enforcement.orphans import orphans
+from govledger.proxy.enforcement.settlement import Origin
+from govledger.proxy.server.clock import SystemClock
 from govledger.proxy.server.settings import Settings
 
 log = logging.getLogger("govledger")
@@ -41,6 +45,7 @@ class Runtime:
 
     settings: Settings
     incarnation: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    clock: Clock = field(default_factory=SystemClock)  # the process's one clock
     store: Store = field(init=False)
     writer: LoopWriter = field(init=False)
     governance: GovernanceLedger = field(init=False)
@@ -107,7 +112,7 @@ class Runtime:
         self.writer.listeners.append(self._committed)
         for tail in self.tails:
             tail.start()
-        self.abandon_orphans(datetime.now(UTC))
+        self.abandon_orphans(self.clock.now())
         self._probe = loop.create_task(self._watch_store())
 
     async def _watch_store(self) -> None:
@@ -121,7 +126,7 @@ class Runtime:
             if not self.writer.accepting():
                 continue
             try:
-                await self.sweep_orphans(datetime.now(UTC))
+                await self.sweep_orphans(self.clock.now())
             except CommitDeferredError:  # the store went away meanwhile: kept, not an error
                 continue
             except Exception as error:  # the sweep retries next minute
@@ -212,27 +217,8 @@ class Runtime:
     def orphans(self, now: datetime) -> list[ev.RequestAbandoned]:
         """Abandoned events for requests an earlier incarnation of this instance left open,
         and for any request open longer than `abandon_after_s` (its process is gone)."""
-        events = []
-        for request_id, held in list(self.usage.inflight.items()):
-            earlier_me = (
-                held.instance == self.settings.instance and held.incarnation != self.incarnation
-            )
-            stale = now.timestamp() - held.admitted_at > self.settings.abandon_after_s
-            if not (earlier_me or stale):
-                continue
-            events.append(
-                ev.RequestAbandoned(
-                    originator_id=uuid.UUID(request_id),
-                    originator_version=2,
-                    timestamp=now,
-                    request_id=request_id,
-                    instance=self.settings.instance,
-                    incarnation=self.incarnation,
-                    reason="process stopped before settling" if earlier_me else "never settled",
-                    charges=held.reservations,
-                )
-            )
-        return events
+        origin = Origin(self.settings.instance, self.incarnation)
+        return orphans(dict(self.usage.inflight), origin, self.settings.abandon_after_s, now)
 
     def abandon_orphans(self, now: datetime) -> int:
         """Close orphans at start, one by one (another instance may have closed one first)."""

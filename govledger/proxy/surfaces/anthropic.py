@@ -56,14 +56,14 @@ class AnthropicSurface:
 
     async def parse(self, request: Request) -> Call:
         """Read and check the body; GatewayError 400 (413 if too large) naming what is wrong."""
-        runtime = self.gateway.runtime
-        body = await read_object(request, runtime.settings.max_body_bytes, too_large=413)
+        gateway = self.gateway
+        body = await read_object(request, gateway.max_body_bytes, too_large=413)
         model = model_of(body)
         required(body, "messages", list)
         required(body, "max_tokens", int)
         shaped(body, SURFACE)
         safe_model(model)
-        provider, bare = pinned(model, runtime.state)
+        provider, bare = pinned(model, gateway.governance.state)
         return Call(
             surface=SURFACE,
             model=bare,
@@ -81,13 +81,13 @@ class AnthropicSurface:
         """`{"input_tokens": N}`: the gateway's tokenizer-free upper bound of the input tokens
         (what admission reserves), not the model's own count; nothing is recorded."""
         request_id = uuid.uuid4().hex
-        runtime = self.gateway.runtime
+        gateway = self.gateway
         try:
             policy = authorize(self.gateway, request.headers, request_id)
-            body = await read_object(request, runtime.settings.max_body_bytes, too_large=413)
+            body = await read_object(request, gateway.max_body_bytes, too_large=413)
             model = model_of(body)
             required(body, "messages", list)
-            provider, bare = pinned(model, runtime.state)
+            provider, bare = pinned(model, gateway.governance.state)
             if usable(policy, bare, provider, price_known(self.gateway)) is None:
                 raise GatewayError(
                     403,
@@ -113,7 +113,7 @@ class AnthropicSurface:
         request_id = uuid.uuid4().hex
         try:
             policy = authorize(self.gateway, request.headers, request_id)
-            ids = [o.pinned for o in offered(policy, self.gateway.runtime.prices.catalogue)]
+            ids = [o.pinned for o in offered(policy, self.gateway.governance.prices.catalogue)]
             shown, more = page(ids, request.query_params)
         except GatewayError as error:
             return anthropic_error(error, request_id)
@@ -131,7 +131,7 @@ class AnthropicSurface:
         name = str(request.path_params["model"])
         try:
             policy = authorize(self.gateway, request.headers, request_id)
-            provider, bare = pinned(name, self.gateway.runtime.state)
+            provider, bare = pinned(name, self.gateway.governance.state)
             if usable(policy, bare, provider, price_known(self.gateway)) is None:
                 raise GatewayError(
                     404,

@@ -63,13 +63,13 @@ class GeminiSurface:
                 level="request",
             )
         headers = _with_key(request)
-        runtime = self.gateway.runtime
-        body = await read_object(request, runtime.settings.max_body_bytes)
+        gateway = self.gateway
+        body = await read_object(request, gateway.max_body_bytes)
         required(body, "contents", list)
         shaped(body, SURFACE)
         name = model.removeprefix("models/")
         safe_model(name)
-        provider, bare = pinned(name, runtime.state)
+        provider, bare = pinned(name, gateway.governance.state)
         safe_model(bare, slash=False)  # it goes into the upstream's URL path
         return Call(
             surface=SURFACE,
@@ -92,7 +92,7 @@ class GeminiSurface:
         try:
             _version(request)
             policy = authorize(self.gateway, _with_key(request), request_id)
-            found = offered(policy, self.gateway.runtime.prices.catalogue)
+            found = offered(policy, self.gateway.governance.prices.catalogue)
             start, size = _page(request.query_params, len(found))
         except GatewayError as error:
             return google_error(error, request_id)
@@ -110,7 +110,7 @@ class GeminiSurface:
         try:
             _version(request)
             policy = authorize(self.gateway, _with_key(request), request_id)
-            provider, bare = pinned(name, self.gateway.runtime.state)
+            provider, bare = pinned(name, self.gateway.governance.state)
             found = usable(policy, bare, provider, price_known(self.gateway))
             if found is None:
                 raise GatewayError(

@@ -9,7 +9,6 @@ The body is a chat tool call, `{"id", "type": "function", "function": {"name":
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -17,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from govledger.proxy.enforcement.admission import key_refusal
 from govledger.proxy.flow.gateway import Call
 from govledger.proxy.mcp.service import McpTools, ToolCall
 from govledger.proxy.surfaces.bodies import read_object
@@ -65,17 +63,13 @@ class McpSurface:
         key_id: str | None = None
         call = ToolCall(request_id, "", {}, 0, request.headers)
         try:
-            body = await read_object(request, self.gateway.runtime.settings.max_body_bytes)
+            body = await read_object(request, self.gateway.max_body_bytes)
             function, arguments, size = parse_tool_call(body)
             call = ToolCall(request_id, function, arguments, size, request.headers)
             auth = Call(SURFACE, "", body, False, request.headers, request_id=request_id)
             policy = self.gateway.authenticate(auth)
             key_id = policy.key_id
-            blocked = key_refusal(policy, datetime.now(UTC))
-            if blocked is not None:
-                raise GatewayError(
-                    blocked.status, blocked.code, blocked.message, level=blocked.level
-                )
+            self.gateway.check_key(policy)
         except GatewayError as error:
             self.tools.refused(call, key_id, error)
             return openai_error(error, request_id)

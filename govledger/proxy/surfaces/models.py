@@ -10,13 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from govledger.projections.policy import KeyPolicy
-from govledger.proxy.enforcement.admission import key_refusal
 from govledger.proxy.enforcement.cost import PriceUnknownError
 from govledger.proxy.flow.gateway import Call, Gateway
-from govledger.proxy.surfaces.errors import GatewayError
 
 Catalogue = Callable[[str], Iterable[str]]  # provider type -> the model names priced for it
 Priced = Callable[[str, str], bool]  # (provider type, model) -> a price is known
@@ -65,20 +62,17 @@ def usable(policy: KeyPolicy, name: str, pinned: str | None, priced: Priced) -> 
 def authorize(gateway: Gateway, headers: Mapping[str, str], request_id: str) -> KeyPolicy:
     """The caller's policy; GatewayError 400/401/403 as on inference (required headers, key
     missing or unknown, disabled or expired)."""
-    policy = gateway.authenticate(Call("models", "", {}, False, headers, request_id=request_id))
-    blocked = key_refusal(policy, datetime.now(UTC))
-    if blocked is not None:
-        raise GatewayError(blocked.status, blocked.code, blocked.message, level=blocked.level)
-    return policy
+    return gateway.authorize(Call("models", "", {}, False, headers, request_id=request_id))
 
 
 def price_known(gateway: Gateway) -> Priced:
     """Whether the gateway's price book resolves a model (an allowed zero price counts)."""
-    prices = gateway.runtime.prices
+    prices = gateway.governance.prices
+    now = gateway.clock.now()
 
     def known(provider_type: str, model: str) -> bool:
         try:
-            prices.price(provider_type, model)
+            prices.price(provider_type, model, now)
         except PriceUnknownError:
             return False
         return True

@@ -52,8 +52,8 @@ class OpenAISurface:
 
     async def parse(self, request: Request, surface: str) -> Call:
         """Read and check the body; GatewayError 400 naming what is wrong."""
-        runtime = self.gateway.runtime
-        body = await read_object(request, runtime.settings.max_body_bytes)
+        gateway = self.gateway
+        body = await read_object(request, gateway.max_body_bytes)
         model = model_of(body)
         field = REQUIRED[surface]
         if field not in body or body[field] in (None, "", []):
@@ -70,7 +70,7 @@ class OpenAISurface:
             )
         shaped(body, surface)
         safe_model(model)
-        provider, bare = pinned(model, runtime.state)
+        provider, bare = pinned(model, gateway.governance.state)
         return Call(
             surface=surface,
             model=bare,
@@ -96,7 +96,7 @@ class OpenAISurface:
             policy = authorize(self.gateway, request.headers, request_id)
         except GatewayError as error:
             return openai_error(error, request_id)
-        found = offered(policy, self.gateway.runtime.prices.catalogue)
+        found = offered(policy, self.gateway.governance.prices.catalogue)
         data = [_model(item.pinned, item.provider) for item in found]
         headers = {"x-govledger-request-id": request_id}
         return JSONBytes({"object": "list", "data": data}, headers=headers)
@@ -107,7 +107,7 @@ class OpenAISurface:
         name = str(request.path_params["model"])
         try:
             policy = authorize(self.gateway, request.headers, request_id)
-            provider, bare = pinned(name, self.gateway.runtime.state)
+            provider, bare = pinned(name, self.gateway.governance.state)
             found = usable(policy, bare, provider, price_known(self.gateway))
             if found is None:
                 raise GatewayError(

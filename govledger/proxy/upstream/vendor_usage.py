@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from govledger.proxy.enforcement.cost import TokenUsage
+from govledger.proxy.enforcement.cost import tokens_dict as tokens_dict  # stored figures
 
 # A broken or hostile upstream can report any number; what is recorded stays a 64-bit integer
 # whatever sum it enters (a billion billion tokens is far above any real answer).
@@ -131,16 +132,3 @@ class StreamUsage:
             self.usage = from_anthropic(self._anthropic)
         elif self.api == "gemini" and event.get("usageMetadata"):
             self.usage = from_gemini(event["usageMetadata"])
-
-
-def tokens_dict(usage: TokenUsage) -> dict[str, int]:
-    """The token figures as stored on the settled event."""
-    tokens = {
-        "input": usage.input,
-        "output": usage.output,
-        "cached": usage.cached,
-        "reasoning": usage.reasoning,
-    }
-    if usage.cache_write:
-        tokens["cache_write"] = usage.cache_write
-    return tokens

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.clocks import ShiftedClock
 from tests.conftest import (
     POSTGRES_URL,
     RunningGateway,
@@ -30,7 +31,7 @@ def gateway(
         url = create_database()
     else:
         pytest.skip("GOVLEDGER_TEST_POSTGRES_URL is not set")
-    running = start_gateway(url, CONFIG, tmp, admin_token=ADMIN)
+    running = start_gateway(url, CONFIG, tmp, admin_token=ADMIN, clock=ShiftedClock())
     yield running
     running.stop()
     if url.startswith("postgresql"):

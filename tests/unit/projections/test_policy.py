@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from govledger.ledger.charges import BudgetId, LimitId
 from govledger.ledger.config import parse_config
 from govledger.ledger.credentials import SecretBox
 from govledger.ledger.entities import GovernanceState
@@ -117,7 +118,7 @@ def test_budgets_are_compiled_at_every_level_with_scoped_ids(state: GovernanceSt
     ]
     [route_budget] = policy.routes[0].budgets
     assert route_budget == BudgetRule(
-        id="virtual_key:ci/provider:openai#1d",
+        id=BudgetId("virtual_key:ci/provider:openai#1d"),
         level="provider_config",
         owner="openai",
         limit=Decimal("2"),
@@ -130,7 +131,7 @@ def test_budget_schedules_keep_duration_alignment_and_anchor(state: GovernanceSt
     policy = compile_policy(state, "ci", BOX)
 
     assert policy is not None
-    schedules = {b.id: b.schedule for b in policy.budgets}
+    schedules = {str(b.id): b.schedule for b in policy.budgets}
     assert schedules["customer:acme#1M"].duration == parse_duration("1M")
     assert schedules["customer:acme#1M"].calendar_aligned is True
     assert schedules["virtual_key:ci#1d"].calendar_aligned is False
@@ -142,12 +143,16 @@ def test_rate_limits_are_compiled_per_kind_with_their_windows(state: GovernanceS
 
     assert policy is not None
     assert policy.rates == (
-        RateRule("virtual_key:ci#requests", "virtual_key", "requests", 60, 60.0),
-        RateRule("virtual_key:ci#tokens", "virtual_key", "tokens", 100000, 3600.0),
+        RateRule(LimitId("virtual_key:ci#requests"), "virtual_key", "requests", 60, 60.0),
+        RateRule(LimitId("virtual_key:ci#tokens"), "virtual_key", "tokens", 100000, 3600.0),
     )
     assert policy.routes[0].rates == (
         RateRule(
-            "virtual_key:ci/provider:openai#requests", "provider_config", "requests", 10, 60.0
+            LimitId("virtual_key:ci/provider:openai#requests"),
+            "provider_config",
+            "requests",
+            10,
+            60.0,
         ),
     )
     assert policy.routes[1].rates == ()
@@ -231,3 +236,22 @@ def test_expiry_and_mcp_configs_are_carried(state: GovernanceState) -> None:
     assert policy is not None
     assert policy.expires_at == datetime(2030, 1, 1, tzinfo=UTC).timestamp()
     assert policy.mcp_configs == ({"mcp_client_name": "files", "tools_to_execute": ["*"]},)
+
+
+def test_policy_management_figures_and_metrics_name_every_budget_and_limit_alike(
+    state: GovernanceState,
+) -> None:
+    from govledger.exporters.prometheus import budget_rules_of
+    from govledger.proxy.management.figures import all_budgets, all_rates
+
+    policy = compile_policy(state, "ci", BOX)
+    assert policy is not None
+    compiled = {b.id for b in policy.budgets} | {b.id for r in policy.routes for b in r.budgets}
+    limits = {r.id for r in policy.rates} | {x.id for r in policy.routes for x in r.rates}
+
+    listed = [b.id for b in all_budgets(state)]
+    exported = [b.id for b in budget_rules_of(state, 1000)[0]]
+
+    assert listed == exported and len(set(listed)) == len(listed)
+    assert compiled <= set(listed) and "virtual_key:ci/provider:openai#1d" in compiled
+    assert limits == {r.id for r in all_rates(state)}

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from govledger.ledger import events as ev
+from govledger.ledger.charges import BudgetId, Charge, LimitId, stored
 from govledger.ledger.periods import Schedule, parse_duration, period_of
 from govledger.projections.policy import BudgetRule, KeyPolicy, ProviderKey, RateRule, Route
 from govledger.projections.usage_state import BudgetUsage, UsageState
@@ -35,12 +36,12 @@ MICRO = Decimal("0.000001")
 
 def budget(rule_id: str, level: str, limit: str, mode: str = "strict") -> BudgetRule:
     """A daily budget rule."""
-    return BudgetRule(rule_id, level, rule_id.split("#")[0], Decimal(limit), DAY, mode)
+    return BudgetRule(BudgetId(rule_id), level, rule_id.split("#")[0], Decimal(limit), DAY, mode)
 
 
 def requests_limit(rule_id: str, capacity: int, window_s: float = 60.0) -> RateRule:
     """A request-count limit at the key level."""
-    return RateRule(rule_id, "virtual_key", "requests", capacity, window_s)
+    return RateRule(LimitId(rule_id), "virtual_key", "requests", capacity, window_s)
 
 
 def route(
@@ -288,7 +289,7 @@ def test_a_limit_idle_for_a_whole_window_admits_a_full_burst_again() -> None:
 
 
 def test_a_request_larger_than_the_token_capacity_is_refused_for_a_window() -> None:
-    rule = RateRule("virtual_key:ci#tokens", "virtual_key", "tokens", 1000, 60.0)
+    rule = RateRule(LimitId("virtual_key:ci#tokens"), "virtual_key", "tokens", 1000, 60.0)
 
     refusal = refused(decide(policy(rates=[rule]), UsageState(), tokens=1001))
 
@@ -301,7 +302,7 @@ def test_a_request_larger_than_the_token_capacity_is_refused_for_a_window() -> N
 
 
 def test_a_route_over_its_rate_limit_falls_out_of_the_chain() -> None:
-    busy = RateRule("ci/provider:openai#requests", "provider_config", "requests", 1, 60.0)
+    busy = RateRule(LimitId("ci/provider:openai#requests"), "provider_config", "requests", 1, 60.0)
     key = policy([route("openai", weight=9, rates=[busy]), route("backup")])
     state = UsageState()
     state.tats[busy.id] = NOW.timestamp() + 60
@@ -313,7 +314,7 @@ def test_a_route_over_its_rate_limit_falls_out_of_the_chain() -> None:
 
 def test_when_every_route_refuses_the_first_routes_refusal_is_returned() -> None:
     spent = budget("ci/provider:openai#1d", "provider_config", "1")
-    busy = RateRule("ci/provider:backup#requests", "provider_config", "requests", 1, 60.0)
+    busy = RateRule(LimitId("ci/provider:backup#requests"), "provider_config", "requests", 1, 60.0)
     key = policy([route("openai", budgets=[spent]), route("backup", rates=[busy])])
     state = used(**{spent.id: ("1", "0")})
     state.tats[busy.id] = NOW.timestamp() + 60
@@ -335,7 +336,9 @@ def test_reservations_are_made_at_every_level() -> None:
         budget("customer:acme#1d", "customer", "10"),
     ]
     key_rate = requests_limit("virtual_key:ci#requests", 100)
-    route_rate = RateRule("ci/provider:openai#tokens", "provider_config", "tokens", 10000, 60.0)
+    route_rate = RateRule(
+        LimitId("ci/provider:openai#tokens"), "provider_config", "tokens", 10000, 60.0
+    )
     key = policy(
         [
             route("openai", weight=1, budgets=[openai_budget], rates=[route_rate]),
@@ -350,14 +353,14 @@ def test_reservations_are_made_at_every_level() -> None:
 
     assert [r.provider for r in admission.chain] == ["openai", "backup"]
     assert admission.bound_cost == Decimal("0.70")
-    assert admission.reservations == [
+    assert stored(admission.reservations) == [
         {"budget": "virtual_key:ci#1d", "period": TODAY, "amount": Decimal("0.70")},
         {"budget": "team:platform#1d", "period": TODAY, "amount": Decimal("0.70")},
         {"budget": "customer:acme#1d", "period": TODAY, "amount": Decimal("0.70")},
         {"budget": "ci/provider:openai#1d", "period": TODAY, "amount": Decimal("0.30")},
         {"budget": "ci/provider:backup#1d", "period": TODAY, "amount": Decimal("0.70")},
     ]
-    assert admission.rate == [
+    assert stored(admission.rate) == [
         {"limit": key_rate.id, "kind": "requests", "amount": 1, "capacity": 100, "window_s": 60.0},
         {
             "limit": route_rate.id,
@@ -416,8 +419,8 @@ def admitted_event(number: int, admission: Admission, at: datetime) -> ev.Reques
         surface="openai",
         model="gpt-4o",
         provider=None,
-        reservations=admission.reservations,
-        rate=admission.rate,
+        reservations=stored(admission.reservations),
+        rate=stored(admission.rate),
         estimate={},
         headers={},
     )
@@ -425,7 +428,7 @@ def admitted_event(number: int, admission: Admission, at: datetime) -> ev.Reques
 
 def settled_event(number: int, admission: Admission, share: int, at: datetime) -> ev.RequestSettled:
     """The RequestSettled event of an admission that cost `share` percent of its bound."""
-    charges = [{**r, "amount": r["amount"] * share / 100} for r in admission.reservations]
+    charges = [Charge.of(r, r.amount * share / 100) for r in admission.reservations]
     return ev.RequestSettled(
         originator_id=UUID(int=number),
         originator_version=2,
@@ -441,7 +444,7 @@ def settled_event(number: int, admission: Admission, share: int, at: datetime) -
         tokens={},
         cost=admission.bound_cost * share / 100,
         price_source="override",
-        charges=charges,
+        charges=stored(charges),
         rate=[],
         attempts=[],
         latency_ms=1.0,
