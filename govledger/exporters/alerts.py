@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import threading
 import time
@@ -54,9 +55,12 @@ from govledger.exporters.prometheus import budget_rules_of
 from govledger.ledger import events as ev
 from govledger.ledger.entities import GovernanceState, kind_and_action
 from govledger.ledger.money import plain
+from govledger.ledger.secrets.managers import resolve_setting
+from govledger.ledger.secrets.resolver import SecretUnavailableError
 from govledger.ledger.store import Store
 from govledger.projections.database import Cursor, OnRebuild, ViewDatabase
 
+log = logging.getLogger("govledger")
 NAMESPACE = uuid.UUID("6f1d3c52-0d4e-4a8e-9b7a-3c0e2f6a9d11")
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS gl_alert_budget (
@@ -353,6 +357,8 @@ class GovernanceAlerts:
         channels = _channels(self.channel)
         for note in notes:
             event = decode(note)
+            for alert in alert_rules.secret_manager(event):
+                fire(self.store, channels, cur, alert, self.cooldown_s)
             if isinstance(event, ev.EntityEvent):
                 for alert in alert_rules.admin_granted(self.state, self.rules, event):
                     fire(self.store, channels, cur, alert, self.cooldown_s)
@@ -368,9 +374,31 @@ class GovernanceAlerts:
                 self.state.apply(event)
 
 
+SECRET_CHANNEL_SETTINGS = (
+    "GOVLEDGER_ALERT_WEBHOOK_SECRET",
+    "GOVLEDGER_ALERT_PAGERDUTY_ROUTING_KEY",
+    "GOVLEDGER_ALERT_SMTP_URL",
+)
+
+
+def _resolved(env: dict[str, str]) -> dict[str, str]:
+    """The settings with each secret one that is a reference (`vault.…`) resolved; one that
+    cannot be leaves its channel out, with one error line naming it."""
+    out = dict(env)
+    for name in SECRET_CHANNEL_SETTINGS:
+        try:
+            out[name] = resolve_setting(env, name)
+        except SecretUnavailableError as error:
+            log.error("alert channel left out: %s", error)
+            out.pop(name, None)
+            if name == "GOVLEDGER_ALERT_WEBHOOK_SECRET":
+                out.pop("GOVLEDGER_ALERT_WEBHOOK_URL", None)  # never send unsigned
+    return {k: v for k, v in out.items() if v != "" or k in env}
+
+
 def channels_from_env(env: dict[str, str] | None = None) -> list[Channel]:
     """The channels configured by GOVLEDGER_ALERT_* variables (none: alerts are off)."""
-    env = dict(os.environ) if env is None else env
+    env = _resolved(dict(os.environ) if env is None else env)
     found: list[Channel] = []
     if env.get("GOVLEDGER_ALERT_WEBHOOK_URL"):
         secret = env.get("GOVLEDGER_ALERT_WEBHOOK_SECRET", "")

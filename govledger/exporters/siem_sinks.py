@@ -29,6 +29,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from govledger.ledger.secrets.managers import resolve_setting
+from govledger.ledger.secrets.resolver import SecretUnavailableError
+
 Line = tuple[str, str]  # (event id, record)
 
 
@@ -227,10 +230,18 @@ def open_sink(url: str | None, env: Mapping[str, str] | None = None) -> Sink:
     if parts.scheme in ("splunk", "splunk+http", "splunk+https"):
         scheme = "http" if parts.scheme == "splunk+http" else "https"
         target = f"{scheme}://{parts.netloc}{parts.path or '/services/collector/event'}"
-        return HttpSink(target, splunk=True, token=env.get("GOVLEDGER_SPLUNK_HEC_TOKEN"))
+        return HttpSink(target, splunk=True, token=_token(env, "GOVLEDGER_SPLUNK_HEC_TOKEN"))
     if parts.scheme in ("http", "https"):
-        return HttpSink(url, token=env.get("GOVLEDGER_EXPORT_HTTP_TOKEN"))
+        return HttpSink(url, token=_token(env, "GOVLEDGER_EXPORT_HTTP_TOKEN"))
     raise ValueError(f"unknown sink {url!r}: use file://, syslog+tcp://, splunk://, https://")
+
+
+def _token(env: Mapping[str, str], name: str) -> str | None:
+    """A token setting, which may be a reference (`vault.…`): resolved when the sink is built."""
+    try:
+        return resolve_setting(env, name) or None
+    except SecretUnavailableError as error:
+        raise ValueError(str(error)) from None
 
 
 def _as_json(line: str) -> object:

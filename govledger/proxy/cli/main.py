@@ -24,6 +24,7 @@ from govledger.ledger.config import ConfigError, ConfigFile, parse_config
 from govledger.ledger.store import StoreUnavailableError
 from govledger.proxy.cli.admin import register as register_management
 from govledger.proxy.cli.exporters import register as register_exporters
+from govledger.proxy.cli.secrets import register as register_secrets
 
 app = typer.Typer(
     add_completion=False,
@@ -148,6 +149,11 @@ def serve(
         Store(settings.database_url).close()
     except StoreUnavailableError as error:
         fail(str(error))
+    from govledger.proxy.cli.secrets import first_unresolved
+
+    unresolved = first_unresolved(settings.database_url, parsed)
+    if unresolved:  # a referenced secret without a value: one line naming it, and why
+        fail(unresolved)
     listening = bind(host, port)
     mock_socket = bind("127.0.0.1", mock_upstream) if mock_upstream is not None else None
     logs.configure(log_level, form)
@@ -347,6 +353,7 @@ def _user() -> str:
 
 register_management(app)  # customers, teams, keys, … against a running gateway
 register_exporters(app)  # audit verify
+register_secrets(app)  # secrets check
 
 
 def main() -> None:
