@@ -127,6 +127,8 @@ def _aws() -> Iterator[Manager]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     url = f"http://127.0.0.1:{port}"
+    reset = urllib.request.Request(f"{url}/moto-api/reset", b"", method="POST")
+    urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310 - moto keeps state per process
     env = {
         "GOVLEDGER_AWS_SM_ENDPOINT": url,
         "AWS_ACCESS_KEY_ID": "testing",
