@@ -254,7 +254,7 @@ def admin_granted(prior: GovernanceState, rules: Rules, event: ev.EntityEvent) -
 def secret_manager(event: ev.LedgerEvent) -> list[Alert]:
     """A referenced secret could not be fetched (trigger), or could again (resolve); one
     incident per reference, the reason and fingerprint in it, never the value."""
-    if isinstance(event, ev.SecretUnavailable):
+    if isinstance(event, ev.SecretFetchFailed):
         action, kind = "trigger", "secret.unavailable"
         data: dict[str, Any] = {
             "reference": event.reference,

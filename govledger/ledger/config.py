@@ -109,8 +109,7 @@ def _distinct_durations(budgets: list[BudgetSpec]) -> list[BudgetSpec]:
 
 
 class ProviderKeySpec(Spec):
-    """One upstream API key: a reference (`env.NAME`, `vault.…`, `aws-sm.…`, `gcp-sm.…`,
-    `azure-kv.…`, `file./path`; see docs/secrets.md) or a literal (stored encrypted)."""
+    """One upstream API key: a reference (docs/secrets.md) or a literal (stored encrypted)."""
 
     id: str = Field(pattern=IDENTIFIER)
     value: str = Field(min_length=1)

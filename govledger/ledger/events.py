@@ -174,7 +174,7 @@ class SecretRotated(GovernanceEvent):
 
 
 @dataclass(frozen=True)
-class SecretUnavailable(GovernanceEvent):
+class SecretFetchFailed(GovernanceEvent):
     """A referenced secret could not be fetched; the last good value (if any) stays in use."""
 
     reference: str
@@ -315,7 +315,7 @@ ACCESS_EVENTS: tuple[type[GovernanceEvent], ...] = (AccessDenied,)
 ALERT_EVENTS: tuple[type[GovernanceEvent], ...] = (AlertDeliveryAttempted,)
 SECRET_EVENTS: tuple[type[GovernanceEvent], ...] = (
     SecretRotated,
-    SecretUnavailable,
+    SecretFetchFailed,
     SecretRestored,
 )
 USAGE_EVENTS: tuple[type[UsageEvent], ...] = (

@@ -387,7 +387,7 @@ def secret_event(change: Change, seen_by: str) -> ev.GovernanceEvent | None:
             **base, fingerprint=change.fingerprint, previous_fingerprint=change.previous
         )
     if change.kind == "unavailable":
-        return ev.SecretUnavailable(
+        return ev.SecretFetchFailed(
             **base, cause=change.reason, kept=change.kept, fingerprint=change.fingerprint
         )
     if change.kind == "restored":
