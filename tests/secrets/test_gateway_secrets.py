@@ -145,3 +145,27 @@ def test_serve_refuses_to_start_without_a_value_in_one_line(
         "error: secret env.GOVLEDGER_TEST_NEVER_SET_KEY (providers[0].keys[0]):"
         " environment variable GOVLEDGER_TEST_NEVER_SET_KEY is not set"
     ]
+
+
+def test_secrets_check_prints_each_reference_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from govledger.proxy.cli.main import app
+
+    config = provider_config("env.GOVLEDGER_TEST_SET_KEY")
+    config["providers"][0]["keys"].append({"id": "other", "value": f"file.{tmp_path}/none"})
+    config["providers"][0]["base_url"] = "http://127.0.0.1:9/v1"
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    monkeypatch.setenv("GOVLEDGER_TEST_SET_KEY", FIRST)
+    monkeypatch.setenv("GOVLEDGER_ALERT_WEBHOOK_SECRET", "env.GOVLEDGER_TEST_SET_KEY")
+    result = CliRunner().invoke(app, ["secrets", "check", "--config", str(path), "--no-ledger"])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert lines == [
+        f"ok    env.GOVLEDGER_TEST_SET_KEY  sk-v…(26 chars)  {fingerprint(FIRST)}"
+        "  [providers[0].keys[0], GOVLEDGER_ALERT_WEBHOOK_SECRET]",
+        f"FAIL  file.{tmp_path}/none  cannot read {tmp_path}/none: No such file or directory"
+        "  [providers[0].keys[1]]",
+        "1 resolved, 1 failed",
+    ]

@@ -10,7 +10,6 @@ from govledger.ledger.secrets.references import is_reference
 # Settings whose value may be a reference instead of the secret itself.
 SECRET_SETTINGS = (
     "GOVLEDGER_SECRET_KEY",
-    "GOVLEDGER_ADMIN_TOKEN",
     "GOVLEDGER_ALERT_WEBHOOK_SECRET",
     "GOVLEDGER_ALERT_SMTP_URL",
     "GOVLEDGER_ALERT_PAGERDUTY_ROUTING_KEY",
