@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from govledger.ledger.secrets.managers import resolve_setting
+from govledger.ledger.secrets.live import Secret, current, secret_setting
 from govledger.ledger.secrets.resolver import SecretUnavailableError
 
 Line = tuple[str, str]  # (event id, record)
@@ -154,7 +154,7 @@ class HttpSink:
         self,
         url: str,
         splunk: bool = False,
-        token: str | None = None,
+        token: Secret | None = None,
         attempts: int = 4,
         backoff_s: float = 0.5,
         batch: int = 500,
@@ -176,11 +176,11 @@ class HttpSink:
                 )
                 for event_id, line in lines
             ]
-            headers = {"Authorization": f"Splunk {self.token or ''}"}
+            headers = {"Authorization": f"Splunk {current(self.token) if self.token else ''}"}
             return b"\n".join(events), {**headers, "Content-Type": "application/json"}
         headers = {"Content-Type": "application/x-ndjson"}
         if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
+            headers["Authorization"] = f"Bearer {current(self.token)}"
         return "".join(line + "\n" for _, line in lines).encode(), headers
 
     def send(self, lines: Sequence[Line]) -> None:
@@ -236,10 +236,13 @@ def open_sink(url: str | None, env: Mapping[str, str] | None = None) -> Sink:
     raise ValueError(f"unknown sink {url!r}: use file://, syslog+tcp://, splunk://, https://")
 
 
-def _token(env: Mapping[str, str], name: str) -> str | None:
-    """A token setting, which may be a reference (`vault.…`): resolved when the sink is built."""
+def _token(env: Mapping[str, str], name: str) -> Secret | None:
+    """A token setting; a reference (`vault.…`) is read again after its TTL, so a rotation
+    needs no restart (ValueError naming it if it cannot be resolved when the sink is built)."""
+    if not env.get(name):
+        return None
     try:
-        return resolve_setting(env, name) or None
+        return secret_setting(env, name)
     except SecretUnavailableError as error:
         raise ValueError(str(error)) from None
 

@@ -72,17 +72,4 @@ class Managers:
         return text if ref is None else self.fetch(ref)
 
 
-def resolve_setting(
-    environ: Mapping[str, str], name: str, default: str = "", managers: Managers | None = None
-) -> str:
-    """An environment setting whose value may itself be a reference (`vault.…`), resolved."""
-    value = environ.get(name, default)
-    if not value:
-        return value
-    try:
-        return (managers or Managers(environ)).resolve(value)
-    except SecretUnavailableError as error:
-        raise SecretUnavailableError(f"{name}={value}: {error}") from None
-
-
 Fetch = Callable[[Reference], str]

@@ -144,3 +144,30 @@ def test_secret_events_and_alerts_carry_fingerprints_never_values() -> None:
     assert resolve.action == "resolve" and resolve.key == alert.key
     assert secret_event(Change("resolved", REF.text, "x"), "gw/1") is None
     assert "sk-1" not in repr(event) + repr(alert) + repr(resolve)
+
+
+def test_the_background_thread_refreshes_when_the_ttl_passes() -> None:
+    import threading
+
+    values = {"env.A?ttl=1s": "one"}
+    rotated = threading.Event()
+    seen: list[Change] = []
+
+    def on_change(changes: list[Change]) -> None:
+        seen.extend(changes)
+        if any(c.kind == "rotated" for c in changes):
+            rotated.set()
+
+    clock = Clock()
+    cache = SecretCache(lambda ref: values[ref.text], clock=clock, on_change=on_change)
+    cache.track(values)
+    cache.refresh()
+    cache.start()
+    try:
+        values["env.A?ttl=1s"], values["env.B?ttl=1s"] = "two", "b"
+        clock.now = 1.0  # A is due now: the thread's next pass fetches it
+        cache.track(["env.A?ttl=1s", "env.B?ttl=1s"])  # a new reference wakes it at once
+        assert rotated.wait(timeout=10)
+    finally:
+        cache.stop()
+    assert cache.value("env.A?ttl=1s") == "two" and cache.value("env.B?ttl=1s") == "b"
