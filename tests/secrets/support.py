@@ -46,14 +46,19 @@ def provider_config(reference: str) -> dict[str, Any]:
 KEY = "sk-bf-secrets-e2e-0123456789abcdef"
 
 
-def start(manager: Manager, tmp_path: Path, config: dict[str, Any]) -> RunningGateway:
+def start(
+    manager: Manager | None,
+    tmp_path: Path,
+    config: dict[str, Any],
+    database_url: str | None = None,
+) -> RunningGateway:
     """Start a gateway (fake upstream beside it) whose resolvers include the manager's."""
     from govledger.proxy.server.app import create_app
     from govledger.proxy.server.runtime import Settings
 
     mock_port = free_port()
     settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/ledger.sqlite",
+        database_url=database_url or f"sqlite:///{tmp_path}/ledger.sqlite",
         instance="secrets",
         secret_key_file=tmp_path / "secret.key",
         mock_upstream_port=mock_port,
@@ -61,7 +66,7 @@ def start(manager: Manager, tmp_path: Path, config: dict[str, Any]) -> RunningGa
         admin_token=ADMIN,
     )
     app = create_app(settings, parse_config(_with_mock_port(config, mock_port)))
-    app.state.runtime.managers = Managers(resolvers=dict(manager.resolvers))
+    app.state.runtime.managers = Managers(resolvers=dict(manager.resolvers if manager else {}))
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

@@ -169,3 +169,22 @@ def test_secrets_check_prints_each_reference_masked(
         "  [providers[0].keys[1]]",
         "1 resolved, 1 failed",
     ]
+
+
+def test_a_file_reference_rotates_on_both_stores(store_url: str, tmp_path: Path) -> None:
+    key_file = tmp_path / "openai.key"
+    key_file.write_text(FIRST + "\n")
+    reference = f"file.{key_file}"
+    gateway = start(None, tmp_path, provider_config(reference), database_url=store_url)
+    try:
+        assert ask(gateway) == f"Bearer {FIRST}"
+        key_file.write_text(SECOND + "\n")  # what a secrets-store CSI driver or an agent does
+        assert [c.kind for c in gateway.runtime.secrets.refresh(force=True)] == ["rotated"]
+        assert ask(gateway) == f"Bearer {SECOND}"
+        key_file.unlink()
+        assert [c.kind for c in gateway.runtime.secrets.refresh(force=True)] == ["unavailable"]
+        assert ask(gateway) == f"Bearer {SECOND}"
+        kinds = [type(e).__name__ for e in secret_events(gateway)]
+        assert kinds == ["SecretRotated", "SecretFetchFailed"]
+    finally:
+        gateway.stop()
