@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from govledger.ledger.secrets.references import EXTRAS, Reference, ReferenceError, parse_reference
@@ -70,6 +70,3 @@ class Managers:
         except ReferenceError as error:
             raise SecretUnavailableError(str(error)) from None
         return text if ref is None else self.fetch(ref)
-
-
-Fetch = Callable[[Reference], str]

@@ -76,3 +76,19 @@ def test_a_channel_whose_secret_cannot_be_resolved_is_left_out(
     assert "GOVLEDGER_ALERT_WEBHOOK_SECRET=env.NOT_SET_HERE" in caplog.text
     with pytest.raises(ValueError, match="GOVLEDGER_SPLUNK_HEC_TOKEN=env.NOT_SET_HERE"):
         open_sink("splunk+http://127.0.0.1:9", {"GOVLEDGER_SPLUNK_HEC_TOKEN": "env.NOT_SET_HERE"})
+
+
+def test_the_master_key_may_be_a_reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+
+    from govledger.ledger.credentials import CredentialError, SecretBox
+
+    key = base64.urlsafe_b64encode(b"k" * 32).decode()
+    (tmp_path / "master").write_text(key + "\n")
+    monkeypatch.setenv("GOVLEDGER_SECRET_KEY", f"file.{tmp_path}/master")
+    box = SecretBox.from_environment_or_file(tmp_path / "unused.key")
+    assert SecretBox(b"k" * 32).decrypt(box.encrypt("sk-literal")) == "sk-literal"
+    assert not (tmp_path / "unused.key").exists()
+    monkeypatch.setenv("GOVLEDGER_SECRET_KEY", f"file.{tmp_path}/absent")
+    with pytest.raises(CredentialError, match=r"GOVLEDGER_SECRET_KEY=file\..*/absent: cannot read"):
+        SecretBox.from_environment_or_file(tmp_path / "unused.key")
