@@ -25,6 +25,9 @@ class ProviderKeyBody(ProviderKeySpec):
     """An upstream key; on replace, a key without `value` keeps its stored one."""
 
     value: str | None = Field(None, min_length=1)  # type: ignore[assignment]
+    reference: str | None = Field(
+        None, description="read-only, as shown: ignored (set a reference as `value`)"
+    )
 
 
 class ProviderBody(ProviderSpec):
@@ -35,7 +38,10 @@ class ProviderBody(ProviderSpec):
 
 
 def _raw(body: ProviderBody) -> dict[str, Any]:
-    return body.model_dump(exclude_none=False)
+    raw = body.model_dump(exclude_none=False)
+    for key in raw["keys"]:
+        key.pop("reference", None)  # read-only: shown on GET, so a GET body stays a PUT body
+    return raw
 
 
 PAGE = schemas.page_of(schemas.Provider)
