@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from govledger.ledger.secrets.live import Secret, current
+
 PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
 Attempt = tuple[bool, int, str]
 
@@ -174,7 +176,7 @@ class Teams:
 class PagerDuty:
     """PagerDuty Events API v2: trigger and resolve, both carrying the alert's dedup_key."""
 
-    routing_key: str
+    routing_key: Secret  # or what reads it (a reference, docs/secrets.md)
     url: str = PAGERDUTY_URL
     attempts: int = 3
     backoff_s: float = 0.5
@@ -186,7 +188,7 @@ class PagerDuty:
     def payload(self, alert: Alert) -> dict[str, Any]:
         """The event: a resolve names only the dedup_key, a trigger says what and how bad."""
         body: dict[str, Any] = {
-            "routing_key": self.routing_key,
+            "routing_key": current(self.routing_key),
             "event_action": alert.action,
             "dedup_key": alert.key,
         }
@@ -212,7 +214,7 @@ class Email:
     """E-mail over SMTP: `smtp://[user:password@]host[:port]` (STARTTLS with `smtp+starttls`,
     implicit TLS with `smtps`); the summary as subject, the facts and the JSON as body."""
 
-    url: str
+    url: Secret  # the password is in it: may be what reads a reference (docs/secrets.md)
     sender: str
     recipients: tuple[str, ...]
     attempts: int = 3
@@ -233,7 +235,7 @@ class Email:
 
     def send(self, alert: Alert) -> Attempt:
         """One attempt: (True, 250, "") once the server accepted the message."""
-        parts = urllib.parse.urlsplit(self.url)
+        parts = urllib.parse.urlsplit(current(self.url))
         host, port = parts.hostname or "localhost", parts.port
         try:
             if parts.scheme == "smtps":

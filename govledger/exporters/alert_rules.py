@@ -249,3 +249,35 @@ def admin_granted(prior: GovernanceState, rules: Rules, event: ev.EntityEvent) -
             body,
         )
     ]
+
+
+def secret_manager(event: ev.LedgerEvent) -> list[Alert]:
+    """A referenced secret could not be fetched (trigger), or could again (resolve); one
+    incident per reference, the reason and fingerprint in it, never the value."""
+    if isinstance(event, ev.SecretFetchFailed):
+        action, kind = "trigger", "secret.unavailable"
+        data: dict[str, Any] = {
+            "reference": event.reference,
+            "reason": event.cause,
+            "last_good_value_kept": event.kept,
+            "fingerprint": event.fingerprint,
+            "instance": event.seen_by,
+        }
+    elif isinstance(event, ev.SecretRestored):
+        action, kind = "resolve", "secret.restored"
+        data = {"reference": event.reference, "fingerprint": event.fingerprint}
+    else:
+        return []
+    alert_id = f"secret:{event.reference}:{_event_id(event)}"
+    return [
+        make_alert(
+            alert_id,
+            "secret_unavailable",
+            event.reference,
+            kind,
+            event.timestamp,
+            data,
+            action,
+            dedup_key=f"secret:{event.reference}",
+        )
+    ]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import threading
 import time
@@ -55,9 +56,12 @@ from govledger.ledger import events as ev
 from govledger.ledger.charges import charges_of
 from govledger.ledger.entities import GovernanceState, kind_and_action
 from govledger.ledger.money import plain
+from govledger.ledger.secrets.live import Secret, current, secret_setting
+from govledger.ledger.secrets.resolver import SecretUnavailableError
 from govledger.ledger.store import Store
 from govledger.projections.database import Cursor, OnRebuild, ViewDatabase
 
+log = logging.getLogger("govledger")
 NAMESPACE = uuid.UUID("6f1d3c52-0d4e-4a8e-9b7a-3c0e2f6a9d11")
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS gl_alert_budget (
@@ -94,7 +98,7 @@ class Webhook:
     """A generic webhook channel signed per Standard Webhooks."""
 
     url: str
-    secret: str  # whsec_<base64>
+    secret: Secret  # whsec_<base64>, or what reads it (a reference, docs/secrets.md)
     attempts: int = 3
     backoff_s: float = 0.5
     clock: Callable[[], float] = time.time
@@ -107,7 +111,7 @@ class Webhook:
             "Content-Type": "application/json",
             "webhook-id": msg_id,
             "webhook-timestamp": str(stamp),
-            "webhook-signature": sign(self.secret, msg_id, stamp, payload),
+            "webhook-signature": sign(current(self.secret), msg_id, stamp, payload),
         }
         return post_json(self.url, payload, headers)
 
@@ -354,6 +358,8 @@ class GovernanceAlerts:
         channels = _channels(self.channel)
         for note in notes:
             event = decode(note)
+            for alert in alert_rules.secret_manager(event):
+                fire(self.store, channels, cur, alert, self.cooldown_s)
             if isinstance(event, ev.EntityEvent):
                 for alert in alert_rules.admin_granted(self.state, self.rules, event):
                     fire(self.store, channels, cur, alert, self.cooldown_s)
@@ -369,26 +375,52 @@ class GovernanceAlerts:
                 self.state.apply(event)
 
 
+SECRET_CHANNEL_SETTINGS = (
+    "GOVLEDGER_ALERT_WEBHOOK_SECRET",
+    "GOVLEDGER_ALERT_PAGERDUTY_ROUTING_KEY",
+    "GOVLEDGER_ALERT_SMTP_URL",
+)
+
+
+def _secrets(env: dict[str, str]) -> dict[str, Secret]:
+    """Each secret setting: its literal, or what reads a reference's current value (fetched
+    again after its TTL, so a rotation needs no restart). One that cannot be resolved leaves
+    its channel out, with one error line naming it (a webhook is never sent unsigned)."""
+    found: dict[str, Secret] = {}
+    for name in SECRET_CHANNEL_SETTINGS:
+        if not env.get(name):
+            continue
+        try:
+            found[name] = secret_setting(env, name)
+        except SecretUnavailableError as error:
+            log.error("alert channel left out: %s", error)
+    return found
+
+
 def channels_from_env(env: dict[str, str] | None = None) -> list[Channel]:
     """The channels configured by GOVLEDGER_ALERT_* variables (none: alerts are off)."""
     env = dict(os.environ) if env is None else env
+    secrets = _secrets(env)
     found: list[Channel] = []
-    if env.get("GOVLEDGER_ALERT_WEBHOOK_URL"):
-        secret = env.get("GOVLEDGER_ALERT_WEBHOOK_SECRET", "")
+    webhook_secret = env.get("GOVLEDGER_ALERT_WEBHOOK_SECRET", "")
+    if env.get("GOVLEDGER_ALERT_WEBHOOK_URL") and (
+        not webhook_secret or "GOVLEDGER_ALERT_WEBHOOK_SECRET" in secrets
+    ):
+        secret = secrets.get("GOVLEDGER_ALERT_WEBHOOK_SECRET", "")
         found.append(Webhook(env["GOVLEDGER_ALERT_WEBHOOK_URL"], secret))
     if env.get("GOVLEDGER_ALERT_SLACK_URL"):
         found.append(Slack(env["GOVLEDGER_ALERT_SLACK_URL"]))
     if env.get("GOVLEDGER_ALERT_TEAMS_URL"):
         found.append(Teams(env["GOVLEDGER_ALERT_TEAMS_URL"]))
-    if env.get("GOVLEDGER_ALERT_PAGERDUTY_ROUTING_KEY"):
+    if "GOVLEDGER_ALERT_PAGERDUTY_ROUTING_KEY" in secrets:
         url = env.get("GOVLEDGER_ALERT_PAGERDUTY_URL") or PAGERDUTY_URL
-        found.append(PagerDuty(env["GOVLEDGER_ALERT_PAGERDUTY_ROUTING_KEY"], url))
-    if env.get("GOVLEDGER_ALERT_SMTP_URL"):
+        found.append(PagerDuty(secrets["GOVLEDGER_ALERT_PAGERDUTY_ROUTING_KEY"], url))
+    if "GOVLEDGER_ALERT_SMTP_URL" in secrets:
         recipients = tuple(
             a.strip() for a in env.get("GOVLEDGER_ALERT_SMTP_TO", "").split(",") if a.strip()
         )
         sender = env.get("GOVLEDGER_ALERT_SMTP_FROM", "govledger@localhost")
-        found.append(Email(env["GOVLEDGER_ALERT_SMTP_URL"], sender, recipients))
+        found.append(Email(secrets["GOVLEDGER_ALERT_SMTP_URL"], sender, recipients))
     return found
 
 

@@ -39,9 +39,13 @@ OCSF_ACTIVITY = {"created": 1, "read": 2, "updated": 3, "rotated": 3, "deleted":
 
 
 def redact(value: Any) -> Any:
-    """A copy of a JSON value without the fields whose names look like credentials."""
+    """A copy of a JSON value without the fields whose names look like credentials; a
+    provider key's `value_ref` is exported as `reference` (a reference is no secret)."""
     if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items() if not SECRET_NAMES.search(str(k))}
+        kept = {k: redact(v) for k, v in value.items() if not SECRET_NAMES.search(str(k))}
+        if isinstance(value.get("value_ref"), str):
+            kept["reference"] = value["value_ref"]
+        return kept
     if isinstance(value, list):
         return [redact(v) for v in value]
     if isinstance(value, Decimal):

@@ -29,6 +29,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from govledger.ledger.secrets.live import Secret, current, secret_setting
+from govledger.ledger.secrets.resolver import SecretUnavailableError
+
 Line = tuple[str, str]  # (event id, record)
 
 
@@ -151,7 +154,7 @@ class HttpSink:
         self,
         url: str,
         splunk: bool = False,
-        token: str | None = None,
+        token: Secret | None = None,
         attempts: int = 4,
         backoff_s: float = 0.5,
         batch: int = 500,
@@ -173,11 +176,11 @@ class HttpSink:
                 )
                 for event_id, line in lines
             ]
-            headers = {"Authorization": f"Splunk {self.token or ''}"}
+            headers = {"Authorization": f"Splunk {current(self.token) if self.token else ''}"}
             return b"\n".join(events), {**headers, "Content-Type": "application/json"}
         headers = {"Content-Type": "application/x-ndjson"}
         if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
+            headers["Authorization"] = f"Bearer {current(self.token)}"
         return "".join(line + "\n" for _, line in lines).encode(), headers
 
     def send(self, lines: Sequence[Line]) -> None:
@@ -227,10 +230,21 @@ def open_sink(url: str | None, env: Mapping[str, str] | None = None) -> Sink:
     if parts.scheme in ("splunk", "splunk+http", "splunk+https"):
         scheme = "http" if parts.scheme == "splunk+http" else "https"
         target = f"{scheme}://{parts.netloc}{parts.path or '/services/collector/event'}"
-        return HttpSink(target, splunk=True, token=env.get("GOVLEDGER_SPLUNK_HEC_TOKEN"))
+        return HttpSink(target, splunk=True, token=_token(env, "GOVLEDGER_SPLUNK_HEC_TOKEN"))
     if parts.scheme in ("http", "https"):
-        return HttpSink(url, token=env.get("GOVLEDGER_EXPORT_HTTP_TOKEN"))
+        return HttpSink(url, token=_token(env, "GOVLEDGER_EXPORT_HTTP_TOKEN"))
     raise ValueError(f"unknown sink {url!r}: use file://, syslog+tcp://, splunk://, https://")
+
+
+def _token(env: Mapping[str, str], name: str) -> Secret | None:
+    """A token setting; a reference (`vault.…`) is read again after its TTL, so a rotation
+    needs no restart (ValueError naming it if it cannot be resolved when the sink is built)."""
+    if not env.get(name):
+        return None
+    try:
+        return secret_setting(env, name)
+    except SecretUnavailableError as error:
+        raise ValueError(str(error)) from None
 
 
 def _as_json(line: str) -> object:

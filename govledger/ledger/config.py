@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from govledger.ledger.periods import DurationError, parse_duration
+from govledger.ledger.secrets.references import parse_reference
 
 IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 PROVIDER_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -108,12 +109,19 @@ def _distinct_durations(budgets: list[BudgetSpec]) -> list[BudgetSpec]:
 
 
 class ProviderKeySpec(Spec):
-    """One upstream API key: a reference `env.NAME` or a literal (stored encrypted)."""
+    """One upstream API key: a reference (docs/secrets.md) or a literal (stored encrypted)."""
 
     id: str = Field(pattern=IDENTIFIER)
     value: str = Field(min_length=1)
     weight: float = Field(1.0, ge=0)
     models: list[str] = Field(default_factory=lambda: ["*"])
+
+    @field_validator("value")
+    @classmethod
+    def _well_formed_reference(cls, value: str) -> str:
+        if isinstance(value, str):  # the API's body may leave it out (None): keep the stored
+            parse_reference(value)  # ReferenceError (a ValueError) says what is wrong
+        return value
 
 
 class ProviderSpec(Spec):

@@ -12,6 +12,10 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from govledger.ledger.secrets import references
+from govledger.ledger.secrets.managers import Managers
+from govledger.ledger.secrets.resolver import SecretUnavailableError
+
 VIRTUAL_KEY_PREFIX = "sk-bf-"
 ADMIN_TOKEN_PREFIX = "gl-admin-"
 DISPLAY_PREFIX_LENGTH = 10
@@ -52,19 +56,19 @@ def hashes_match(a: str, b: str) -> bool:
 
 
 def is_reference(value: str) -> bool:
-    """True for `env.NAME` references, which are stored as they are."""
-    return value.startswith("env.") and len(value) > 4
+    """True for references (`env.`, `file.`, `vault.`, `aws-sm.`, `gcp-sm.`, `azure-kv.`),
+    which are stored as they are (see docs/secrets.md)."""
+    return references.is_reference(value)
 
 
 def resolve_reference(value: str) -> str:
-    """Return the secret an `env.NAME` reference points to, or the literal itself."""
+    """Return the secret a reference points to (fetched now), or the literal itself."""
     if not is_reference(value):
         return value
-    name = value[4:]
-    resolved = os.environ.get(name)
-    if resolved is None:
-        raise CredentialError(f"environment variable {name} is not set")
-    return resolved
+    try:
+        return Managers().resolve(value)
+    except SecretUnavailableError as error:
+        raise CredentialError(str(error)) from None
 
 
 class SecretBox:
@@ -79,8 +83,14 @@ class SecretBox:
 
     @classmethod
     def from_environment_or_file(cls, path: Path) -> SecretBox:
-        """Use GOVLEDGER_SECRET_KEY (base64) or a key file, created with mode 0600 if missing."""
+        """Use GOVLEDGER_SECRET_KEY (base64, or a reference to it, resolved once at start) or a
+        key file, created with mode 0600 if missing."""
         encoded = os.environ.get("GOVLEDGER_SECRET_KEY")
+        if encoded and is_reference(encoded):
+            try:
+                encoded = resolve_reference(encoded)
+            except CredentialError as error:
+                raise CredentialError(f"GOVLEDGER_SECRET_KEY={encoded}: {error}") from None
         if encoded:
             return cls(base64.urlsafe_b64decode(encoded))
         if not path.exists():

@@ -172,6 +172,36 @@ class RetentionPruned(GovernanceEvent):
     pruned: JSON = field(default_factory=dict)  # data class -> rows dropped or emptied
 
 
+@dataclass(frozen=True)
+class SecretRotated(GovernanceEvent):
+    """A referenced secret's value changed at its manager and is now used; never the value."""
+
+    reference: str  # the reference as configured, e.g. vault.secret/llm/openai#api_key
+    fingerprint: str  # sha256: and 16 hex of the new value's SHA-256
+    previous_fingerprint: str = ""  # the same of the value it replaced
+    seen_by: str = ""  # the gateway instance (name/incarnation) that fetched it
+
+
+@dataclass(frozen=True)
+class SecretFetchFailed(GovernanceEvent):
+    """A referenced secret could not be fetched; the last good value (if any) stays in use."""
+
+    reference: str
+    cause: str  # one line: what the manager answered, or why it could not be reached
+    kept: bool = False  # True when a last good value stays in use
+    fingerprint: str = ""  # the fingerprint of the value kept
+    seen_by: str = ""
+
+
+@dataclass(frozen=True)
+class SecretRestored(GovernanceEvent):
+    """A referenced secret that was unavailable was fetched again."""
+
+    reference: str
+    fingerprint: str = ""
+    seen_by: str = ""
+
+
 # --- usage ------------------------------------------------------------------------------
 
 
@@ -293,6 +323,11 @@ GOVERNANCE_EVENTS: tuple[type[EntityEvent], ...] = (
 ACCESS_EVENTS: tuple[type[GovernanceEvent], ...] = (AccessDenied,)
 ALERT_EVENTS: tuple[type[GovernanceEvent], ...] = (AlertDeliveryAttempted,)
 RETENTION_EVENTS: tuple[type[GovernanceEvent], ...] = (RetentionPruned,)
+SECRET_EVENTS: tuple[type[GovernanceEvent], ...] = (
+    SecretRotated,
+    SecretFetchFailed,
+    SecretRestored,
+)
 USAGE_EVENTS: tuple[type[UsageEvent], ...] = (
     RequestAdmitted,
     RequestSettled,
@@ -302,7 +337,12 @@ USAGE_EVENTS: tuple[type[UsageEvent], ...] = (
     McpToolRefused,
 )
 ALL_EVENTS: tuple[type[LedgerEvent], ...] = (
-    GOVERNANCE_EVENTS + ACCESS_EVENTS + ALERT_EVENTS + RETENTION_EVENTS + USAGE_EVENTS
+    GOVERNANCE_EVENTS
+    + ACCESS_EVENTS
+    + ALERT_EVENTS
+    + RETENTION_EVENTS
+    + SECRET_EVENTS
+    + USAGE_EVENTS
 )
 
 

@@ -52,7 +52,7 @@ def _stream(cls: type[ev.LedgerEvent]) -> str:
         return "Application `governance`, one stream for the gateway's settings."
     if cls in kinds:
         return f"Application `governance`, one stream per {kinds[cls].replace('_', ' ')}."
-    if cls in ev.ACCESS_EVENTS or cls in ev.RETENTION_EVENTS:
+    if cls in ev.ACCESS_EVENTS or cls in ev.RETENTION_EVENTS or cls in ev.SECRET_EVENTS:
         return "Application `governance`, one stream per event."
     if cls in ev.ALERT_EVENTS:
         return "Application `governance`, one stream per alert, a version per delivery attempt."
@@ -72,7 +72,13 @@ def render() -> str:
         "place in the stream, from 1) and `timestamp` (when it happened, UTC). `JSON` is a",
         "dict of plain JSON values; amounts in USD are decimals, never floats.",
     ]
-    governance = ev.GOVERNANCE_EVENTS + ev.ACCESS_EVENTS + ev.ALERT_EVENTS + ev.RETENTION_EVENTS
+    governance = (
+        ev.GOVERNANCE_EVENTS
+        + ev.ACCESS_EVENTS
+        + ev.ALERT_EVENTS
+        + ev.RETENTION_EVENTS
+        + ev.SECRET_EVENTS
+    )
     for title, group in (("Governance", governance), ("Usage", ev.USAGE_EVENTS)):
         lines += ["", f"## {title}"]
         for cls in group:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -129,17 +129,25 @@ def _rates(level: str, scope: str, limit: dict[str, Any] | None) -> list[RateRul
     return rules
 
 
-def _secret(key: dict[str, Any], box: SecretBox) -> str | None:
+SecretOf = Callable[[str], str | None]  # a reference's value held in memory, or None
+
+
+def _secret(key: dict[str, Any], box: SecretBox, secret_of: SecretOf | None) -> str | None:
     try:
         if "value_ref" in key:
+            if secret_of is not None:
+                return secret_of(key["value_ref"])
             return resolve_reference(key["value_ref"])
         return box.decrypt(key["value_enc"])
     except CredentialError:
         return None  # the route stays, but calls with this key fail as a configuration error
 
 
-def compile_policy(state: GovernanceState, key_id: str, box: SecretBox) -> KeyPolicy | None:
-    """Compile one key's policy, or None if the key does not exist."""
+def compile_policy(
+    state: GovernanceState, key_id: str, box: SecretBox, secret_of: SecretOf | None = None
+) -> KeyPolicy | None:
+    """Compile one key's policy, or None if the key does not exist; referenced provider keys
+    come from `secret_of` (the gateway's cache), else are fetched now (tools)."""
     data = state.get("virtual_key", key_id)
     if data is None:
         return None
@@ -161,7 +169,7 @@ def compile_policy(state: GovernanceState, key_id: str, box: SecretBox) -> KeyPo
             continue
         wanted = set(route["key_ids"])
         keys = tuple(
-            ProviderKey(k["id"], float(k["weight"]), tuple(k["models"]), _secret(k, box))
+            ProviderKey(k["id"], float(k["weight"]), tuple(k["models"]), _secret(k, box, secret_of))
             for k in provider["keys"]
             if "*" in wanted or k["id"] in wanted
         )

@@ -16,6 +16,7 @@ import typer
 
 from govledger.proxy.cli import access, apply, audit, entities, export, reports, serve, store, usage
 from govledger.proxy.cli.compliance import register as register_compliance
+from govledger.proxy.cli.secrets import register as register_secrets
 
 app = typer.Typer(
     add_completion=False,
@@ -62,6 +63,7 @@ for name, group in (
     app.add_typer(group, name=name)
 app.command("usage")(usage.usage)
 register_compliance(app, reports.reports)  # reports access|controls, retention prune
+register_secrets(app)  # secrets check
 
 
 def main() -> None:

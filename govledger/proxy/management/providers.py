@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -10,9 +11,12 @@ from starlette.responses import Response
 
 from govledger.ledger import commands
 from govledger.ledger.config import PROVIDER_NAME, ProviderKeySpec, ProviderSpec
+from govledger.ledger.secrets.managers import Managers
+from govledger.ledger.secrets.references import is_reference
+from govledger.ledger.secrets.resolver import SecretUnavailableError
 from govledger.proxy.management import crud, schemas
 from govledger.proxy.management.auth import Principal, management, require
-from govledger.proxy.management.errors import invalid
+from govledger.proxy.management.errors import ApiError, invalid
 
 KIND = "provider"
 
@@ -21,6 +25,9 @@ class ProviderKeyBody(ProviderKeySpec):
     """An upstream key; on replace, a key without `value` keeps its stored one."""
 
     value: str | None = Field(None, min_length=1)  # type: ignore[assignment]
+    reference: str | None = Field(
+        None, description="read-only, as shown: ignored (set a reference as `value`)"
+    )
 
 
 class ProviderBody(ProviderSpec):
@@ -31,10 +38,37 @@ class ProviderBody(ProviderSpec):
 
 
 def _raw(body: ProviderBody) -> dict[str, Any]:
-    return body.model_dump(exclude_none=False)
+    raw = body.model_dump(exclude_none=False)
+    for key in raw["keys"]:
+        key.pop("reference", None)  # read-only: shown on GET, so a GET body stays a PUT body
+    return raw
 
 
 PAGE = schemas.page_of(schemas.Provider)
+
+VerifyQuery = Annotated[
+    bool,
+    Query(description="resolve each referenced key now and refuse (422) one that cannot be"),
+]
+
+
+async def verify_references(managers: Managers, body: ProviderBody) -> None:
+    """Resolve every referenced key of the body (off the loop); 422 naming each that fails."""
+    problems = []
+    for index, key in enumerate(body.keys):
+        if key.value is None or not is_reference(key.value):
+            continue
+        try:
+            await asyncio.to_thread(managers.resolve, key.value)
+        except SecretUnavailableError as error:
+            problems.append((f"keys[{index}].value", f"{key.value}: {error}"))
+    if problems:
+        raise ApiError(
+            422,
+            "secret_unresolved",
+            f"{len(problems)} secret reference(s) could not be resolved: {problems[0][1]}",
+            problems,
+        )
 
 
 def router() -> APIRouter:
@@ -56,13 +90,19 @@ def router() -> APIRouter:
 
     @api.post("", status_code=201, responses=schemas.ok(schemas.Provider, 201))
     async def create_provider(
-        request: Request, body: ProviderBody, who: Principal = require("providers:create")
+        request: Request,
+        body: ProviderBody,
+        verify: VerifyQuery = False,
+        who: Principal = require("providers:create"),
     ) -> Response:
-        """Configure a provider; key values are encrypted (or kept as `env.NAME` references)."""
+        """Configure a provider; key values are encrypted, references (docs/secrets.md) kept
+        as they are and resolved only with `?verify=true`."""
         service = management(request)
         if body.name is None:
             raise invalid([("name", "a provider needs a name (its id)")])
         commands.check_absent(service.state, KIND, body.name)
+        if verify:
+            await verify_references(service.runtime.managers, body)
         _, data = commands.provider_data(
             service.state, _raw(body), service.runtime.governance.box, body.name
         )
@@ -80,11 +120,15 @@ def router() -> APIRouter:
         request: Request,
         name: str,
         body: ProviderBody,
+        verify: VerifyQuery = False,
         who: Principal = require("providers:update"),
     ) -> Response:
-        """Replace a provider; keys without `value` keep theirs; If-Match refuses stale edits."""
+        """Replace a provider; keys without `value` keep theirs; If-Match refuses stale edits;
+        `?verify=true` resolves the referenced keys first."""
         service = management(request)
         crud.check_path_id(body.name, name, "name")
+        if verify:
+            await verify_references(service.runtime.managers, body)
         box = service.runtime.governance.box
         return await crud.replace(
             service,

@@ -62,12 +62,13 @@ class VirtualKey(Shown):
 
 
 class ProviderKey(Shown):
-    """An upstream key as shown: how its value is stored, never the value."""
+    """An upstream key as shown: how its value is stored (and its reference), never the value."""
 
     id: str
     weight: float
     models: list[str]
     stored_as: str
+    reference: str | None = None
 
 
 class Provider(Shown):

@@ -34,12 +34,15 @@ def _route(route: Data) -> Data:
 
 def _provider_key(key: Data) -> Data:
     stored_as = "reference" if "value_ref" in key else "encrypted"
-    return {
+    shown = {
         "id": key["id"],
         "weight": key["weight"],
         "models": key["models"],
         "stored_as": stored_as,
     }
+    if "value_ref" in key:  # a reference is no secret: it is what is stored and shown
+        shown["reference"] = key["value_ref"]
+    return shown
 
 
 def public(kind: str, entity_id: str, data: Data | None, version: int | None = None) -> Data:

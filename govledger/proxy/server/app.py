@@ -99,6 +99,7 @@ def create_app(
             )
             runtime.governance_changed()
         bootstrap_admin_token(runtime.governance, settings.admin_token)
+        runtime.resolve_secrets()  # SecretStartupError: one line naming the reference
         runtime.start(asyncio.get_running_loop())
         runtime.writer.listeners.append(metrics.live.on_commit)
         await upstream.start()
@@ -154,8 +155,8 @@ def create_app(
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> Response:
         if not runtime.writer.accepting():  # the writer knows the store is down: say so now
-            body = {"ready": False, "store": "unavailable", "kept": runtime.writer.backlog}
-            return JSONBytes(body, status_code=503)
+            down = {"ready": False, "store": "unavailable", "kept": runtime.writer.backlog}
+            return JSONBytes(down, status_code=503)
         reachable = runtime.writer.answered_within(2.0)  # the writer pings when idle
         if not reachable:
             try:
@@ -163,7 +164,14 @@ def create_app(
                 reachable = True
             except Exception:  # any failure to read the log means not ready
                 reachable = False
-        body = {"ready": reachable, "store": "reachable" if reachable else "unreachable"}
+        body: dict[str, Any] = {
+            "ready": reachable,
+            "store": "reachable" if reachable else "unreachable",
+        }
+        degraded = runtime.secrets.degraded()
+        if degraded:  # served on the last good values: ready, and saying so
+            body["secrets"] = "degraded"
+            body["degraded_secrets"] = degraded
         return JSONBytes(body, status_code=200 if reachable else 503)
 
     return app

@@ -10,7 +10,8 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from govledger.exporters import registry as exporters
 from govledger.ledger import events as ev
@@ -21,6 +22,9 @@ from govledger.ledger.credentials import SecretBox
 from govledger.ledger.entities import GovernanceState, kind_and_action
 from govledger.ledger.governance import GovernanceLedger
 from govledger.ledger.loop_writer import CommitDeferredError, LoopWriter
+from govledger.ledger.secrets.cache import Change, SecretCache
+from govledger.ledger.secrets.inventory import provider_references
+from govledger.ledger.secrets.managers import Managers
 from govledger.ledger.spool import Spool, commit_spool
 from govledger.ledger.store import Store
 from govledger.projections.audit_view import AuditView
@@ -39,6 +43,10 @@ from govledger.proxy.server.settings import Settings
 log = logging.getLogger("govledger")
 
 
+class SecretStartupError(RuntimeError):
+    """A referenced secret has no value at start: one line naming it and the reason."""
+
+
 @dataclass
 class Runtime:
     """Owns every long-lived part; `start` and `stop` bracket the server's life."""
@@ -55,6 +63,8 @@ class Runtime:
     loop: asyncio.AbstractEventLoop | None = None
     _policies: dict[str, KeyPolicy | None] = field(default_factory=dict)
     _probe: asyncio.Task[None] | None = None
+    managers: Managers = field(default_factory=Managers)
+    secrets: SecretCache = field(init=False)
 
     def open(self) -> None:
         """Open the store and build state from the views plus the tail (no full replay)."""
@@ -64,6 +74,7 @@ class Runtime:
         box = SecretBox.from_environment_or_file(self.settings.secret_key_file)
         self.governance = GovernanceLedger(self.store, box)
         self.governance.load()
+        self.secrets = SecretCache(self.managers.fetch, self.settings.secret_ttl_s)
         self.views = ViewDatabase(self.settings.database_url)
         self.views.create()
         exporters.create_tables(self.views)
@@ -83,6 +94,8 @@ class Runtime:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the writer and the tails, and close what a crashed incarnation left open."""
         self.loop = loop
+        self.secrets.on_change = self._secrets_changed
+        self.secrets.start()
         self.commits.start()
         self.projector.start()  # both children start up side by side
         try:
@@ -154,6 +167,7 @@ class Runtime:
         """Stop the commit process and the tails, and close the store."""
         if self._probe is not None:
             self._probe.cancel()
+        self.secrets.stop()
         self.commits.stop()
         for tail in self.tails:
             tail.stop()
@@ -161,12 +175,19 @@ class Runtime:
         self.views.close()
         self.store.close()
 
+    @property
+    def instance_id(self) -> str:
+        """This process: the stable instance name and this start's incarnation."""
+        return f"{self.settings.instance}/{self.incarnation}"
+
     def policy(self, key_id: str) -> KeyPolicy | None:
         """The compiled policy of a key, cached until governance changes."""
         try:
             return self._policies[key_id]
         except KeyError:
-            policy = compile_policy(self.governance.state, key_id, self.governance.box)
+            policy = compile_policy(
+                self.governance.state, key_id, self.governance.box, self.secrets.value
+            )
             self._policies[key_id] = policy
             return policy
 
@@ -181,9 +202,38 @@ class Runtime:
         self.prices = PriceBook(overrides, bool(settings["allow_unknown_prices"]))
 
     def governance_changed(self) -> None:
-        """Drop compiled policies and prices after a governance change."""
+        """Drop compiled policies and prices after a governance change, and follow the
+        references it holds now (a new one is fetched at once, in the background)."""
         self._policies.clear()
         self._refresh_prices()
+        self.secrets.track(provider_references(self.governance.state))
+
+    def resolve_secrets(self) -> None:
+        """Fetch every referenced secret before serving; SecretStartupError names the first
+        reference without a value (and how many more) in one line."""
+        bad = self.secrets.track(provider_references(self.governance.state))
+        self.secrets.refresh(force=True)
+        missing = bad + [
+            (h.reference.text, h.error) for h in self.secrets.entries() if h.value is None
+        ]
+        if missing:
+            reference, reason = missing[0]
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise SecretStartupError(f"secret {reference}: {reason}{more}")
+        self._policies.clear()
+
+    def _secrets_changed(self, changes: list[Change]) -> None:
+        """From the refresher thread: new requests use the new values at once; the news
+        (never a value) goes into the ledger, where the alert consumer sees it."""
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._policies.clear)
+        events = [e for e in (secret_event(c, self.instance_id) for c in changes) if e]
+        if not events:
+            return
+        try:
+            self.governance.append(events)
+        except Exception as error:  # the store may be down too: the log line stays
+            log.warning("could not record %d secret event(s): %s", len(events), str(error)[:200])
 
     def _on_governance(self, batch: Batch) -> None:
         if self.loop is not None:
@@ -247,3 +297,27 @@ class Runtime:
             self.usage.apply(event)
             closed += 1
         return closed
+
+
+def secret_event(change: Change, seen_by: str) -> ev.GovernanceEvent | None:
+    """The ledger event of a change to a secret (a first value is no news)."""
+    base: dict[str, Any] = {
+        "originator_id": uuid.uuid4(),
+        "originator_version": 1,
+        "timestamp": datetime.now(UTC),
+        "actor": "system",
+        "source": "system",
+        "reference": change.reference,
+        "seen_by": seen_by,
+    }
+    if change.kind == "rotated":
+        return ev.SecretRotated(
+            **base, fingerprint=change.fingerprint, previous_fingerprint=change.previous
+        )
+    if change.kind == "unavailable":
+        return ev.SecretFetchFailed(
+            **base, cause=change.reason, kept=change.kept, fingerprint=change.fingerprint
+        )
+    if change.kind == "restored":
+        return ev.SecretRestored(**base, fingerprint=change.fingerprint)
+    return None

@@ -61,6 +61,7 @@ class Settings:
     management_max_body_bytes: int = 1024 * 1024  # the largest body /api accepts
     retain_requests: str | None = None  # request log rows older than this go (e.g. 400d)
     retain_headers: str | None = None  # recorded header values older than this go (e.g. 30d)
+    secret_ttl_s: float = 300.0  # how often a referenced secret is fetched again (default)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -86,6 +87,7 @@ class Settings:
             ),
             "retain_requests": env.get("GOVLEDGER_RETAIN_REQUESTS") or None,
             "retain_headers": env.get("GOVLEDGER_RETAIN_HEADERS") or None,
+            "secret_ttl_s": _number(env, "GOVLEDGER_SECRET_TTL", 300.0, float),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -156,6 +156,7 @@ def test_provider_key_values_are_write_only(api: Api) -> None:
 
     assert created.status == 201 and kept.status == 200
     assert [k["stored_as"] for k in shown.json["keys"]] == ["encrypted", "reference"]
+    assert [k.get("reference") for k in shown.json["keys"]] == [None, "env.HOME"]
     assert all(literal not in a.text for a in (created, kept, shown))
     assert all("value" not in k for k in shown.json["keys"])
 

@@ -28,7 +28,7 @@ def test_redaction_drops_credential_names_and_keeps_counts_and_latency() -> None
     }
 
     assert redact(value) == {
-        "keys": [{"id": "k"}],
+        "keys": [{"id": "k", "reference": "env.X"}],
         "headers": {"x-team": "t"},
         "retired": [{"until": "later"}],
         "tokens": {"input": 1},
