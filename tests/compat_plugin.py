@@ -65,10 +65,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     client, feature = marker.args[:2]
     language = marker.kwargs.get("language", "python")
-    if report.skipped:
-        result = "skipped"
-    else:
-        result = "pass" if report.passed else "FAIL"
+    result = "skipped" if report.skipped else "pass" if report.passed else "FAIL"
     version = python_version(client) if language == "python" else node_version(client)
     _records.append(Record(language, client, version, feature, result))
     return report

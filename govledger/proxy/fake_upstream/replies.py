@@ -160,9 +160,7 @@ def chat_usage(r: Reply) -> Json:
     }
 
 
-def chat_completion(
-    model: str, r: Reply, rid: str, created: int, call: Json | None = None
-) -> Json:
+def chat_completion(model: str, r: Reply, rid: str, created: int, call: Json | None = None) -> Json:
     """Non-streaming chat completion (a tool-calling assistant message when `call` is given)."""
     message: Json = call or {
         "role": "assistant",
@@ -353,7 +351,9 @@ def anthropic_frames(model: str, r: Reply, rid: str, tool_use: Json | None = Non
     deltas: list[Json] = [{"type": "text_delta", "text": p} for p in r.pieces]
     if tool_use:
         start = {**tool_use, "input": {}}
-        deltas = [{"type": "input_json_delta", "partial_json": orjson.dumps(tool_use["input"]).decode()}]
+        deltas = [
+            {"type": "input_json_delta", "partial_json": orjson.dumps(tool_use["input"]).decode()}
+        ]
     events: list[tuple[str, Json]] = [
         ("message_start", {"message": anthropic_message(model, r, rid, False)}),
         ("ping", {}),

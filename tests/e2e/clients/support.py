@@ -32,6 +32,7 @@ FALLBACK = {
 SERVED_BY = {"openai": "anthropic", "anthropic": "openai", "gemini": "openai"}
 DOWN = "http://127.0.0.1:1"
 MODEL = "m1"
+KNOWN_MODEL = "gpt-4o-mini"
 
 
 def config() -> dict[str, Any]:
@@ -42,8 +43,12 @@ def config() -> dict[str, Any]:
     ]
     keys = [virtual_key(kind, value, providers=(kind,)) for kind, value in KEYS.items()]
     keys.append(
-        virtual_key("poor", POOR, providers=tuple(KEYS), budgets=[{"max_limit": "0.000001",
-                                                                    "reset_duration": "1d"}])
+        virtual_key(
+            "poor",
+            POOR,
+            providers=tuple(KEYS),
+            budgets=[{"max_limit": "0.000001", "reset_duration": "1d"}],
+        )
     )
     for kind, value in FALLBACK.items():
         routes = [
@@ -51,7 +56,14 @@ def config() -> dict[str, Any]:
             {"provider": SERVED_BY[kind], "weight": 0},
         ]
         keys.append(virtual_key(f"fb-{kind}", value, providers=(), provider_configs=routes))
-    return priced_config(keys, providers)
+    config = priced_config(keys, providers)
+    # A model name clients know (llama-index checks it), priced like the test models.
+    config["pricing_overrides"] += [
+        {**price, "model": KNOWN_MODEL}
+        for price in config["pricing_overrides"]
+        if price["model"] == MODEL
+    ]
+    return config
 
 
 def running_gateway(tmp: Path) -> Iterator[RunningGateway]:

@@ -92,9 +92,7 @@ def each(feature: str) -> Callable[[Callable[..., None]], Any]:
 
 
 @each("invoke")
-def test_invoke_answers_and_its_usage_is_the_ledgers(
-    gateway: RunningGateway, surface: str
-) -> None:
+def test_invoke_answers_and_its_usage_is_the_ledgers(gateway: RunningGateway, surface: str) -> None:
     answer = model(gateway, surface).invoke([HumanMessage("hi")])
     assert isinstance(answer, AIMessage)
     assert answer.text == HELLO
