@@ -3,6 +3,8 @@
 # `make` (`make .venv/.installed`), with INSTALL=. so the dev extra is left out.
 
 FROM python:3.11-slim-bookworm AS build
+# make only, from the base image's Debian release (a pinned version would break rebuilds there)
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends make \
     && rm -rf /var/lib/apt/lists/*
@@ -23,7 +25,7 @@ WORKDIR /app
 # The venv holds the package itself (with its JSON schema); same path as in the build stage.
 COPY --from=build /app/.venv /app/.venv
 COPY config.example.json /etc/govledger/config.example.json
-USER govledger
+USER 10001:10001
 WORKDIR /var/lib/govledger
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
