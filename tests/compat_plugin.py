@@ -29,6 +29,20 @@ class Record:
 
 
 _records: list[Record] = []
+LIMITS = [
+    "## Known limits",
+    "",
+    "- The Node packages pinned here declare `node >= 22` in their manifests; they ran on",
+    "  the Node 20 of this machine (npm warns EBADENGINE; the tests passed).",
+    "- `@ai-sdk/openai` is driven through `.chat(model)` (Chat Completions); the provider's",
+    "  default `openai(model)` uses the Responses API, which the gateway serves but these",
+    "  tests do not drive through the AI SDK.",
+    "- Anthropic's beta `output_format` passes through to an Anthropic route; a route of",
+    "  another vendor cannot carry it, so that route is skipped (recorded as an attempt).",
+    "- The `openai-agents` package is not used: the MCP tool loop is the same loop written",
+    "  with the official `openai` SDK against the gateway's `/v1/mcp/tool/execute`.",
+    "",
+]
 
 
 def python_version(distribution: str) -> str:
@@ -105,7 +119,7 @@ def render(records: list[Record]) -> str:
             for feature, result in features.items():
                 lines.append(f"| {client} | {version} | {feature} | {result} |")
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join([*lines, *LIMITS])
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
