@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # What pip installs into the venv; the Dockerfile runs this same target with INSTALL=. (the
 # package without the dev extra), so the image and a developer's venv cannot drift.
-INSTALL ?= -e .[dev]
+INSTALL ?= -e '.[dev]'
 
 .PHONY: run test lint bench clean node-clients
 
