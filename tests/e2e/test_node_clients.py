@@ -93,6 +93,8 @@ def run_client(gateway: RunningGateway, client: str) -> dict[str, dict[str, Any]
 
 def feature_name(client: str, feature: str) -> str:
     """The script's name of a feature (the AI SDK's are its function names)."""
+    if feature in ("generateText", "streamText"):
+        return f"{feature} (Responses API)"
     if client.startswith("@ai-sdk/"):
         return {"plain": "generateText", "stream": "streamText"}.get(feature, feature)
     return feature
@@ -104,6 +106,14 @@ CASES = [
     )
     for c in SURFACE
     for f in FEATURES
+] + [  # the provider's default model, which speaks the Responses API
+    pytest.param(
+        "@ai-sdk/openai",
+        f,
+        id=f"@ai-sdk/openai-{f} (Responses API)",
+        marks=pytest.mark.compat("@ai-sdk/openai", f"{f} (Responses API)", language="node"),
+    )  # fmt: skip
+    for f in ("generateText", "streamText")
 ]
 
 
@@ -117,12 +127,12 @@ def test_a_node_client_feature_works_through_the_gateway(
     assert result["ok"], result
     surface = SURFACE[client]
     settled = [e for e in of_type(gateway, _settled_type()) if e.model == "m1"]
-    if feature in ("plain", "stream", "cross-provider fallback"):
+    if feature in ("plain", "stream", "generateText", "streamText", "cross-provider fallback"):
         assert all(e.status == "ok" for e in settled), [e.status for e in settled]
-    if feature == "plain":
+    if feature in ("plain", "generateText"):
         assert (result["text"], result["usage"]) == (HELLO, [1, HELLO_WORDS])
         assert _recorded(settled, 1, HELLO_WORDS)
-    elif feature == "stream":
+    elif feature in ("stream", "streamText"):
         assert (result["text"], result["usage"]) == ("one two three", [STREAM_IN, 3])
         assert _recorded(settled, STREAM_IN, 3)
     elif feature == "tool calls":

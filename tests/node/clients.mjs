@@ -165,11 +165,28 @@ function aiSdkCases(name) {
   return cases;
 }
 
+// The provider's default model (`openai(model)`) speaks the Responses API.
+async function responsesText(stream) {
+  const model = createOpenAI({ baseURL: url + "/v1", apiKey: env("OPENAI_KEY") })(MODEL);
+  if (!stream) {
+    const r = await generateText({ model, prompt: "hi", maxRetries: 0 });
+    return { text: r.text, usage: sdkUsage(r.usage) };
+  }
+  const r = streamText({ model, prompt: "echo: one two three", maxRetries: 0 });
+  let text = "";
+  for await (const t of r.textStream) text += t;
+  return { text, usage: sdkUsage(await r.usage) };
+}
+
 const clients = {
   openai: openaiCases,
   "@anthropic-ai/sdk": anthropicCases,
   "@google/genai": genaiCases,
-  "@ai-sdk/openai": aiSdkCases("openai"),
+  "@ai-sdk/openai": {
+    ...aiSdkCases("openai"),
+    "generateText (Responses API)": () => responsesText(false),
+    "streamText (Responses API)": () => responsesText(true),
+  },
   "@ai-sdk/anthropic": aiSdkCases("anthropic"),
   "@ai-sdk/google": aiSdkCases("google"),
 };
