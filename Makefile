@@ -3,13 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# What pip installs into the venv; the Dockerfile runs this same target with INSTALL=. (the
+# package without the dev extra), so the image and a developer's venv cannot drift.
+INSTALL ?= -e '.[dev]'
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean node-clients
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet $(INSTALL)
 	touch $(STAMP)
 
 # `make run PORT=8081 UPSTREAM_PORT=9001`: the example's provider URL follows UPSTREAM_PORT.
@@ -22,7 +25,12 @@ run: $(STAMP)
 	@sed 's#http://127.0.0.1:9000/#http://127.0.0.1:$(UPSTREAM_PORT)/#' config.example.json > $(RUN_CONFIG)
 	$(BIN)/govledger serve --config $(RUN_CONFIG) --port $(PORT) --mock-upstream $(UPSTREAM_PORT)
 
-test: $(STAMP)
+# The Node/TypeScript clients of tests/e2e/test_node_clients.py, pinned by the lock file.
+node-clients:
+	@if command -v npm >/dev/null; then npm ci --prefix tests/node --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the Node client tests will be skipped"; fi
+
+test: $(STAMP) node-clients
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -51,11 +51,15 @@ def input_tokens(texts: list[str]) -> int:
 def make_reply(texts: list[str], last_user: str, cap: object) -> Reply:
     """Build the reply for the given prompt texts, last user text and optional token cap."""
     text = last_user[5:].strip() if last_user.startswith("echo:") else DEFAULT_REPLY
-    pieces = _pieces(text)
-    words = len(text.split())
+    return reply_of(texts, text, cap)
+
+
+def reply_of(texts: list[str], text: str, cap: object, output: int | None = None) -> Reply:
+    """A reply of a given text; output tokens are its words (or `output`) capped by `cap`."""
+    words = len(text.split()) if output is None else output
     if isinstance(cap, int) and not isinstance(cap, bool):
         words = min(words, cap)
-    return Reply(text, pieces, input_tokens(texts), max(1, words))
+    return Reply(text, _pieces(text), input_tokens(texts), max(1, words))
 
 
 def _is_str(obj: Json, key: str) -> bool:
@@ -156,23 +160,36 @@ def chat_usage(r: Reply) -> Json:
     }
 
 
-def chat_completion(model: str, r: Reply, rid: str, created: int) -> Json:
-    """Non-streaming chat completion."""
-    message: Json = {"role": "assistant", "content": r.text, "refusal": None, "annotations": []}
+def chat_completion(model: str, r: Reply, rid: str, created: int, call: Json | None = None) -> Json:
+    """Non-streaming chat completion (a tool-calling assistant message when `call` is given)."""
+    message: Json = call or {
+        "role": "assistant",
+        "content": r.text,
+        "refusal": None,
+        "annotations": [],
+    }
+    finish = "tool_calls" if call else "stop"
     return {
         "id": rid,
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
         "usage": chat_usage(r),
         "service_tier": "default",
         "system_fingerprint": "fp_mock",
     }
 
 
-def chat_frames(model: str, r: Reply, rid: str, created: int, include_usage: bool) -> list[bytes]:
-    """Chat completion chunks as SSE frames, ending with [DONE]."""
+def chat_frames(
+    model: str,
+    r: Reply,
+    rid: str,
+    created: int,
+    include_usage: bool,
+    call_deltas: list[Json] | None = None,
+) -> list[bytes]:
+    """Chat completion chunks as SSE frames, ending with [DONE] (tool-call deltas if given)."""
     head = {
         "id": rid,
         "object": "chat.completion.chunk",
@@ -187,8 +204,11 @@ def chat_frames(model: str, r: Reply, rid: str, created: int, include_usage: boo
         return sse({**head, "choices": [choice], **extra})
 
     frames = [chunk({"role": "assistant", "content": "", "refusal": None}, None)]
-    frames.extend(chunk({"content": p}, None) for p in r.pieces)
-    frames.append(chunk({}, "stop"))
+    if call_deltas:
+        frames.extend(chunk(delta, None) for delta in call_deltas)
+    else:
+        frames.extend(chunk({"content": p}, None) for p in r.pieces)
+    frames.append(chunk({}, "tool_calls" if call_deltas else "stop"))
     if include_usage:
         frames.append(sse({**head, "choices": [], "usage": chat_usage(r)}))
     frames.append(b"data: [DONE]\n\n")
@@ -302,15 +322,19 @@ def response_frames(body: Json, model: str, r: Reply, rid: str, created: int) ->
 # ---------------------------------------------------------------- Anthropic
 
 
-def anthropic_message(model: str, r: Reply, rid: str, done: bool = True) -> Json:
-    """A Messages API message (empty and unfinished for message_start)."""
+def anthropic_message(
+    model: str, r: Reply, rid: str, done: bool = True, tool_use: Json | None = None
+) -> Json:
+    """A Messages API message (empty and unfinished for message_start; a tool_use block
+    instead of text when given)."""
+    block = tool_use or {"type": "text", "text": r.text}
     return {
         "id": rid,
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [{"type": "text", "text": r.text}] if done else [],
-        "stop_reason": "end_turn" if done else None,
+        "content": [block] if done else [],
+        "stop_reason": ("tool_use" if tool_use else "end_turn") if done else None,
         "stop_sequence": None,
         "usage": {
             "input_tokens": r.input_tokens,
@@ -321,24 +345,35 @@ def anthropic_message(model: str, r: Reply, rid: str, done: bool = True) -> Json
     }
 
 
-def anthropic_frames(model: str, r: Reply, rid: str) -> list[bytes]:
-    """The Messages API streaming event sequence as SSE frames."""
+def anthropic_frames(model: str, r: Reply, rid: str, tool_use: Json | None = None) -> list[bytes]:
+    """The Messages API streaming event sequence as SSE frames (a tool_use block if given)."""
+    start: Json = {"type": "text", "text": ""}
+    deltas: list[Json] = [{"type": "text_delta", "text": p} for p in r.pieces]
+    if tool_use:
+        start = {**tool_use, "input": {}}
+        deltas = [
+            {"type": "input_json_delta", "partial_json": orjson.dumps(tool_use["input"]).decode()}
+        ]
     events: list[tuple[str, Json]] = [
         ("message_start", {"message": anthropic_message(model, r, rid, False)}),
         ("ping", {}),
-        ("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+        ("content_block_start", {"index": 0, "content_block": start}),
     ]
-    events.extend(
-        ("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": p}})
-        for p in r.pieces
-    )
+    events.extend(("content_block_delta", {"index": 0, "delta": d}) for d in deltas)
+    stop = "tool_use" if tool_use else "end_turn"
     events += [
         ("content_block_stop", {"index": 0}),
         (
             "message_delta",
             {
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": r.output_tokens},
+                "delta": {"stop_reason": stop, "stop_sequence": None},
+                # cumulative, as the API sends it: input and cache figures repeated
+                "usage": {
+                    "input_tokens": r.input_tokens,
+                    "output_tokens": r.output_tokens,
+                    "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": 0,
+                },
             },
         ),
         ("message_stop", {}),
@@ -349,9 +384,13 @@ def anthropic_frames(model: str, r: Reply, rid: str) -> list[bytes]:
 # ---------------------------------------------------------------- Gemini
 
 
-def gemini_response(model: str, r: Reply, rid: str, text: str, out: int, final: bool) -> Json:
-    """A GenerateContentResponse carrying `text` and `out` output tokens so far."""
-    candidate: Json = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+def gemini_response(
+    model: str, r: Reply, rid: str, text: str, out: int, final: bool, call: Json | None = None
+) -> Json:
+    """A GenerateContentResponse carrying `text` (or a functionCall part) and `out` output
+    tokens so far."""
+    part: Json = {"functionCall": call} if call else {"text": text}
+    candidate: Json = {"content": {"parts": [part], "role": "model"}, "index": 0}
     if final:
         candidate["finishReason"] = "STOP"
     usage = {

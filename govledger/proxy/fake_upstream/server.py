@@ -8,6 +8,10 @@ Replies are deterministic:
 - input tokens = max(1, ceil(UTF-8 bytes of all prompt text / 4)); prompt text is every text
   part of every message, plus `instructions` (Responses), `system` (Anthropic) and
   `systemInstruction` (Gemini). Embeddings: the same per string input (len for token arrays).
+- tool calls and JSON-schema structured output: see `fake_upstream.tools` (a forced tool
+  choice or a `tool:` prompt calls a tool with arguments made from its schema; after a tool
+  result the reply is `Tool said: <result>`; a response schema makes the reply its instance).
+  A tool call's output tokens are ceil(bytes of its arguments' JSON / 4).
 - output tokens = max(1, min(words in the reply, max_tokens / max_completion_tokens /
   max_output_tokens / generationConfig.maxOutputTokens)); the text itself is never cut.
 - cached, cache-creation and reasoning token figures are always 0.
@@ -34,6 +38,7 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 
 from govledger.proxy.fake_upstream import replies as mr
+from govledger.proxy.fake_upstream import tools as mt
 from govledger.proxy.fake_upstream.replies import Json
 
 Vendor = Literal["openai", "anthropic", "gemini"]
@@ -90,6 +95,25 @@ def _control(model: str, header: str | None) -> str | None:
     """The failure control requested by the x-mock-fail header or the model name."""
     forced = _HEADER_CONTROLS.get(header.strip().lower()) if header else None
     return forced or next((c for c in _CONTROLS if c in model), None)
+
+
+def _reply(
+    texts: list[str],
+    last_user: str,
+    cap: object,
+    call: mt.ToolCall | None,
+    tool_result: str | None,
+    schema: Any,
+) -> mr.Reply:
+    """The reply of a request: a tool call's token figures, the text after a tool result,
+    a schema instance, or the text rules."""
+    if call is not None:
+        return mr.reply_of(texts, "", cap, call.output_tokens)
+    if tool_result is not None:
+        return mr.reply_of(texts, mt.AFTER_TOOL + tool_result, cap)
+    if schema is not None:
+        return mr.reply_of(texts, mt.structured_text(schema), cap)
+    return mr.make_reply(texts, last_user, cap)
 
 
 class MockUpstream:
@@ -176,13 +200,21 @@ class MockUpstream:
         body, model = pre
         texts, last_user = mr.openai_chat_texts(body)
         cap = body.get("max_completion_tokens", body.get("max_tokens"))
-        reply = mr.make_reply(texts, last_user, cap)
+        result = mt.openai_tool_result(body)
+        call = mt.choose(
+            mt.openai_tools(body), mt.openai_forced(body), last_user, result is not None
+        )
+        reply = _reply(texts, last_user, cap, call, result, mt.openai_schema(body))
         rid, created = self._next_id("chatcmpl-"), int(time.time())
+        call_id = "call_" + rid
         if body.get("stream") is True:
             options = body.get("stream_options")
             usage = isinstance(options, dict) and options.get("include_usage") is True
-            return await self._stream(request, mr.chat_frames(model, reply, rid, created, usage))
-        return _json(orjson.dumps(mr.chat_completion(model, reply, rid, created)))
+            deltas = mt.openai_call_deltas(call, call_id) if call else None
+            frames = mr.chat_frames(model, reply, rid, created, usage, deltas)
+            return await self._stream(request, frames)
+        message = mt.openai_call_message(call, call_id) if call else None
+        return _json(orjson.dumps(mr.chat_completion(model, reply, rid, created, message)))
 
     async def embeddings(self, request: web.Request) -> web.StreamResponse:
         """POST /v1/embeddings."""
@@ -221,11 +253,17 @@ class MockUpstream:
             return pre
         body, model = pre
         texts, last_user = mr.anthropic_texts(body)
-        reply = mr.make_reply(texts, last_user, body.get("max_tokens"))
+        result = mt.anthropic_tool_result(body)
+        call = mt.choose(
+            mt.anthropic_tools(body), mt.anthropic_forced(body), last_user, result is not None
+        )
+        schema = mt.anthropic_schema(body)
+        reply = _reply(texts, last_user, body.get("max_tokens"), call, result, schema)
         rid = self._next_id("msg_")
+        use = mt.anthropic_tool_use(call, "toolu_" + rid) if call else None
         if body.get("stream") is True:
-            return await self._stream(request, mr.anthropic_frames(model, reply, rid))
-        return _json(orjson.dumps(mr.anthropic_message(model, reply, rid)))
+            return await self._stream(request, mr.anthropic_frames(model, reply, rid, use))
+        return _json(orjson.dumps(mr.anthropic_message(model, reply, rid, tool_use=use)))
 
     # ------------------------------------------------------------ Gemini
 
@@ -241,12 +279,20 @@ class MockUpstream:
         texts, last_user = mr.gemini_texts(body)
         config = body.get("generationConfig")
         cap = config.get("maxOutputTokens") if isinstance(config, dict) else None
-        reply = mr.make_reply(texts, last_user, cap)
+        result = mt.gemini_tool_result(body)
+        call = mt.choose(
+            mt.gemini_tools(body), mt.gemini_forced(body), last_user, result is not None
+        )
+        reply = _reply(texts, last_user, cap, call, result, mt.gemini_schema(body))
         rid = self._next_id("")
-        if method == "generateContent":
-            out = mr.gemini_response(model, reply, rid, reply.text, reply.output_tokens, True)
-            return _json(orjson.dumps(out))
-        chunks = mr.gemini_chunks(model, reply, rid)
+        fc = {"name": call.name, "args": call.arguments} if call else None
+        if method == "generateContent" or fc:
+            out = mr.gemini_response(model, reply, rid, reply.text, reply.output_tokens, True, fc)
+            if method == "generateContent":
+                return _json(orjson.dumps(out))
+            chunks = [out]
+        else:
+            chunks = mr.gemini_chunks(model, reply, rid)
         if request.query.get("alt") == "sse":
             return await self._stream(request, [mr.sse(c) for c in chunks])
         parts = [orjson.dumps(c) for c in chunks]

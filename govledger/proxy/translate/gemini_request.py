@@ -49,8 +49,9 @@ _GENERATION = {
 _GEMINI_FIELDS = frozenset(
     {"contents", "systemInstruction", "generationConfig", "tools", "toolConfig", "model"}
 )
+_SCHEMAS = ("responseJsonSchema", "responseSchema")
 _CONFIG_FIELDS = frozenset(
-    {*_GENERATION.values(), "maxOutputTokens", "stopSequences", "responseMimeType"}
+    {*_GENERATION.values(), "maxOutputTokens", "stopSequences", "responseMimeType", *_SCHEMAS}
 )
 _CHOICE_MODES = {"AUTO": "auto", "NONE": "none", "ANY": "required"}
 
@@ -89,6 +90,10 @@ def chat_to_gemini(body: Json) -> Json:
     kind = (body.get("response_format") or {"type": "text"}).get("type")
     if kind == "json_object":
         config["responseMimeType"] = "application/json"
+    elif kind == "json_schema":
+        spec = body["response_format"].get("json_schema") or {}
+        config["responseMimeType"] = "application/json"
+        config["responseJsonSchema"] = spec.get("schema") or {"type": "object"}
     elif kind != "text":
         raise UntranslatableError(f"`response_format` ({kind})", TO_GEMINI)
     if config:
@@ -210,6 +215,8 @@ def _choice_to_gemini(choice: Any) -> Json | None:
 def gemini_to_chat(body: Json, model: str) -> Json:
     """A chat completions request for a generateContent request on `model`."""
     request = camel_keys(body)
+    if request.get("safetySettings") == []:  # no setting at all: nothing to carry
+        del request["safetySettings"]
     refuse_unknown(request, _GEMINI_FIELDS, "", TO_HUB)
     messages: list[Json] = []
     system = camel_keys(request.get("systemInstruction"))
@@ -298,7 +305,11 @@ def _config_to_chat(config: Json) -> Json:
     if config.get("stopSequences"):
         out["stop"] = list(config["stopSequences"])
     mime = config.get("responseMimeType")
-    if mime == "application/json":
+    schema = config.get("responseJsonSchema") or json_schema(config.get("responseSchema"))
+    if mime == "application/json" and schema:
+        spec = {"name": "response", "schema": schema}
+        out["response_format"] = {"type": "json_schema", "json_schema": spec}
+    elif mime == "application/json":
         out["response_format"] = {"type": "json_object"}
     elif mime not in (None, "text/plain"):
         raise UntranslatableError(f"generationConfig.responseMimeType ({mime})", TO_HUB)

@@ -123,7 +123,8 @@ def test_the_sdks_snake_case_and_openapi_schemas_are_read() -> None:
         ({"generationConfig": {"topK": 3}}, "`generationConfig.topK`"),
         ({"generationConfig": {"thinkingConfig": {"thinkingBudget": 5}}},
          "`generationConfig.thinkingConfig`"),
-        ({"safetySettings": []}, "`safetySettings`"),
+        ({"safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]},
+         "`safetySettings`"),
         ({"tools": [{"googleSearch": {}}]}, "`tools[0].googleSearch`"),
         ({"contents": [{"role": "user", "parts": [{"fileData": {"fileUri": "gs://x"}}]}]},
          "`contents[0].parts[0].fileData`"),
@@ -142,7 +143,7 @@ def test_a_gemini_feature_the_hub_lacks_is_refused_by_name(request_part: Json, n
         ("user", "u", "`user`"),
         ("logprobs", True, "`logprobs`"),
         ("parallel_tool_calls", False, "`parallel_tool_calls` false"),
-        ("response_format", {"type": "json_schema"}, "`response_format` (json_schema)"),
+        ("response_format", {"type": "regex"}, "`response_format` (regex)"),
         ("messages", [{"role": "user", "content": [
             {"type": "image_url", "image_url": {"url": "https://x/cat.png"}}]}],
          "messages[0].content[0] (remote image URL)"),
@@ -155,6 +156,26 @@ def test_a_chat_feature_gemini_lacks_is_refused_by_name(field: str, value: Any, 
     with pytest.raises(UntranslatableError) as refused:
         chat_to_gemini(body)
     assert (refused.value.feature, refused.value.target) == (named, "gemini")
+
+
+def test_a_json_schema_response_format_goes_to_gemini_and_back_and_empty_safety_passes() -> None:
+    schema = {"type": "object", "properties": {"name": {"type": "string"}}}
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "c", "schema": schema}},
+    }
+    config = chat_to_gemini(body)["generationConfig"]
+    assert config == {"responseMimeType": "application/json", "responseJsonSchema": schema}
+    back = gemini_to_chat({"contents": [], "generationConfig": config, "safetySettings": []}, "m")
+    assert back["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "response", "schema": schema},
+    }
+    openapi = {"responseMimeType": "application/json", "responseSchema": {"type": "OBJECT"}}
+    assert gemini_to_chat({"contents": [], "generationConfig": openapi}, "m")["response_format"][
+        "json_schema"
+    ]["schema"] == {"type": "object"}
 
 
 @st.composite
