@@ -101,6 +101,7 @@ class Runtime:
     store: Store = field(init=False)
     writer: LoopWriter = field(init=False)
     governance: GovernanceLedger = field(init=False)
+    generation: int = 0  # counts governance changes
     usage: UsageState = field(init=False)
     prices: PriceBook = field(init=False)
     tails: list[Tail] = field(default_factory=list)
@@ -239,6 +240,7 @@ class Runtime:
 
     def governance_changed(self) -> None:
         """Drop compiled policies and prices after a governance change."""
+        self.generation += 1  # what compiles from governance (guardrails) recompiles
         self._policies.clear()
         self._refresh_prices()
 
