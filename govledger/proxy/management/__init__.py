@@ -10,6 +10,7 @@ from govledger.proxy.management import (
     budgets,
     compliance,
     customers,
+    guardrails,
     providers,
     reports,
     roles,
@@ -38,6 +39,7 @@ def install(app: FastAPI, runtime: Runtime, gateway: Gateway) -> Management:
         compliance,
         tokens,
         roles,
+        guardrails,
     ):
         app.include_router(module.router(), responses=REFUSALS)
     install_handlers(app)
