@@ -277,10 +277,7 @@ class McpToolRefused(UsageEvent):
 
 @dataclass(frozen=True)
 class GuardrailTriggered(UsageEvent):
-    """A guardrail check found something in a request or answer; offsets, never the text.
-
-    One event per finding (or per check that could not run); its own stream (a fresh id).
-    """
+    """A guardrail check decided on a request or answer (one event per finding): offsets only."""
 
     key_id: str | None
     surface: str

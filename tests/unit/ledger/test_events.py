@@ -52,6 +52,7 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "list[JSON]": st.lists(json_objects, max_size=3),
     "Decimal": st.decimals(allow_nan=False, allow_infinity=False),
     "float": st.floats(allow_nan=False, allow_infinity=False),
+    "bool": st.booleans(),
 }
 
 
