@@ -24,6 +24,7 @@ from govledger.ledger.config import ConfigError, ConfigFile, parse_config
 from govledger.ledger.store import StoreUnavailableError
 from govledger.proxy.cli.admin import register as register_management
 from govledger.proxy.cli.exporters import register as register_exporters
+from govledger.proxy.cli.guardrails import register as register_guardrails
 
 app = typer.Typer(
     add_completion=False,
@@ -347,6 +348,7 @@ def _user() -> str:
 
 register_management(app)  # customers, teams, keys, … against a running gateway
 register_exporters(app)  # audit verify
+register_guardrails(app)  # guardrail policies
 
 
 def main() -> None:
