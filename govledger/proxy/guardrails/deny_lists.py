@@ -13,6 +13,7 @@ from typing import Any
 import re2
 
 from govledger.proxy.guardrails.findings import Finding
+from govledger.proxy.guardrails.linear import spans
 
 MAX_PATTERN_CHARS = 1000
 MAX_PATTERNS = 200
@@ -60,8 +61,8 @@ def keyword_detector(keywords: Sequence[str]) -> Callable[[str], Iterator[Findin
     def detect(text: str) -> Iterator[Finding]:
         if not words:
             return
-        for m in program.finditer(text):
-            yield Finding("deny.keywords", "denied_keyword", m.start(), m.end())
+        for start, end in spans(program, text):
+            yield Finding("deny.keywords", "denied_keyword", start, end)
 
     return detect
 
@@ -72,8 +73,8 @@ def regex_detector(patterns: Sequence[str]) -> Callable[[str], Iterator[Finding]
 
     def detect(text: str) -> Iterator[Finding]:
         for program in programs:
-            for m in program.finditer(text):
-                if m.end() > m.start():
-                    yield Finding("deny.regex", "denied_pattern", m.start(), m.end())
+            for start, end in spans(program, text):
+                if end > start:
+                    yield Finding("deny.regex", "denied_pattern", start, end)
 
     return detect

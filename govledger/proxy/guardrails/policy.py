@@ -165,11 +165,17 @@ def redacted(verdict: Verdict) -> Verdict:
 
 def mask(text: str, spans: Iterable[tuple[int, int]]) -> str:
     """`text` with each span replaced by as many mask characters (offsets stay valid)."""
-    chars = None
-    for start, end in spans:
-        if end <= start:
-            continue
-        if chars is None:
-            chars = list(text)
-        chars[start:end] = MASK * (end - start)
-    return text if chars is None else "".join(chars)
+    merged: list[list[int]] = []
+    for start, end in sorted(s for s in spans if s[1] > s[0]):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    if not merged:
+        return text
+    pieces, last = [], 0
+    for start, end in merged:
+        pieces += [text[last:start], MASK * (end - start)]
+        last = end
+    pieces.append(text[last:])
+    return "".join(pieces)
