@@ -207,6 +207,8 @@ def test_an_output_block_ends_the_answer_and_charges_what_was_delivered(
     [settled] = events_after(gateway, position, ev.RequestSettled)
     assert settled.status == "guardrail_blocked"
     assert settled.cost > 0  # the upstream's work (plain) or what was delivered (stream)
+    if stream and surface.startswith("openai"):  # no usage read yet: what reached the client
+        assert settled.tokens["output"] == 0  # the answer fits the window: none was sent
     no_secret_in(gateway, position)
 
 
@@ -216,3 +218,22 @@ def test_the_refusal_never_reaches_the_log(
     with caplog.at_level("DEBUG"), pytest.raises(openai.BadRequestError):
         ask(gateway, "openai_chat", False, f"card {CARD}")
     assert CARD not in caplog.text
+
+
+def test_a_stream_blocked_midway_charges_exactly_what_reached_the_client(
+    gateway: RunningGateway,
+) -> None:
+    position = mark(gateway)
+    words = " ".join(f"word{i}" for i in range(60))
+    received: list[str] = []
+    messages: Any = [{"role": "user", "content": f"echo: {words} then {SSN} and more"}]
+    with pytest.raises(openai.APIError):
+        for chunk in client(gateway).chat.completions.create(
+            model="m1", messages=messages, stream=True
+        ):
+            received.extend(c.delta.content or "" for c in chunk.choices)
+    sent = "".join(received)
+    assert sent and words.startswith(sent) and len(words) - len(sent) <= 64 + 8
+    [settled] = events_after(gateway, position, ev.RequestSettled)
+    assert settled.status == "guardrail_blocked"
+    assert settled.tokens["output"] == len(sent.encode())

@@ -89,6 +89,11 @@ class StreamScreen:
     delivered: list[str] = field(default_factory=list)
     masked: bool = False
 
+    @property
+    def withheld_text_bytes(self) -> int:
+        """Text bytes received but not sent: held in the window, or dropped by a block."""
+        return sum(len(piece.encode()) for piece in self.scan.held)
+
     def screen(self, frames: list[Frame], ending: bool = False) -> list[Frame]:
         """The frames that may be sent now."""
         if self.stopped is not None:

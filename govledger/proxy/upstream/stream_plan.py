@@ -103,6 +103,11 @@ class Screen(Protocol):
 
     stopped: str | None  # why the screen ended the stream, if it did
 
+    @property
+    def withheld_text_bytes(self) -> int:
+        """Text bytes received but not sent (held in the window, or dropped by a block)."""
+        ...
+
     def screen(self, frames: list[Frame], ending: bool = False) -> list[Frame]:
         """The frames to send now."""
         ...
@@ -128,9 +133,8 @@ class StreamPlan:
     @property
     def delivered_text_bytes(self) -> int:
         """Text and tool-argument bytes sent to the client so far."""
-        if self.passthrough is not None:
-            return self.passthrough.delivered_text_bytes
-        return self.translated.delivered_text_bytes
+        made = (self.passthrough or self.translated).delivered_text_bytes
+        return made if self.screen is None else made - self.screen.withheld_text_bytes
 
     def feed(self, event: bytes) -> list[Frame]:
         """Frames for one upstream SSE event (without its blank line), screened."""
