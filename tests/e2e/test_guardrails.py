@@ -13,6 +13,7 @@ import openai
 import pytest
 from google.genai import errors as genai_errors
 
+from govledger.exporters.siem_export import replay
 from govledger.ledger import events as ev
 from tests.conftest import RunningGateway
 from tests.e2e.openai_support import KEY, client, events_after, flush_ledger, mark, module_gateway
@@ -237,3 +238,31 @@ def test_a_stream_blocked_midway_charges_exactly_what_reached_the_client(
     [settled] = events_after(gateway, position, ev.RequestSettled)
     assert settled.status == "guardrail_blocked"
     assert settled.tokens["output"] == len(sent.encode())
+
+
+class Collected:
+    """A SIEM sink that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def send(self, lines: Any) -> None:
+        self.lines.extend(repr(line) for line in lines)
+
+    def close(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("fmt", ["ecs", "ocsf", "cef"])
+def test_no_siem_export_carries_a_matched_value(gateway: RunningGateway, fmt: str) -> None:
+    with pytest.raises(ERRORS):
+        ask(gateway, "openai_chat", True, f"number {SSN} and card {CARD}")
+    ask(gateway, "openai_chat", False, f"mail {EMAIL} pay {IBAN}")
+    flush_ledger(gateway)
+    sink = Collected()
+
+    replay(gateway.runtime.store, None, None, fmt, sink)
+
+    decisions = [line for line in sink.lines if "guardrail" in line and "triggered" in line]
+    assert len(decisions) >= 3
+    assert not [line for line in sink.lines if any(secret in line for secret in SECRETS)]
