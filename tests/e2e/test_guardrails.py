@@ -31,6 +31,7 @@ CARD = "4111 1111 1111 1111"  # passes Luhn: blocked on input
 EMAIL = "alice.doe@example.org"  # redacted on input
 SSN = "123-45-6789"  # blocked on output
 IBAN = "GB82 WEST 1234 5698 7654 32"  # redacted on output
+CROSS_KEY = "sk-bf-e2e-guard-cross-0001"  # Anthropic and Gemini surfaces, OpenAI upstream
 SECRETS = (CARD, EMAIL, SSN, IBAN, "GB82WEST")
 GUARDRAILS = [
     {
@@ -72,6 +73,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway
         virtual_key("k-openai", KEY, providers=("openai",)),
         virtual_key("k-anthropic", ANTHROPIC_KEY, providers=("anthropic",)),
         virtual_key("k-gemini", GEMINI_KEY, providers=("gemini",)),
+        virtual_key("k-cross", CROSS_KEY, providers=("openai",)),
     ]
     providers = [vendor(kind, kind) for kind in ("openai", "anthropic", "gemini")]
     config = priced_config(keys, providers, guardrails=GUARDRAILS)
@@ -266,3 +268,29 @@ def test_no_siem_export_carries_a_matched_value(gateway: RunningGateway, fmt: st
     decisions = [line for line in sink.lines if "guardrail" in line and "triggered" in line]
     assert len(decisions) >= 3
     assert not [line for line in sink.lines if any(secret in line for secret in SECRETS)]
+
+
+@pytest.mark.parametrize("surface", ["anthropic_messages", "gemini"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_translated_answers_are_screened_in_the_surfaces_format(
+    gateway: RunningGateway, surface: str, stream: bool
+) -> None:
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu"
+    prompt = f"echo: {words} pay {IBAN} thanks {words}"
+    if surface == "anthropic_messages":
+        sdk = anthropic_client(gateway, api_key=CROSS_KEY)
+        messages: Any = [{"role": "user", "content": prompt}]
+        if stream:
+            with sdk.messages.stream(model="m1", max_tokens=200, messages=messages) as events:
+                answer = "".join(events.text_stream)
+        else:
+            reply = sdk.messages.create(model="m1", max_tokens=200, messages=messages)
+            answer = "".join(b.text for b in reply.content if b.type == "text")
+    else:
+        sdk_g = gemini_client(gateway, "v1beta", key=CROSS_KEY)
+        if stream:
+            chunks = sdk_g.models.generate_content_stream(model="m1", contents=prompt)
+            answer = "".join(c.text or "" for c in chunks)
+        else:
+            answer = sdk_g.models.generate_content(model="m1", contents=prompt).text or ""
+    assert answer == f"{words} pay {'*' * len(IBAN)} thanks {words}"

@@ -22,6 +22,7 @@ import orjson
 from govledger.ledger import events as ev
 from govledger.ledger.credentials import CredentialError, resolve_reference
 from govledger.projections.policy import KeyPolicy
+from govledger.proxy.flow.gateway import Call
 from govledger.proxy.guardrails import external, text_slots
 from govledger.proxy.guardrails.policy import (
     Clock,
@@ -107,7 +108,7 @@ class Guardrails:
         mine = applicable(every, key.key_id, key.team_id, key.customer_id, user_of(headers, body))
         return sampled(mine, direction, self.rng)
 
-    async def check_input(self, call: Any, key: KeyPolicy) -> None:
+    async def check_input(self, call: Call, key: KeyPolicy) -> None:
         """Mask or refuse the request's text (GatewayError 400 `guardrail_blocked`)."""
         policies = self.running(key, call.headers, call.body, "input")
         if not policies:
@@ -123,7 +124,7 @@ class Guardrails:
             text_slots.write_back(found, _spans(verdict))
 
     async def check_answer(
-        self, call: Any, key: KeyPolicy, raw: bytes
+        self, call: Call, key: KeyPolicy, raw: bytes
     ) -> tuple[bytes, GatewayError | None]:
         """A plain answer masked, or the refusal that replaces it."""
         policies = self.running(key, call.headers, call.body, "output")
@@ -146,7 +147,7 @@ class Guardrails:
         text_slots.write_back(found, _spans(verdict))
         return orjson.dumps(obj), None
 
-    def stream_screen(self, call: Any, key: KeyPolicy) -> StreamScreen | None:
+    def stream_screen(self, call: Call, key: KeyPolicy) -> StreamScreen | None:
         """The window screen of a streamed answer (built-in checks only), if any policy runs."""
         policies = self.running(key, call.headers, call.body, "output")
         if not policies:
@@ -241,7 +242,7 @@ class Guardrails:
 
     def record(
         self,
-        call: Any,
+        call: Call,
         key_id: str | None,
         direction: str,
         decisions: list[Triggered],
