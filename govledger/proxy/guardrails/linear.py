@@ -23,9 +23,25 @@ def compile_linear(pattern: str, ignore_case: bool = False) -> Any:
 def spans(program: Any, text: str) -> Iterator[tuple[int, int]]:
     """(start, end) character offsets of each match.
 
-    ASCII text (the common case) is matched as bytes, whose offsets are the characters':
-    the binding's conversion of byte offsets for `str` rescans the text for every match.
+    The text is matched as UTF-8 bytes: the `google-re2` binding would otherwise rescan the
+    text from its start to convert the offsets of every match. ASCII offsets are the
+    characters'; otherwise each offset is converted from the previous one (matches come in
+    order), so the whole pass stays linear.
     """
-    subject: str | bytes = text.encode("ascii") if text.isascii() else text
-    for m in program.finditer(subject):
-        yield m.start(), m.end()
+    if text.isascii():
+        for m in program.finditer(text.encode("ascii")):
+            yield m.start(), m.end()
+        return
+    data = text.encode("utf-8", "surrogatepass")
+    done_bytes = done_chars = 0
+
+    def chars(offset: int) -> int:
+        nonlocal done_bytes, done_chars
+        if offset < done_bytes:  # not reached in practice: matches do not overlap
+            return len(data[:offset].decode("utf-8", "surrogatepass"))
+        done_chars += len(data[done_bytes:offset].decode("utf-8", "surrogatepass"))
+        done_bytes = offset
+        return done_chars
+
+    for m in program.finditer(data):
+        yield chars(m.start()), chars(m.end())

@@ -138,3 +138,18 @@ def test_random_prose_has_no_findings() -> None:
     text = " ".join(rng.choice(words) for _ in range(2000))
     for detector in (pii.emails, pii.cards, pii.ibans, pii.ssns, secret_patterns.api_keys):
         assert list(detector(text)) == []
+
+
+@given(
+    st.text(alphabet="aé€ 😀\n", max_size=40),
+    st.text(alphabet="bü✓ ", max_size=40),
+)
+@settings(max_examples=200, deadline=None)
+def test_offsets_are_characters_in_any_text(prefix: str, suffix: str) -> None:
+    card = "4111 1111 1111 1111"
+    text = f"{prefix} {EMAIL_SAMPLE} {card} {suffix}"
+    found = {f.check: text[f.start : f.end] for f in [*pii.emails(text), *pii.cards(text)]}
+    assert found == {"pii.email": EMAIL_SAMPLE, "pii.card": card}
+
+
+EMAIL_SAMPLE = "carol@example.net"
