@@ -131,3 +131,11 @@ def test_window_block_stops_before_the_finding_is_sent() -> None:
             break
     assert scan.blocked is not None
     assert "bob@" not in sent and sent == text[: len(sent)]
+
+
+def test_lone_surrogates_and_nul_characters_are_checked_without_error() -> None:
+    p = policy([{"type": "pii.email", "action": "redact"}, {"type": "pii.card", "action": "flag"}])
+    text = f"x \ud800 {EMAIL} \udfff 4111 1111 1111 1111 \x00 end"
+    verdict = evaluate([p], text, fixed_clock)
+    assert verdict.text == text.replace(EMAIL, "*" * len(EMAIL))
+    assert [text[t.start : t.end] for t in verdict.triggered] == [EMAIL, "4111 1111 1111 1111"]
