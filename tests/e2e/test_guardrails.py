@@ -151,7 +151,11 @@ def test_an_input_block_is_a_400_naming_policy_and_category(
     assert getattr(error, "status_code", getattr(error, "code", None)) == 400
     text = refusal_text(error)
     assert "input-guard" in text and "payment_card" in text and CARD not in text
-    if surface != "gemini":
+    if surface == "gemini":
+        assert isinstance(error, genai_errors.ClientError)
+        [info] = error.details["error"]["details"]
+        assert (error.status, info["reason"]) == ("INVALID_ARGUMENT", "guardrail_blocked")
+    else:
         assert "guardrail_blocked" in text
     [decision] = triggered(gateway, position)
     assert (decision.policy, decision.check, decision.category, decision.action) == (
