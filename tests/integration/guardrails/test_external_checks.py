@@ -174,3 +174,19 @@ def test_a_check_that_times_out_fails_open_or_closed(
     [decision] = events_after(gateway, position, ev.GuardrailTriggered)
     assert decision.category == "check_unavailable" and "0.2 s" in decision.detail
     assert decision.action == ("none" if on_error == "fail_open" else "block")
+
+
+def test_an_external_check_screens_a_plain_answer(
+    gateway_factory: Callable[..., RunningGateway], standin: str
+) -> None:
+    check = {"type": "external.openai_moderation", "provider": "moderation", "action": "block"}
+    gateway = gateway_with(gateway_factory, standin, [check], scope="output")
+    position = mark(gateway)
+    with pytest.raises(openai.BadRequestError) as caught:
+        ask(gateway, f"we {TRIGGER}")  # passes the input, the echoed answer is flagged
+    assert "in the output" in caught.value.message
+    flush_ledger(gateway)
+    [decision] = events_after(gateway, position, ev.GuardrailTriggered)
+    assert (decision.direction, decision.category) == ("output", "violence")
+    [settled] = events_after(gateway, position, ev.RequestSettled)
+    assert settled.status == "guardrail_blocked"
