@@ -75,6 +75,10 @@ def summary(alert: Alert) -> str:
         "virtual_key.expiring": lambda: (
             f"Virtual key {data.get('key_id')} expires at {data.get('expires_at')}"
         ),
+        "guardrail.blocks": lambda: (
+            f"{data.get('blocks')} blocks by guardrail policy {data.get('policy')} "
+            f"within {data.get('window_s')} s (last: {data.get('last_category')})"
+        ),
         "access.admin_granted": lambda: (
             f"Admin granted: {data.get('resource_type')} {data.get('resource_id')} "
             f"by {data.get('actor')}"

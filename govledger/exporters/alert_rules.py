@@ -45,6 +45,8 @@ class Rules:
     error_min_count: int = 10  # ...once at least this many settled in the window
     expiry_days: float = 7.0  # a live virtual key expiring within this many days
     admin_grants: bool = True  # an admin token issued Admin, a role granted everything
+    guardrail_blocks: int = 10  # blocks by one guardrail policy...
+    guardrail_window_s: float = 300.0  # ...within this many seconds
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Rules:
@@ -64,6 +66,8 @@ class Rules:
             error_min_count=int(get("ERROR_MIN_COUNT", base.error_min_count)),
             expiry_days=get("KEY_EXPIRY_DAYS", base.expiry_days),
             admin_grants=env.get("GOVLEDGER_ALERT_ADMIN_GRANTS", "1").strip() not in {"0", ""},
+            guardrail_blocks=int(get("GUARDRAIL_BLOCKS", base.guardrail_blocks)),
+            guardrail_window_s=get("GUARDRAIL_WINDOW_S", base.guardrail_window_s),
         )
 
 
@@ -133,6 +137,29 @@ def rate_limited(cur: Cursor, rules: Rules, event: ev.RequestRejected) -> list[A
     }
     alert_id = f"rate_limited:{subject}:{_event_id(event)}"
     return [make_alert(alert_id, "rate_limited", subject, "rate_limit.rejections", at, data)]
+
+
+def guardrail_blocks(cur: Cursor, rules: Rules, event: ev.GuardrailTriggered) -> list[Alert]:
+    """A guardrail policy's blocks reaching `guardrail_blocks` within the window."""
+    if rules.guardrail_blocks <= 0 or event.action != "block":
+        return []
+    subject = event.policy
+    at = event.timestamp
+    window = rules.guardrail_window_s
+    count, _ = _window(cur, "guardrail_blocks", subject, at.timestamp(), window, 1)
+    if count != rules.guardrail_blocks:  # only the block that reaches the threshold
+        return []
+    data = {
+        "policy": event.policy,
+        "blocks": count,
+        "threshold": rules.guardrail_blocks,
+        "window_s": window,
+        "last_check": event.check,
+        "last_category": event.category,
+        "last_key_id": event.key_id,
+    }
+    alert_id = f"guardrail_blocks:{subject}:{_event_id(event)}"
+    return [make_alert(alert_id, "guardrail_blocks", subject, "guardrail.blocks", at, data)]
 
 
 def is_firing(cur: Cursor, rule: str, subject: str) -> bool:

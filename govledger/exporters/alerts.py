@@ -241,6 +241,8 @@ class BudgetAlerts:
                 self._fire(cur, alert_rules.rate_limited(cur, self.rules, event))
             if isinstance(event, ev.RequestSettled):
                 self._fire(cur, alert_rules.error_rate(cur, self.rules, event))
+            if isinstance(event, ev.GuardrailTriggered):
+                self._fire(cur, alert_rules.guardrail_blocks(cur, self.rules, event))
             if not isinstance(event, ev.RequestSettled | ev.RequestAbandoned):
                 continue
             for charge in charges_of(event.charges):

@@ -50,6 +50,7 @@ COUNTERS = {
     "govledger_cost_usd": "Actual cost in USD by provider and model.",
     "govledger_rejections": "Requests refused before admission, by reason.",
     "govledger_upstream_attempts": "Upstream attempts by provider and outcome.",
+    "govledger_guardrail_decisions": "Guardrail decisions by policy, check, category, action.",
     "govledger_unrenderable_events": "Events the fold could not read, by type (set aside).",
 }
 HISTOGRAM_HELP = {
@@ -171,6 +172,15 @@ class MetricsFold:
             add("govledger_rejections_total", {"reason": event.code}, 1)
         elif isinstance(event, ev.McpToolRefused):
             add("govledger_rejections_total", {"reason": event.code}, 1)
+        elif isinstance(event, ev.GuardrailTriggered):
+            labels = {
+                "policy": bounded_label(event.policy),
+                "check": event.check,
+                "category": bounded_label(event.category),
+                "action": event.action,
+                "direction": event.direction,
+            }
+            add("govledger_guardrail_decisions_total", labels, 1)
 
     @staticmethod
     def _stored(cur: Cursor, names: Sequence[str]) -> dict[Key, float]:

@@ -47,6 +47,7 @@ COUNTER_LABELS = {
     "govledger_cost_usd": ("provider", "model"),
     "govledger_rejections": ("reason",),
     "govledger_upstream_attempts": ("provider", "outcome"),
+    "govledger_guardrail_decisions": ("policy", "check", "category", "action", "direction"),
     "govledger_unrenderable_events": ("type",),
 }
 HISTOGRAM_LABELS = {

@@ -115,6 +115,8 @@ def fact(app: str, position: int, event: ev.LedgerEvent) -> Fact:
         outcome = "success" if event.status == "ok" else "failure"
     elif isinstance(event, ev.RequestRejected | ev.McpToolRefused | ev.RequestAbandoned):
         outcome = "failure"
+    elif isinstance(event, ev.GuardrailTriggered):
+        outcome = "failure" if event.action == "block" else "success"
     elif isinstance(event, ev.RequestAdmitted | ev.McpToolExecuted):
         outcome = "success" if getattr(event, "status", "ok") == "ok" else "failure"
     key_id = str(fields.get("key_id") or "")

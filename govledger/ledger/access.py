@@ -23,6 +23,7 @@ RESOURCES = (
     "reports",
     "roles",
     "admin_tokens",
+    "guardrails",
 )
 OPERATIONS = ("view", "create", "update", "delete")
 GOVERNED = ("customers", "teams", "virtual_keys", "providers")

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -258,6 +258,138 @@ class PricingOverrideSpec(Spec):
     cached_input_per_mtok: Decimal | None = Field(None, ge=0)
 
 
+GUARDRAIL_CHECKS = (
+    "pii.email",
+    "pii.phone",
+    "pii.card",
+    "pii.iban",
+    "pii.ssn",
+    "pii.ip",
+    "secrets.api_key",
+    "secrets.private_key",
+    "secrets.jwt",
+    "secrets.gateway_key",
+    "deny.keywords",
+    "deny.regex",
+    "size.max_prompt",
+    "injection.heuristic",
+    "external.openai_moderation",
+    "external.azure_content_safety",
+    "external.bedrock_guardrail",
+)
+GuardrailCheckType = Literal[
+    "pii.email",
+    "pii.phone",
+    "pii.card",
+    "pii.iban",
+    "pii.ssn",
+    "pii.ip",
+    "secrets.api_key",
+    "secrets.private_key",
+    "secrets.jwt",
+    "secrets.gateway_key",
+    "deny.keywords",
+    "deny.regex",
+    "size.max_prompt",
+    "injection.heuristic",
+    "external.openai_moderation",
+    "external.azure_content_safety",
+    "external.bedrock_guardrail",
+]
+ATTACHMENT = r"^(?:\*|(?:customer|team|virtual_key|user):[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127})$"
+REFERENCE = r"^env\.[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def _re2_patterns(patterns: list[str]) -> list[str]:
+    """Refuse a pattern RE2 cannot run (back-references, look-around) or too long."""
+    import re2  # noqa: PLC0415  (only when a file has some)
+
+    options = re2.Options()
+    options.log_errors = False
+    options.max_mem = 8 << 20
+    if len(patterns) > 200:
+        raise ValueError("at most 200 patterns")
+    for index, pattern in enumerate(patterns):
+        if len(pattern) > 1000:
+            raise ValueError(f"pattern {index} is longer than 1000 characters")
+        try:
+            re2.compile(pattern, options)
+        except re2.error as error:
+            raw = error.args[0] if error.args else b""
+            detail = raw.decode() if isinstance(raw, bytes) else str(raw)
+            raise ValueError(
+                f"pattern {index} is not in the RE2 syntax (no back-references or"
+                f" look-around): {detail}"
+            ) from None
+    return patterns
+
+
+class GuardrailCheckSpec(Spec):
+    """One check of a guardrail policy and what to do with its findings."""
+
+    type: GuardrailCheckType
+    action: Literal["block", "redact", "flag"] = "block"
+    keywords: list[str] = Field(default_factory=list, max_length=1000)
+    patterns: list[str] = Field(default_factory=list, description="RE2 syntax")
+    max_bytes: int | None = Field(None, gt=0, description="size.max_prompt: UTF-8 bytes")
+    threshold: float | None = Field(
+        None, ge=0, description="injection weight, or the external check's severity/score"
+    )
+    provider: str | None = Field(None, description="external.openai_moderation: a provider")
+    endpoint: str | None = Field(None, pattern=r"^https?://", description="external endpoint")
+    api_key: str | None = Field(None, pattern=REFERENCE, description="env.NAME reference")
+    region: str | None = Field(None, pattern=r"^[a-z0-9-]{1,32}$")
+    guardrail_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    guardrail_version: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    access_key_id: str | None = Field(None, pattern=REFERENCE)
+    secret_access_key: str | None = Field(None, pattern=REFERENCE)
+
+    _re2 = field_validator("patterns")(_re2_patterns)
+
+    @model_validator(mode="after")
+    def _parameters(self) -> GuardrailCheckSpec:
+        needs = {
+            "deny.keywords": ("keywords",),
+            "deny.regex": ("patterns",),
+            "size.max_prompt": ("max_bytes",),
+            "external.openai_moderation": ("provider",),
+            "external.azure_content_safety": ("endpoint", "api_key"),
+            "external.bedrock_guardrail": (
+                "region",
+                "guardrail_id",
+                "guardrail_version",
+                "access_key_id",
+                "secret_access_key",
+            ),
+        }.get(self.type, ())
+        missing = [name for name in needs if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"a {self.type} check needs {', '.join(missing)}")
+        if self.type == "size.max_prompt" and self.action == "redact":
+            raise ValueError("size.max_prompt cannot redact: block or flag")
+        if self.type.startswith("external.") and self.action == "redact":
+            raise ValueError("external checks report categories, not spans: block or flag")
+        return self
+
+
+class GuardrailSpec(Spec):
+    """A guardrail policy: checks on input, output or both, attached to owners."""
+
+    id: str = Field(pattern=IDENTIFIER)
+    name: str = ""
+    attach: list[Annotated[str, Field(pattern=ATTACHMENT)]] = Field(
+        default_factory=list,
+        description='"*" (every request), customer:ID, team:ID, virtual_key:ID or user:ID',
+    )
+    scope: Literal["input", "output", "both"] = "both"
+    checks: list[GuardrailCheckSpec] = Field(min_length=1, max_length=50)
+    sampling_rate: float = Field(1.0, ge=0, le=1, description="share of requests checked")
+    timeout_ms: int = Field(1000, ge=1, le=60000, description="per policy and direction")
+    on_error: Literal["fail_open", "fail_closed"] = "fail_open"
+    stream_window: int = Field(256, ge=16, le=8192, description="characters held back")
+    enabled: bool = True
+
+
 class ConfigFile(Spec):
     """The whole file `govledger apply` reads."""
 
@@ -273,6 +405,7 @@ class ConfigFile(Spec):
     )
     record_headers: list[str] = Field(default_factory=list)
     mcp_clients: list[McpClientSpec] = Field(default_factory=list)
+    guardrails: list[GuardrailSpec] = Field(default_factory=list)
 
     @field_validator("required_headers")
     @classmethod
@@ -347,7 +480,7 @@ def describe_errors(items: Sequence[Any]) -> list[tuple[str, str]]:
 def check_references(config: ConfigFile) -> list[tuple[str, str]]:
     """Return the problems of ids that are duplicated or point at nothing."""
     problems = credential_problems(config.record_headers, config.model_dump())
-    for section in ("providers", "customers", "teams", "virtual_keys"):
+    for section in ("providers", "customers", "teams", "virtual_keys", "guardrails"):
         seen: set[str] = set()
         for index, item in enumerate(getattr(config, section)):
             ident = item.name if section == "providers" else item.id

@@ -10,7 +10,16 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from govledger.ledger import events as ev
 from govledger.ledger.credentials import hashes_match
 
-KINDS = ("customer", "team", "provider", "virtual_key", "settings", "admin_token", "role")
+KINDS = (
+    "customer",
+    "team",
+    "provider",
+    "virtual_key",
+    "settings",
+    "admin_token",
+    "role",
+    "guardrail",
+)
 SETTINGS_ID = "gateway"
 
 _KIND_OF: dict[type[ev.EntityEvent], tuple[str, str]] = {
@@ -33,6 +42,9 @@ _KIND_OF: dict[type[ev.EntityEvent], tuple[str, str]] = {
     ev.RoleCreated: ("role", "created"),
     ev.RoleUpdated: ("role", "updated"),
     ev.RoleDeleted: ("role", "deleted"),
+    ev.GuardrailCreated: ("guardrail", "created"),
+    ev.GuardrailUpdated: ("guardrail", "updated"),
+    ev.GuardrailDeleted: ("guardrail", "deleted"),
 }
 EVENT_FOR: dict[tuple[str, str], type[ev.EntityEvent]] = {v: k for k, v in _KIND_OF.items()}
 EVENT_FOR[("settings", "created")] = ev.GatewaySettingsChanged

@@ -141,6 +141,21 @@ class RoleDeleted(EntityEvent):
 
 
 @dataclass(frozen=True)
+class GuardrailCreated(EntityEvent):
+    """A guardrail policy was created with its checks, scope, actions and attachments."""
+
+
+@dataclass(frozen=True)
+class GuardrailUpdated(EntityEvent):
+    """A guardrail policy's checks, scope, actions, attachments or settings changed."""
+
+
+@dataclass(frozen=True)
+class GuardrailDeleted(EntityEvent):
+    """A guardrail policy was deleted and no longer runs."""
+
+
+@dataclass(frozen=True)
 class AccessDenied(GovernanceEvent):
     """A management call was refused for lack of a permission; one stream per denial."""
 
@@ -299,6 +314,24 @@ class McpToolRefused(UsageEvent):
     headers: JSON
 
 
+@dataclass(frozen=True)
+class GuardrailTriggered(UsageEvent):
+    """A guardrail check decided on a request or answer (one event per finding): offsets only."""
+
+    key_id: str | None
+    surface: str
+    model: str
+    direction: str  # input | output
+    policy: str  # the guardrail policy's id
+    check: str  # e.g. pii.card, deny.regex, external.azure_content_safety
+    category: str  # e.g. payment_card, prompt_injection, check_unavailable
+    action: str  # block | redact | flag | none (a check that failed open)
+    start: int  # character offsets in the checked text (0, 0 for whole-text findings)
+    end: int
+    streamed: bool = False  # found in a stream's sliding window
+    detail: str = ""  # e.g. why an external check could not run; never the matched text
+
+
 GOVERNANCE_EVENTS: tuple[type[EntityEvent], ...] = (
     CustomerCreated,
     CustomerUpdated,
@@ -319,6 +352,9 @@ GOVERNANCE_EVENTS: tuple[type[EntityEvent], ...] = (
     RoleCreated,
     RoleUpdated,
     RoleDeleted,
+    GuardrailCreated,
+    GuardrailUpdated,
+    GuardrailDeleted,
 )
 ACCESS_EVENTS: tuple[type[GovernanceEvent], ...] = (AccessDenied,)
 ALERT_EVENTS: tuple[type[GovernanceEvent], ...] = (AlertDeliveryAttempted,)
@@ -335,6 +371,7 @@ USAGE_EVENTS: tuple[type[UsageEvent], ...] = (
     RequestRejected,
     McpToolExecuted,
     McpToolRefused,
+    GuardrailTriggered,
 )
 ALL_EVENTS: tuple[type[LedgerEvent], ...] = (
     GOVERNANCE_EVENTS

@@ -124,11 +124,14 @@ def make_plan(
             plan.new_key_values[key.id] = generated
         data = normalise.virtual_key(key, prior, now, generated, f"virtual_keys[{i}]")
         consider("virtual_key", key.id, data)
+    for guardrail in config.guardrails:
+        consider("guardrail", guardrail.id, guardrail.model_dump(mode="json"))
     declared = {
         "provider": {p.name for p in config.providers},
         "customer": {c.id for c in config.customers},
         "team": {t.id for t in config.teams},
         "virtual_key": {k.id for k in config.virtual_keys},
+        "guardrail": {g.id for g in config.guardrails},
     }
     for kind, listed in declared.items():
         for entity_id, data in sorted(state.live(kind).items()):

@@ -16,6 +16,7 @@ import typer
 
 from govledger.proxy.cli import access, apply, audit, entities, export, reports, serve, store, usage
 from govledger.proxy.cli.compliance import register as register_compliance
+from govledger.proxy.cli.guardrails import register as register_guardrails
 from govledger.proxy.cli.init import register as register_init
 from govledger.proxy.cli.secrets import register as register_secrets
 
@@ -66,6 +67,7 @@ app.command("usage")(usage.usage)
 register_compliance(app, reports.reports)  # reports access|controls, retention prune
 register_secrets(app)  # secrets check
 register_init(app)  # init: a first config.json and env file
+register_guardrails(app)  # guardrail policies
 
 
 def main() -> None:

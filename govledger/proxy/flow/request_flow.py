@@ -29,6 +29,7 @@ from govledger.proxy.enforcement.cost import TokenUsage
 from govledger.proxy.enforcement.settlement import Outcome
 from govledger.proxy.flow.gateway import Call, Gateway, Ticket
 from govledger.proxy.flow.idempotency import IdempotencyCache, Replay
+from govledger.proxy.guardrails.enforce import Guardrails
 from govledger.proxy.server import logs
 from govledger.proxy.server.tracing import Tracing
 from govledger.proxy.surfaces.bodies import CLIENT_DISCONNECTED
@@ -68,12 +69,14 @@ class Exchange:
         idempotency: IdempotencyCache,
         offer_tools: OfferTools | None = None,
         tracing: Tracing | None = None,
+        guardrails: Guardrails | None = None,
     ) -> None:
         self.gateway = gateway
         self.upstream = upstream
         self.idempotency = idempotency
         self.offer_tools = offer_tools
         self.tracing = tracing or Tracing()
+        self.guardrails = guardrails
         self.background: set[asyncio.Task[Any]] = set()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
@@ -110,6 +113,8 @@ class Exchange:
                 )
             if self.offer_tools is not None and policy.mcp_configs:
                 call.body = await self.offer_tools(call, policy)
+            if self.guardrails is not None:
+                await self.guardrails.check_input(call, policy)
             with trace.span("admit") if trace is not None else _UNTRACED:
                 ticket = self.gateway.admit(call, policy)
         except Exception as raised:
@@ -212,6 +217,13 @@ class Exchange:
                 await self._settle(ticket, outcome("upstream_error", reason, model, usage))
                 raise _bad_response() from None
             raw = orjson.dumps(reply)
+        if self.guardrails is not None:
+            raw, blocked = await self.guardrails.check_answer(call, ticket.policy, raw)
+            if blocked is not None:  # the upstream's work is charged; nothing is sent
+                await self._settle(
+                    ticket, outcome("guardrail_blocked", blocked.message, model, usage)
+                )
+                raise blocked
         cost = await self._settle(ticket, outcome("ok", "", model, usage))
         headers["x-govledger-cost-usd"] = plain(cost)
         self.idempotency.finish(replay, 200, raw, headers, _JSON)
@@ -307,9 +319,11 @@ class Exchange:
             call.surface, api, answer.prepared.model, created, call.request_id, wants_usage
         )
         progress = StreamProgress()
+        if self.guardrails is not None:
+            plan.screen = self.guardrails.stream_screen(call, ticket.policy)
 
         def outcome(status: str, reason: str, usage: TokenUsage | None) -> Outcome:
-            cut_short = status == "client_disconnected" or (
+            cut_short = status in ("client_disconnected", "guardrail_blocked") or (
                 status == "upstream_error" and plan.delivered_text_bytes > 0
             )
             if usage is None and cut_short:  # charge what reached the client

@@ -12,6 +12,7 @@ from govledger.proxy.management import (
     compliance,
     controls_report,
     customers,
+    guardrails,
     providers,
     reports,
     roles,
@@ -42,6 +43,7 @@ def install(app: FastAPI, runtime: Runtime, gateway: Gateway) -> Management:
         controls_report,
         tokens,
         roles,
+        guardrails,
     ):
         app.include_router(module.router(), responses=REFUSALS)
     install_handlers(app)

@@ -26,6 +26,7 @@ from govledger.proxy.enforcement.settlement import Origin
 from govledger.proxy.flow.gateway import Gateway, Limits
 from govledger.proxy.flow.idempotency import IdempotencyCache
 from govledger.proxy.flow.request_flow import Exchange
+from govledger.proxy.guardrails.enforce import Guardrails
 from govledger.proxy.management import install as install_management
 from govledger.proxy.management.bootstrap import bootstrap_admin_token
 from govledger.proxy.mcp.registry import McpRegistry
@@ -113,6 +114,7 @@ def create_app(
             if mock is not None:
                 await mock.cleanup()
             await upstream.stop()
+            await guardrails.close()
             await runtime.drain()
             tracing.stop()
             runtime.stop()
@@ -131,8 +133,14 @@ def create_app(
     app.state.gateway = gateway
     install_management(app, runtime, gateway)
     mcp = McpTools(gateway, McpRegistry())
+    guardrails = Guardrails(runtime)
     exchange = Exchange(
-        gateway, upstream, IdempotencyCache(), offer_tools=mcp.offer, tracing=tracing
+        gateway,
+        upstream,
+        IdempotencyCache(),
+        offer_tools=mcp.offer,
+        tracing=tracing,
+        guardrails=guardrails,
     )
     surface = OpenAISurface(exchange)
     for prefix in ("/v1", "/openai/v1"):

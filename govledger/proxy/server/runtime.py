@@ -57,6 +57,7 @@ class Runtime:
     store: Store = field(init=False)
     writer: LoopWriter = field(init=False)
     governance: GovernanceLedger = field(init=False)
+    generation: int = 0  # counts governance changes
     usage: UsageState = field(init=False)
     prices: PriceBook = field(init=False)
     tails: list[Tail] = field(default_factory=list)
@@ -204,6 +205,7 @@ class Runtime:
     def governance_changed(self) -> None:
         """Drop compiled policies and prices after a governance change, and follow the
         references it holds now (a new one is fetched at once, in the background)."""
+        self.generation += 1  # what compiles from governance (guardrails) recompiles
         self._policies.clear()
         self._refresh_prices()
         self.secrets.track(provider_references(self.governance.state))

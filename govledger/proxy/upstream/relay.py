@@ -42,14 +42,16 @@ async def relay_sse(
                 event, buffer = buffer.split(b"\n\n", 1)
                 for frame, final in plan.feed(event):
                     if final and not progress.finished:
-                        note = await settle("ok", "", plan.usage.usage)
+                        note = await settle(*_ending(plan), plan.usage.usage)
                         progress.finished = True
                         frame = note + frame
                     if frame:
                         yield frame
+                if plan.stopped is not None:  # a guardrail blocked the rest of the answer
+                    return
         for frame, final in plan.end():
             if final and not progress.finished:
-                note = await settle("ok", "", plan.usage.usage)
+                note = await settle(*_ending(plan), plan.usage.usage)
                 progress.finished = True
                 frame = note + frame
             if frame:
@@ -77,3 +79,10 @@ async def relay_sse(
         if not progress.finished:  # the client went away (cancelled or closed)
             progress.finished = True
             settle_later("client_disconnected", "client disconnected mid-stream", plan.usage.usage)
+
+
+def _ending(plan: StreamPlan) -> tuple[str, str]:
+    """The status and reason a stream settles with at its final frame."""
+    if plan.stopped is not None:
+        return "guardrail_blocked", plan.stopped
+    return "ok", ""

@@ -8,7 +8,7 @@ so the relay can settle before sending it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -98,6 +98,21 @@ def error_frame(surface: str, message: str) -> bytes:
     return sse({"error": {"message": message, "type": "api_error", "code": "upstream_error"}})
 
 
+class Screen(Protocol):
+    """What may reach the client of the frames a plan makes (the guardrails' window)."""
+
+    stopped: str | None  # why the screen ended the stream, if it did
+
+    @property
+    def withheld_text_bytes(self) -> int:
+        """Text bytes received but not sent (held in the window, or dropped by a block)."""
+        ...
+
+    def screen(self, frames: list[Frame], ending: bool = False) -> list[Frame]:
+        """The frames to send now."""
+        ...
+
+
 class StreamPlan:
     """One streamed answer: usage in the provider's shape, frames in the surface's."""
 
@@ -108,16 +123,25 @@ class StreamPlan:
         self.usage = StreamUsage(api)
         self.passthrough = Passthrough(api, wants_usage) if api == surface else None
         self.translated = TranslatedStream(surface, api, model, created, rid, wants_usage)
+        self.screen: Screen | None = None
+
+    @property
+    def stopped(self) -> str | None:
+        """Why a guardrail ended the stream (None while it runs)."""
+        return None if self.screen is None else self.screen.stopped
 
     @property
     def delivered_text_bytes(self) -> int:
         """Text and tool-argument bytes sent to the client so far."""
-        if self.passthrough is not None:
-            return self.passthrough.delivered_text_bytes
-        return self.translated.delivered_text_bytes
+        made = (self.passthrough or self.translated).delivered_text_bytes
+        return made if self.screen is None else made - self.screen.withheld_text_bytes
 
     def feed(self, event: bytes) -> list[Frame]:
-        """Frames for one upstream SSE event (without its blank line)."""
+        """Frames for one upstream SSE event (without its blank line), screened."""
+        frames = self._feed(event)
+        return frames if self.screen is None else self.screen.screen(frames)
+
+    def _feed(self, event: bytes) -> list[Frame]:
         data = data_of(event)
         obj: Any = None
         if data is not None and data != b"[DONE]":
@@ -134,10 +158,10 @@ class StreamPlan:
         return self.translated.feed(obj) if isinstance(obj, dict) else []
 
     def end(self) -> list[Frame]:
-        """Frames once the upstream stream has ended."""
-        if self.passthrough is not None:
-            return self.passthrough.end()
-        return self.translated.end()
+        """Frames once the upstream stream has ended, screened."""
+        plan = self.passthrough if self.passthrough is not None else self.translated
+        frames = plan.end()
+        return frames if self.screen is None else self.screen.screen(frames, ending=True)
 
     def error(self, message: str) -> bytes:
         """The frame that reports a broken upstream stream to the client."""

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -259,3 +260,31 @@ def test_keys_list_filters_by_team(run: Run) -> None:
     )
     listed = ok(run("keys", "list", "--team", "cli-filter-team", "--json"))
     assert [k["id"] for k in json.loads(listed)["data"]] == ["cli-filter-key"]
+
+
+def test_guardrails_are_managed_from_the_cli(run: Run) -> None:
+    checks = json.dumps(
+        {"scope": "input", "checks": [{"type": "pii.card", "action": "block"}], "attach": ["*"]}
+    )
+    ok(run("guardrails", "create", "--id", "cli-guard", "--name", "Cards", "--data", checks))
+    ok(run("guardrails", "update", "cli-guard", "--data", '{"scope": "both"}'))
+    shown = json.loads(ok(run("guardrails", "show", "cli-guard", "--json")))
+    listed = ok(run("guardrails", "list"))
+    refused = run("guardrails", "create", "--id", "bad", "--data", '{"checks": []}')
+    ok(run("guardrails", "delete", "cli-guard"))
+
+    assert (shown["scope"], shown["version"], shown["name"]) == ("both", 2, "Cards")
+    assert "cli-guard" in listed
+    assert refused.exit_code == 1 and "checks" in refused.output
+    assert "cli-guard" not in ok(run("guardrails", "list"))
+
+
+def test_a_guardrail_policy_is_tried_locally_without_the_matched_text(
+    run: Run, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"id": "p", "checks": [{"type": "pii.card", "action": "block"}]}))
+
+    result = ok(run("guardrails", "try", str(policy), "--text", "card 4111 1111 1111 1111"))
+
+    assert result.strip() == "block  pii.card payment_card [5:24]"

@@ -37,7 +37,7 @@ from tests.integration.exporters.support import CONFIG
 
 SECRET = "whsec_" + "YS1zZWNyZXQtb2YtdGhpcnR5LXR3by1ieXRlcyEhISE="
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-QUIET = Rules(rate_limited=0, error_rate=0, expiry_days=0, admin_grants=False)
+QUIET = Rules(rate_limited=0, error_rate=0, expiry_days=0, admin_grants=False, guardrail_blocks=0)
 
 
 @pytest.fixture
@@ -291,3 +291,55 @@ def test_the_channels_come_from_the_alert_variables() -> None:
     assert channels_from_env({}) == []
     assert (rules.rate_limited, rules.admin_grants, rules.expiry_days) == (5, False, 7.0)
     assert QUIET.rate_limited == 0
+
+
+def guardrail_block(store: Store, at: datetime, action: str = "block") -> None:
+    """One guardrail decision of policy `no-cards` at `at`."""
+    store.usage.save(
+        ev.GuardrailTriggered(
+            originator_id=uuid.uuid4(),
+            originator_version=1,
+            timestamp=at,
+            request_id=uuid.uuid4().hex,
+            key_id="exp",
+            surface="openai_chat",
+            model="m1",
+            direction="input",
+            policy="no-cards",
+            check="pii.card",
+            category="payment_card",
+            action=action,
+            start=3,
+            end=22,
+        )
+    )
+
+
+def test_guardrail_blocks_reaching_the_threshold_alert_once_without_the_matched_text(
+    sqlite_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    store = governed(sqlite_url, tmp_path)
+    for second in range(4):
+        guardrail_block(store, T0 + timedelta(seconds=second))
+    guardrail_block(store, T0 + timedelta(seconds=5), action="flag")  # not a block
+    db = views(sqlite_url)
+    rules = Rules(rate_limited=0, error_rate=0, expiry_days=0, guardrail_blocks=3)
+    alerts = BudgetAlerts(store, Webhook(receiver.url(), SECRET), rules=rules)
+
+    consume(store, db, alerts)
+    forget(db, "alerts", "usage")
+    consume(store, db, alerts)  # replayed: nothing sent again
+    db.close()
+    store.close()
+
+    [body] = receiver.bodies()
+    assert body["type"] == "guardrail.blocks"
+    assert body["data"] == {
+        "policy": "no-cards",
+        "blocks": 3,
+        "threshold": 3,
+        "window_s": 300.0,
+        "last_check": "pii.card",
+        "last_category": "payment_card",
+        "last_key_id": "exp",
+    }

@@ -422,3 +422,32 @@ def test_events_written_before_managed_by_are_read_by_their_source() -> None:
         "config",
         "api",
     ]
+
+
+GUARD = {"id": "no-cards", "attach": ["team:platform"], "checks": [{"type": "pii.card"}]}
+
+
+def test_a_guardrail_in_the_file_is_created_then_updated_then_left_alone() -> None:
+    state = applied(FILE)
+
+    created = plan_of(edited(lambda f: f.update(guardrails=[GUARD])), state, now=T1)
+    [change] = created.changes
+    assert (change.kind, change.entity_id, change.action) == ("guardrail", "no-cards", "create")
+    [event] = carry_out(created, state, now=T1)
+    assert isinstance(event, ev.GuardrailCreated)
+    [check] = event.data["checks"]
+    assert (check["type"], check["action"], event.data["scope"]) == ("pii.card", "block", "both")
+    assert plan_of(edited(lambda f: f.update(guardrails=[GUARD])), state, now=T1).is_empty
+
+    stricter = {**GUARD, "on_error": "fail_closed"}
+    [update] = plan_of(edited(lambda f: f.update(guardrails=[stricter])), state, now=T1).changes
+    assert (update.action, update.fields) == ("update", ("on_error",))
+
+
+def test_a_guardrail_pattern_outside_re2_is_refused_naming_its_path() -> None:
+    bad = {**GUARD, "checks": [{"type": "deny.regex", "patterns": ["ok", "(?<=x)y"]}]}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(edited(lambda f: f.update(guardrails=[bad])))
+    [(path, message)] = caught.value.problems
+    assert path == "guardrails[0].checks[0].patterns"
+    assert "pattern 1 is not in the RE2 syntax" in message

@@ -1,0 +1,1 @@
+"""Guardrails: pure detectors, policy evaluation and the stream window scanner."""
