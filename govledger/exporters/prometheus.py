@@ -211,6 +211,7 @@ class Sources:
     governance: Callable[[], GovernanceState]
     usage: Callable[[], UsageState]
     key_cap: int = 0
+    extra: Callable[[], list[Metric]] = list  # scrape-time gauges the proxy adds (routes)
 
 
 class PrometheusExporter:
@@ -234,8 +235,9 @@ class PrometheusExporter:
     async def endpoint(self, request: Request) -> Response:
         """Render the exposition (database reads off the event loop)."""
         s = self.sources
-        budgets = budget_families(s.governance(), s.usage(), datetime.now(UTC), s.key_cap)
-        body = await asyncio.to_thread(self.render, budgets)
+        now = datetime.now(UTC)
+        budgets = budget_families(s.governance(), s.usage(), now, s.key_cap)
+        body = await asyncio.to_thread(self.render, budgets + s.extra())
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     def render(self, extra: list[Metric]) -> bytes:

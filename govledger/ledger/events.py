@@ -260,6 +260,19 @@ class McpToolRefused(UsageEvent):
     headers: JSON
 
 
+@dataclass(frozen=True)
+class RouteStateChanged(LedgerEvent):
+    """A route's health state changed (adaptive routing); alerts can fire on it."""
+
+    route_provider: str  # the route: provider, provider key and the model name it is sent
+    route_key_id: str
+    route_model: str
+    previous: str  # healthy | degraded | failed | recovering
+    state: str  # healthy | degraded | failed | recovering
+    why: str  # e.g. error rate 0.21 >= 0.1, a 429 with Retry-After, cool-down over
+    recorded_by: str = ""  # the instance whose append the store kept (the first)
+
+
 GOVERNANCE_EVENTS: tuple[type[EntityEvent], ...] = (
     CustomerCreated,
     CustomerUpdated,
@@ -291,8 +304,9 @@ USAGE_EVENTS: tuple[type[UsageEvent], ...] = (
     McpToolExecuted,
     McpToolRefused,
 )
+ROUTE_EVENTS: tuple[type[LedgerEvent], ...] = (RouteStateChanged,)  # in the usage application
 ALL_EVENTS: tuple[type[LedgerEvent], ...] = (
-    GOVERNANCE_EVENTS + ACCESS_EVENTS + ALERT_EVENTS + USAGE_EVENTS
+    GOVERNANCE_EVENTS + ACCESS_EVENTS + ALERT_EVENTS + USAGE_EVENTS + ROUTE_EVENTS
 )
 
 

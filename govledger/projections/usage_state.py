@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from govledger.ledger import events as ev
+from govledger.projections.route_health import RouteHealthFold
 
 ZERO = Decimal(0)
 
@@ -43,6 +44,7 @@ class UsageState:
     budgets: dict[str, BudgetUsage] = field(default_factory=dict)
     tats: dict[str, float] = field(default_factory=dict)
     inflight: dict[str, Inflight] = field(default_factory=dict)
+    routes: RouteHealthFold = field(default_factory=RouteHealthFold)  # adaptive routing
 
     def usage(self, budget: str, period: str) -> BudgetUsage:
         """Usage of a budget in a period; a newer period than the one held starts at zero."""
@@ -57,6 +59,7 @@ class UsageState:
             self._admit(event)
         elif isinstance(event, ev.RequestSettled | ev.RequestAbandoned):
             self._close(event.request_id, event.charges, getattr(event, "rate", []), event)
+            self.routes.apply(event)
 
     def _current(self, budget: str, period: str) -> BudgetUsage | None:
         held = self.budgets.get(budget)

@@ -24,6 +24,7 @@ from govledger.ledger.config import ConfigError, ConfigFile, parse_config
 from govledger.ledger.store import StoreUnavailableError
 from govledger.proxy.cli.admin import register as register_management
 from govledger.proxy.cli.exporters import register as register_exporters
+from govledger.proxy.cli.routes import register as register_routes
 
 app = typer.Typer(
     add_completion=False,
@@ -325,11 +326,15 @@ def mock_upstream(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     latency_ms: Annotated[float, typer.Option("--latency-ms", help="delay per response")] = 0.0,
     fail_rate: Annotated[float, typer.Option("--fail-rate", help="fraction answered 503")] = 0.0,
+    retry_after: Annotated[
+        float | None,
+        typer.Option("--retry-after", help="answer every request 429 with this Retry-After"),
+    ] = None,
 ) -> None:
     """Serve fake OpenAI, Anthropic and Gemini endpoints for demos and tests."""
     from govledger.proxy.fake_upstream.server import run
 
-    run(host, port, latency_ms, fail_rate, sock=bind(host, port))
+    run(host, port, latency_ms, fail_rate, sock=bind(host, port), retry_after_s=retry_after)
 
 
 @app.command()
@@ -347,6 +352,7 @@ def _user() -> str:
 
 register_management(app)  # customers, teams, keys, … against a running gateway
 register_exporters(app)  # audit verify
+register_routes(app)  # routes: adaptive routing's health and weights
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from govledger.proxy.management import (
     providers,
     reports,
     roles,
+    routes,
     teams,
     tokens,
     virtual_keys,
@@ -38,6 +39,7 @@ def install(app: FastAPI, runtime: Runtime, gateway: Gateway) -> Management:
         compliance,
         tokens,
         roles,
+        routes,
     ):
         app.include_router(module.router(), responses=REFUSALS)
     install_handlers(app)

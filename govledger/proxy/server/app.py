@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,6 +29,7 @@ from govledger.proxy.management import install as install_management
 from govledger.proxy.management.bootstrap import bootstrap_admin_token
 from govledger.proxy.mcp.registry import McpRegistry
 from govledger.proxy.mcp.service import McpTools
+from govledger.proxy.server.route_metrics import route_families
 from govledger.proxy.server.runtime import Runtime, Settings
 from govledger.proxy.server.tracing import Tracing
 from govledger.proxy.surfaces.anthropic import AnthropicSurface
@@ -76,6 +78,7 @@ def create_app(
             lambda: runtime.governance.state,
             lambda: runtime.usage,
             settings.metrics_key_budgets,
+            lambda: route_families(runtime.usage.routes, time.time()),
         )
     )
     upstream = Upstream(settings.upstream_timeout_s)

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from govledger.ledger.writer import DuplicateEventError
 from govledger.projections.audit_view import AuditView
 from govledger.projections.database import ViewDatabase
 from govledger.projections.policy import KeyPolicy, compile_policy
+from govledger.projections.route_events import RouteStateRecorder
 from govledger.projections.runner import Batch, Tail, catch_up
 from govledger.projections.usage_state import UsageState
 from govledger.projections.usage_view import UsageView, load_usage_state
@@ -107,6 +109,7 @@ class Runtime:
     loop: asyncio.AbstractEventLoop | None = None
     _policies: dict[str, KeyPolicy | None] = field(default_factory=dict)
     _probe: asyncio.Task[None] | None = None
+    _route_watch: asyncio.Task[None] | None = None
 
     def open(self) -> None:
         """Open the store and build state from the views plus the tail (no full replay)."""
@@ -122,7 +125,7 @@ class Runtime:
         catch_up(self.store, self.views, "governance", [AuditView()])
         catch_up(self.store, self.views, "usage", [UsageView()])
         with self.views.transaction() as cur:
-            self.usage = load_usage_state(cur)
+            self.usage = load_usage_state(cur, datetime.now(UTC))
         self.usage_position = self.views.position("usage", "usage")
         self._refresh_prices()
         self.commits = CommitProcess(self.settings.database_url)
@@ -166,6 +169,7 @@ class Runtime:
             tail.start()
         self.abandon_orphans(datetime.now(UTC))
         self._probe = loop.create_task(self._watch_store())
+        self._route_watch = loop.create_task(self._watch_routes())
 
     async def _watch_store(self) -> None:
         """Once a minute, close requests open longer than abandon_after_s.
@@ -183,6 +187,22 @@ class Runtime:
                 continue
             except Exception as error:  # the sweep retries next minute
                 log.warning("orphan sweep failed: %s", str(error).splitlines()[0])
+
+    async def _watch_routes(self) -> None:
+        """Each recompute interval, record the route state changes the health fold replays."""
+        recorder = RouteStateRecorder(self.usage.routes, self.settings.instance, time.time())
+        interval = self.usage.routes.params.interval_s
+        while True:
+            await asyncio.sleep(interval)
+            if not self.writer.accepting():
+                continue
+            for event in recorder.due(time.time()):
+                try:
+                    await self.writer.append("usage", [event])
+                except DuplicateEventError:  # another instance recorded the same change first
+                    continue
+                except CommitDeferredError:  # kept by the writer; committed when the store returns
+                    continue
 
     def _committed(self, app: str, ids: Sequence[int], _seconds: float) -> None:
         if app == "usage":
@@ -206,6 +226,8 @@ class Runtime:
         """Stop the commit process and the tails, and close the store."""
         if self._probe is not None:
             self._probe.cancel()
+        if self._route_watch is not None:
+            self._route_watch.cancel()
         self.commits.stop()
         for tail in self.tails:
             tail.stop()
