@@ -5,7 +5,11 @@ A route is (provider, provider key, model). Attempts are counted into one-second
 of their event's timestamp, so the fold is order-independent: every instance that has read
 the same events holds the same buckets. `health(now)` replays the buckets of the horizon up
 to the recompute tick at or before `now` (exponential decay, hysteresis, cool-down), so two
-instances with the same events compute the same states at the same tick.
+instances with the same events compute the same states at the same tick. A bucket counts
+from `settle_s` after it ends, so an instance whose tail lags less than that has every
+event the tick needs: instances then compute bit-identical health at every tick (bucket
+contents are integers, so the order events arrive in changes no sum). Call `health` with a
+`now` that does not go back: buckets older than the horizon are dropped.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class HealthParams:
 
     bucket_s: float = 1.0  # width of an evidence bucket
     interval_s: float = 1.0  # recompute tick: health is computed at multiples of it
+    settle_s: float = 1.0  # evidence counts from this long after its bucket ends (tail lag)
     horizon_s: float = 120.0  # buckets older than this before the tick are dropped
     decay_s: float = 10.0  # time constant of the exponential decay of every signal
     min_samples: float = 5.0  # decayed attempts needed before an error rate moves a state
@@ -47,7 +52,7 @@ class Bucket:
     errors: int = 0
     timeouts: int = 0
     rate_limited: int = 0
-    latency_ms: float = 0.0  # summed over successful attempts
+    latency_us: int = 0  # summed over successful attempts (integers: any order, same sum)
     retry_until: float = 0.0  # the latest end of a 429's Retry-After
 
 
@@ -134,7 +139,7 @@ class RouteHealthFold:
         bucket = self.buckets.setdefault(route, {}).setdefault(index, Bucket())
         if kind == "ok":
             bucket.ok += 1
-            bucket.latency_ms += float(attempt.get("ms") or 0.0)
+            bucket.latency_us += round(float(attempt.get("ms") or 0.0) * 1000)
         elif kind == "timeout":
             bucket.timeouts += 1
         elif kind == "rate_limited":
@@ -202,7 +207,7 @@ class RouteHealthFold:
                 r.timeouts *= factor
             r.at = at
 
-        last = math.floor(tick / p.bucket_s)  # buckets before the tick only
+        last = math.floor((tick - p.settle_s) / p.bucket_s)  # buckets settled by the tick
         for index in sorted(i for i in buckets if i < last):
             start, end = index * p.bucket_s, (index + 1) * p.bucket_s
             if r.state == FAILED and r.cooling_until <= start:
@@ -214,7 +219,7 @@ class RouteHealthFold:
             r.total += bad + b.ok
             r.rate_limited += b.rate_limited
             r.timeouts += b.timeouts
-            r.latency += b.latency_ms
+            r.latency += b.latency_us / 1000
             r.latency_n += b.ok
             rate = r.errors / r.total if r.total >= p.min_samples else 0.0
             if b.retry_until > end and r.state != FAILED:

@@ -20,6 +20,7 @@ from govledger.projections.route_health import (
     FAILED,
     RECOVERING,
     RouteHealth,
+    RouteHealthFold,
     RouteId,
 )
 
@@ -157,3 +158,31 @@ def adapt_routes(
         new_keys = tuple(replace(k, weight=keys.get(k.id, 0.0)) for k in route.keys)
         adapted.append(replace(route, weight=provider[name], keys=new_keys))
     return adapted
+
+
+class AdaptedMemo:
+    """`adapt_routes` at the fold's tick, remembered for the tick (a pure memo: the same
+    routes, model and tick give the same answer, so admission pays for it once a second)."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self.tick: float | None = None
+        self.held: dict[tuple[str, tuple[int, ...]], tuple[list[Route], list[Route]]] = {}
+
+    def adapted(
+        self, routes: list[Route], model: str, fold: RouteHealthFold, now: float
+    ) -> list[Route]:
+        """The routes with effective weights, as of the recompute tick of `now`."""
+        tick = fold.tick(now)
+        if tick != self.tick or len(self.held) >= self.capacity:
+            self.tick, self.held = tick, {}
+        key = (model, tuple(id(r) for r in routes))
+        found = self.held.get(key)
+        if found is not None and all(a is b for a, b in zip(found[0], routes, strict=True)):
+            return found[1]
+        adapted = adapt_routes(routes, model, fold.health(tick), tick)
+        self.held[key] = (list(routes), adapted)
+        return adapted
+
+
+ADAPTED = AdaptedMemo()
