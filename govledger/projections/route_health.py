@@ -31,9 +31,9 @@ STATES = (HEALTHY, DEGRADED, FAILED, RECOVERING)
 class HealthParams:
     """The fold's parameters (documented with their defaults in docs/routing.md)."""
 
-    bucket_s: float = 1.0  # width of an evidence bucket
-    interval_s: float = 1.0  # recompute tick: health is computed at multiples of it
-    settle_s: float = 1.0  # evidence counts from this long after its bucket ends (tail lag)
+    bucket_s: float = 0.5  # width of an evidence bucket
+    interval_s: float = 0.5  # recompute tick: health is computed at multiples of it
+    settle_s: float = 0.5  # evidence counts from this long after its bucket ends (tail lag)
     horizon_s: float = 120.0  # buckets older than this before the tick are dropped
     decay_s: float = 10.0  # time constant of the exponential decay of every signal
     min_samples: float = 5.0  # decayed attempts needed before an error rate moves a state
