@@ -81,14 +81,13 @@ def changes_of_b(gateway: RunningGateway) -> list[ev.RouteStateChanged]:
 
 
 async def test_a_429_with_retry_after_is_cooled_probed_recovered_and_shown(
-    gateway_factory: Factory,
+    gateway_factory: Factory, store_url: str
 ) -> None:
     with serve(build_app()) as b_url, serve(build_app()) as c_url:
-        first = gateway_factory(adaptive_config(b_url, c_url), admin_token=ADMIN)
-        second = gateway_factory(
-            adaptive_config(b_url, c_url), database_url=first.runtime.settings.database_url
-        )
-        assert await traffic(first, 1.5) > 15
+        config = adaptive_config(b_url, c_url)
+        first = gateway_factory(config, database_url=store_url, admin_token=ADMIN)
+        second = gateway_factory(config, database_url=store_url)
+        assert await traffic(first, 1.5) > 0
 
         control(b_url, retry_after_s=4)
         await traffic(first, 5.5)
