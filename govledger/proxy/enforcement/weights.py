@@ -29,7 +29,7 @@ from govledger.projections.route_health import (
 class WeightParams:
     """How health scales a configured weight."""
 
-    error_penalty: float = 12.0  # a Degraded route's factor is exp(-error_penalty * error rate)
+    error_penalty: float = 20.0  # a Degraded route's factor is exp(-error_penalty * error rate)
     latency_tolerance: float = 1.5  # latency up to this multiple of the best costs nothing
     latency_samples: float = 3.0  # decayed successes before a latency counts
     probe_floor: float = 0.10  # the factor of a Recovering route, and the least of a live one

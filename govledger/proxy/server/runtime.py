@@ -189,11 +189,12 @@ class Runtime:
                 log.warning("orphan sweep failed: %s", str(error).splitlines()[0])
 
     async def _watch_routes(self) -> None:
-        """Each recompute interval, record the route state changes the health fold replays."""
+        """At each recompute tick, replay the health fold (so no admission waits for it) and
+        record the route state changes it finds."""
         recorder = RouteStateRecorder(self.usage.routes, self.settings.instance, time.time())
         interval = self.usage.routes.params.interval_s
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(interval - time.time() % interval + 0.001)  # just past a tick
             if not self.writer.accepting():
                 continue
             for event in recorder.due(time.time()):

@@ -151,7 +151,7 @@ def test_a_healthy_route_ignores_small_error_rates_a_degraded_one_does_not() -> 
     hurt = effective_weights(configured, {"a": health(), "b": health(DEGRADED, 0.08)}, NOW)
 
     assert calm["b"] == pytest.approx(0.5)  # hysteresis: below degrade_at nothing moves
-    assert hurt["b"] == pytest.approx(math.exp(-12 * 0.08) / (1 + math.exp(-12 * 0.08)))
+    assert hurt["b"] == pytest.approx(math.exp(-20 * 0.08) / (1 + math.exp(-20 * 0.08)))
 
 
 def test_latency_within_the_tolerance_costs_nothing_beyond_it_scales_down() -> None:
