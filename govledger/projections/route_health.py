@@ -237,11 +237,11 @@ class RouteHealthFold:
                         move(HEALTHY, end, f"{r.probes} probes succeeded")
             elif rate >= p.fail_at:
                 r.cooling_until = max(end + p.cooldown_s, b.retry_until)
-                move(FAILED, end, f"error rate {rate:.2f} >= {p.fail_at}")
+                move(FAILED, end, f"error rate {rate:.3f} >= {p.fail_at}")
             elif r.state == HEALTHY and rate >= p.degrade_at:
-                move(DEGRADED, end, f"error rate {rate:.2f} >= {p.degrade_at}")
+                move(DEGRADED, end, f"error rate {rate:.3f} >= {p.degrade_at}")
             elif r.state == DEGRADED and r.total >= p.min_samples and rate < p.recover_at:
-                move(HEALTHY, end, f"error rate {rate:.2f} < {p.recover_at}")
+                move(HEALTHY, end, f"error rate {rate:.3f} < {p.recover_at}")
         if r.state == FAILED and r.cooling_until <= tick:
             move(RECOVERING, r.cooling_until, "cool-down over: probing")
         decay_to(tick)
