@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from govledger.projections.policy import ProviderKey, Route
 from govledger.projections.route_health import (
     DEGRADED,
     FAILED,
@@ -16,7 +18,13 @@ from govledger.projections.route_health import (
     STATES,
     RouteHealth,
 )
-from govledger.proxy.enforcement.weights import PARAMS, effective_weights, health_factor
+from govledger.proxy.enforcement.routing import choose_key
+from govledger.proxy.enforcement.weights import (
+    PARAMS,
+    adapt_routes,
+    effective_weights,
+    health_factor,
+)
 
 NOW = 1_780_000_000.0
 RANK = {HEALTHY: 0, DEGRADED: 1, RECOVERING: 2, FAILED: 3}
@@ -162,3 +170,16 @@ def test_latency_within_the_tolerance_costs_nothing_beyond_it_scales_down() -> N
 
     assert near["b"] == pytest.approx(0.5)
     assert slow["b"] == pytest.approx(0.15 / 1.15)
+
+
+def test_key_choice_within_a_provider_follows_each_keys_health() -> None:
+    keys = (ProviderKey("good", 1.0, ("*",), "s1"), ProviderKey("bad", 1.0, ("*",), "s2"))
+    route = Route("p", "openai", "https://p.example/v1", 1.0, ("*",), keys, (), ())
+    other = Route("q", "openai", "https://q.example/v1", 1.0, ("*",), keys[:1], (), ())
+    known = {("p", "bad", "m"): health(FAILED, 1.0, cooling_until=NOW + 5)}
+
+    adapted = {r.provider: r for r in adapt_routes([route, other], "m", known, NOW)}
+
+    assert [k.weight for k in adapted["p"].keys] == [1.0, 0.0]  # the failing key gets nothing
+    assert adapted["p"].weight == pytest.approx(0.5)  # its provider keeps a healthy key
+    assert choose_key(adapted["p"], "m", random.Random(3)) == adapted["p"].keys[0]
