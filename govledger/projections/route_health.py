@@ -42,6 +42,7 @@ class HealthParams:
     fail_at: float = 0.50  # error rate entering Failed
     cooldown_s: float = 10.0  # a Failed route waits this long (or its Retry-After) before probes
     probes_needed: int = 3  # successful probes, with no error, that end Recovering
+    max_routes: int = 1000  # routes tracked at most (a new one beyond it is not counted)
 
 
 @dataclass
@@ -97,7 +98,8 @@ class _Replay:
 
 
 def _classify(attempt: Mapping[str, Any]) -> str | None:
-    """ok | error | timeout | rate_limited, or None for what says nothing of the route."""
+    """ok | error | timeout | rate_limited, or None for what says nothing of the route (it
+    was not tried, or refused the client's request with a 4xx other than 429)."""
     status = attempt.get("status")
     error = str(attempt.get("error") or "")
     if status is None:
@@ -110,7 +112,7 @@ def _classify(attempt: Mapping[str, Any]) -> str | None:
         return "rate_limited"
     if status >= 500:
         return "error"
-    return "ok"
+    return "ok" if status < 400 else None
 
 
 @dataclass
@@ -135,6 +137,8 @@ class RouteHealthFold:
         if kind is None or key_id is None:
             return
         route = (str(attempt.get("provider")), str(key_id), str(attempt.get("model") or model))
+        if route not in self.buckets and len(self.buckets) >= self.params.max_routes:
+            return
         index = math.floor(at / self.params.bucket_s)
         bucket = self.buckets.setdefault(route, {}).setdefault(index, Bucket())
         if kind == "ok":

@@ -175,3 +175,12 @@ def test_recovery_happens_within_a_bounded_time_after_errors_stop(
             fold.observe(OK, stop + second + i / 4)
 
     assert state_at(fold, stop + RECOVERY_BOUND_S) == HEALTHY
+
+
+def test_a_client_error_says_nothing_of_the_route_and_the_routes_tracked_are_capped() -> None:
+    fold = RouteHealthFold(HealthParams(max_routes=2))
+    fold.observe(attempt(404, model="made-up"), T0)
+    assert fold.buckets == {}
+    for name in ("m1", "m2", "m3"):
+        fold.observe(attempt(200, model=name), T0)
+    assert sorted(route[2] for route in fold.buckets) == ["m1", "m2"]
