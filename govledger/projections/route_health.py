@@ -42,6 +42,7 @@ class HealthParams:
     fail_at: float = 0.50  # error rate entering Failed
     cooldown_s: float = 10.0  # a Failed route waits this long (or its Retry-After) before probes
     probes_needed: int = 3  # successful probes, with no error, that end Recovering
+    reference_tokens: int = 100  # a stream's latency: first byte + this many output tokens
     max_routes: int = 1000  # routes tracked at most (a new one beyond it is not counted)
 
 
@@ -127,11 +128,24 @@ class RouteHealthFold:
         """Fold a settled request's attempts in; other events say nothing of routes."""
         if isinstance(event, ev.RequestSettled):
             at = event.timestamp.timestamp()
+            output = int((event.tokens or {}).get("output") or 0)
             for attempt in event.attempts:
-                self.observe(attempt, at, event.model)
+                self.observe(attempt, at, event.model, output)
 
-    def observe(self, attempt: Mapping[str, Any], at: float, model: str = "") -> None:
-        """Count one attempt at event time `at`."""
+    def latency_of(self, attempt: Mapping[str, Any], output_tokens: int) -> float:
+        """A success's latency sample: a plain call's total; a stream's time to its first byte
+        plus its time per output token times `reference_tokens` (comparable across sizes)."""
+        first = float(attempt.get("ms") or 0.0)
+        streamed = attempt.get("stream_ms")
+        if streamed is None or output_tokens <= 0:
+            return first
+        return first + float(streamed) / output_tokens * self.params.reference_tokens
+
+    def observe(
+        self, attempt: Mapping[str, Any], at: float, model: str = "", output_tokens: int = 0
+    ) -> None:
+        """Count one attempt at event time `at` (`output_tokens`: the request's, if it
+        answered)."""
         kind = _classify(attempt)
         key_id = attempt.get("key_id")
         if kind is None or key_id is None:
@@ -143,7 +157,7 @@ class RouteHealthFold:
         bucket = self.buckets.setdefault(route, {}).setdefault(index, Bucket())
         if kind == "ok":
             bucket.ok += 1
-            bucket.latency_us += round(float(attempt.get("ms") or 0.0) * 1000)
+            bucket.latency_us += round(self.latency_of(attempt, output_tokens) * 1000)
         elif kind == "timeout":
             bucket.timeouts += 1
         elif kind == "rate_limited":

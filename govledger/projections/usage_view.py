@@ -277,11 +277,11 @@ def load_route_health(cur: Cursor, state: UsageState, now: datetime) -> None:
     """Fold the attempts of the requests settled within the health horizon before `now`."""
     since = datetime.fromtimestamp(now.timestamp() - state.routes.params.horizon_s, UTC)
     cur.execute(
-        "SELECT settled_at, model, attempts FROM gl_requests "
+        "SELECT settled_at, model, attempts, output_tokens FROM gl_requests "
         "WHERE admitted_at >= ? AND settled_at IS NOT NULL AND attempts IS NOT NULL",
         (since.isoformat(),),
     )
-    for settled_at, model, attempts in cur.fetchall():
+    for settled_at, model, attempts, output in cur.fetchall():
         at = datetime.fromisoformat(settled_at).timestamp()
         for attempt in orjson.loads(attempts):
-            state.routes.observe(attempt, at, model or "")
+            state.routes.observe(attempt, at, model or "", int(output or 0))

@@ -22,11 +22,13 @@ from tests.e2e.management.support import ADMIN, Api
 from tests.e2e.openai_support import (
     HELLO,
     async_client,
+    client,
     hi,
     make_config,
     of_type,
     provider,
     serve,
+    settled_for,
     virtual_key,
     wait_until,
 )
@@ -152,3 +154,19 @@ async def test_a_429_with_retry_after_is_cooled_probed_recovered_and_shown(
         # The state changes were written once, whoever recorded them.
         ids = [e.originator_id for e in of_type(first, ev.RouteStateChanged)]  # type: ignore[type-var]
         assert len(ids) == len(set(ids))
+
+
+def test_a_stream_records_its_time_after_the_first_byte_for_route_latency(
+    gateway_factory: Factory,
+) -> None:
+    gateway = gateway_factory(make_config())
+    raw = client(gateway).chat.completions.with_raw_response.create(
+        model="m1", messages=hi(), max_tokens=5, stream=True
+    )
+    request_id = raw.headers["x-govledger-request-id"]
+    assert "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+
+    answered = settled_for(gateway, request_id).attempts[-1]
+    assert answered["status"] == 200 and answered["stream_ms"] >= 0
+    health = gateway.runtime.usage.routes.health(time.time() + 1.0)
+    assert health[("mock", "mock-key", "m1")].latency_ms is not None

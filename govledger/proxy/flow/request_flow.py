@@ -305,8 +305,11 @@ class Exchange:
             call.surface, api, answer.prepared.model, created, call.request_id, wants_usage
         )
         progress = StreamProgress()
+        headers_at = time.perf_counter()
 
         def outcome(status: str, reason: str, usage: TokenUsage | None) -> Outcome:
+            if status == "ok" and attempts:  # route health: the stream after its first byte
+                attempts[-1]["stream_ms"] = round((time.perf_counter() - headers_at) * 1000, 3)
             cut_short = status == "client_disconnected" or (
                 status == "upstream_error" and plan.delivered_text_bytes > 0
             )

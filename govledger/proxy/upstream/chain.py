@@ -31,6 +31,7 @@ class Attempt:
     status: int | None
     error: str
     ms: float  # to the response's headers (a stream's first byte; a plain call's whole answer)
+    # A stream that answered also gets `stream_ms` (first byte to its end) when it settles.
     model: str = ""  # the model name sent to this provider
     retry_after_s: float | None = None  # a 429's or 503's Retry-After, in seconds
 

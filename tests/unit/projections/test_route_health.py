@@ -184,3 +184,13 @@ def test_a_client_error_says_nothing_of_the_route_and_the_routes_tracked_are_cap
     for name in ("m1", "m2", "m3"):
         fold.observe(attempt(200, model=name), T0)
     assert sorted(route[2] for route in fold.buckets) == ["m1", "m2"]
+
+
+def test_a_streams_latency_is_its_first_byte_plus_its_time_per_token_for_100_tokens() -> None:
+    fold = RouteHealthFold()
+    plain = attempt(200, ms=800.0)
+    stream = attempt(200, ms=100.0, stream_ms=1400.0)  # 200 tokens in 1.4 s: 7 ms a token
+
+    assert fold.latency_of(plain, 50) == 800.0  # a plain call: its total
+    assert fold.latency_of(stream, 200) == 100.0 + 7.0 * 100
+    assert fold.latency_of(stream, 0) == 100.0  # no token count: its first byte only
