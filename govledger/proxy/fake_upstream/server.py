@@ -282,6 +282,8 @@ class MockUpstream:
         """POST /__mock/control: change latency, failure rate or the 429s while running."""
         try:
             wanted = orjson.loads(await request.read())
+            if not isinstance(wanted, dict):
+                raise TypeError("not an object")
             if "latency_ms" in wanted:
                 self.latency_s = max(0.0, float(wanted["latency_ms"])) / 1000
                 self.chunk_delay_s = self.latency_s / 10
