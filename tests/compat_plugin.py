@@ -73,7 +73,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
     report = yield
     marker = item.get_closest_marker("compat")
-    if marker is None:
+    if marker is None or report is None:
         return report
     if not (report.when == "call" or (report.when == "setup" and not report.passed)):
         return report

@@ -200,6 +200,7 @@ class Sources:
     usage: Callable[[], UsageState]
     key_cap: int = 0
     now: Callable[[], datetime] = lambda: datetime.now(UTC)  # the process clock's wall time
+    extra: Callable[[], list[Metric]] = list  # scrape-time gauges the proxy adds (routes)
 
 
 class PrometheusExporter:
@@ -224,7 +225,7 @@ class PrometheusExporter:
         """Render the exposition (database reads off the event loop)."""
         s = self.sources
         budgets = budget_families(s.governance(), s.usage(), s.now(), s.key_cap)
-        body = await asyncio.to_thread(self.render, budgets)
+        body = await asyncio.to_thread(self.render, budgets + s.extra())
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     def render(self, extra: list[Metric]) -> bytes:

@@ -218,6 +218,11 @@ class VirtualKeySpec(Spec):
     budgets: list[BudgetSpec] = Field(default_factory=list)
     rate_limit: RateLimitSpec | None = None
     mcp_configs: list[McpConfigSpec] = Field(default_factory=list)
+    routing: Literal["weighted", "adaptive"] | None = Field(
+        None,
+        description="weighted: configured weights; adaptive: weights follow each route's"
+        " health (docs/routing.md); absent: the file's `routing`",
+    )
 
     _budgets = field_validator("budgets")(_distinct_durations)
 
@@ -406,6 +411,9 @@ class ConfigFile(Spec):
     record_headers: list[str] = Field(default_factory=list)
     mcp_clients: list[McpClientSpec] = Field(default_factory=list)
     guardrails: list[GuardrailSpec] = Field(default_factory=list)
+    routing: Literal["weighted", "adaptive"] = Field(
+        "weighted", description="The routing of keys that do not set their own"
+    )
 
     @field_validator("required_headers")
     @classmethod

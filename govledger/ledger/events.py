@@ -332,6 +332,19 @@ class GuardrailTriggered(UsageEvent):
     detail: str = ""  # e.g. why an external check could not run; never the matched text
 
 
+@dataclass(frozen=True)
+class RouteStateChanged(LedgerEvent):
+    """A route's health state changed (adaptive routing); alerts can fire on it."""
+
+    route_provider: str  # the route: provider, provider key and the model name it is sent
+    route_key_id: str
+    route_model: str
+    previous: str  # healthy | degraded | failed | recovering
+    state: str  # healthy | degraded | failed | recovering
+    why: str  # e.g. error rate 0.21 >= 0.1, a 429 with Retry-After, cool-down over
+    recorded_by: str = ""  # the instance whose append the store kept (the first)
+
+
 GOVERNANCE_EVENTS: tuple[type[EntityEvent], ...] = (
     CustomerCreated,
     CustomerUpdated,
@@ -373,6 +386,7 @@ USAGE_EVENTS: tuple[type[UsageEvent], ...] = (
     McpToolRefused,
     GuardrailTriggered,
 )
+ROUTE_EVENTS: tuple[type[LedgerEvent], ...] = (RouteStateChanged,)  # in the usage application
 ALL_EVENTS: tuple[type[LedgerEvent], ...] = (
     GOVERNANCE_EVENTS
     + ACCESS_EVENTS
@@ -380,6 +394,7 @@ ALL_EVENTS: tuple[type[LedgerEvent], ...] = (
     + RETENTION_EVENTS
     + SECRET_EVENTS
     + USAGE_EVENTS
+    + ROUTE_EVENTS
 )
 
 

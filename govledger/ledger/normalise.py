@@ -147,6 +147,8 @@ def virtual_key(
         "rate_limit": rate_limit(spec.rate_limit),
         "mcp_configs": [m.model_dump() for m in spec.mcp_configs],
     }
+    if spec.routing is not None:  # absent otherwise: keys written before it plan no change
+        data["routing"] = spec.routing
     if prior is not None and "retired" in prior and value_hash == prior["value_hash"]:
         data["retired"] = prior["retired"]  # a rotation's grace outlives config changes
     return data

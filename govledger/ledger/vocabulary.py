@@ -56,6 +56,11 @@ def _stream(cls: type[ev.LedgerEvent]) -> str:
         return "Application `governance`, one stream per event."
     if cls in ev.ALERT_EVENTS:
         return "Application `governance`, one stream per alert, a version per delivery attempt."
+    if cls in ev.ROUTE_EVENTS:
+        return (
+            "Application `usage`, one stream per route state change (a name-based id:"
+            " instances replaying the same evidence write it once)."
+        )
     return "Application `usage`, one stream per request."
 
 
@@ -79,7 +84,8 @@ def render() -> str:
         + ev.RETENTION_EVENTS
         + ev.SECRET_EVENTS
     )
-    for title, group in (("Governance", governance), ("Usage", ev.USAGE_EVENTS)):
+    usage = ev.USAGE_EVENTS + ev.ROUTE_EVENTS
+    for title, group in (("Governance", governance), ("Usage", usage)):
         lines += ["", f"## {title}"]
         for cls in group:
             lines += [

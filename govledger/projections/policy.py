@@ -97,6 +97,7 @@ class KeyPolicy:
     budgets: tuple[BudgetRule, ...]
     rates: tuple[RateRule, ...]
     mcp_configs: tuple[dict[str, Any], ...]
+    routing: str = "weighted"  # weighted | adaptive (the key's, else the gateway default)
 
 
 def _budgets(level: str, owner: str, scope: str, items: list[dict[str, Any]]) -> list[BudgetRule]:
@@ -201,6 +202,7 @@ def compile_policy(
         budgets=tuple(budgets),
         rates=tuple(_rates("virtual_key", scope, data["rate_limit"])),
         mcp_configs=tuple(data["mcp_configs"]),
+        routing=str(data.get("routing") or state.settings().get("routing") or "weighted"),
     )
 
 

@@ -20,6 +20,7 @@ from govledger.ledger.charges import (
     rate_charges_of,
     reservations_of,
 )
+from govledger.projections.route_health import RouteHealthFold
 
 ZERO = Decimal(0)
 
@@ -51,6 +52,7 @@ class UsageState:
     budgets: dict[str, BudgetUsage] = field(default_factory=dict)
     tats: dict[str, float] = field(default_factory=dict)
     inflight: dict[str, Inflight] = field(default_factory=dict)
+    routes: RouteHealthFold = field(default_factory=RouteHealthFold)  # adaptive routing
 
     def usage(self, budget: str, period: str) -> BudgetUsage:
         """Usage of a budget in a period; a newer period than the one held starts at zero."""
@@ -66,6 +68,7 @@ class UsageState:
         elif isinstance(event, ev.RequestSettled | ev.RequestAbandoned):
             rate = event.rate if isinstance(event, ev.RequestSettled) else []
             self._close(event.request_id, charges_of(event.charges), rate_charges_of(rate), event)
+            self.routes.apply(event)
 
     def _current(self, budget: str, period: str) -> BudgetUsage | None:
         held = self.budgets.get(budget)

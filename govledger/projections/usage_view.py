@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -251,9 +251,12 @@ def _rejected_row(position: int, event: ev.RequestRejected) -> dict[str, Any]:
     }
 
 
-def load_usage_state(cur: Cursor) -> UsageState:
-    """Build the enforcement usage state from the views (latest period of each budget)."""
+def load_usage_state(cur: Cursor, now: datetime | None = None) -> UsageState:
+    """Build the enforcement usage state from the views (latest period of each budget);
+    with `now`, route health from the attempts of the requests admitted in its horizon."""
     state = UsageState()
+    if now is not None:
+        load_route_health(cur, state, now)
     cur.execute("SELECT budget, period, settled, reserved FROM gl_budget_usage")
     for budget, period, settled, reserved in cur.fetchall():
         held = state.budgets.get(budget)
@@ -274,3 +277,17 @@ def load_usage_state(cur: Cursor) -> UsageState:
             datetime.fromisoformat(admitted_at).timestamp(),
         )
     return state
+
+
+def load_route_health(cur: Cursor, state: UsageState, now: datetime) -> None:
+    """Fold the attempts of the requests settled within the health horizon before `now`."""
+    since = datetime.fromtimestamp(now.timestamp() - state.routes.params.horizon_s, UTC)
+    cur.execute(
+        "SELECT settled_at, model, attempts, output_tokens FROM gl_requests "
+        "WHERE admitted_at >= ? AND settled_at IS NOT NULL AND attempts IS NOT NULL",
+        (since.isoformat(),),
+    )
+    for settled_at, model, attempts, output in cur.fetchall():
+        at = datetime.fromisoformat(settled_at).timestamp()
+        for attempt in orjson.loads(attempts):
+            state.routes.observe(attempt, at, model or "", int(output or 0))

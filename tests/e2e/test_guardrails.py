@@ -16,7 +16,15 @@ from google.genai import errors as genai_errors
 from govledger.exporters.siem_export import replay
 from govledger.ledger import events as ev
 from tests.conftest import RunningGateway
-from tests.e2e.openai_support import KEY, client, events_after, flush_ledger, mark, module_gateway
+from tests.e2e.openai_support import (
+    KEY,
+    client,
+    events_after,
+    flush_ledger,
+    mark,
+    module_gateway,
+    virtual_key,
+)
 from tests.e2e.vendor_support import (
     ANTHROPIC_KEY,
     GEMINI_KEY,
@@ -24,7 +32,6 @@ from tests.e2e.vendor_support import (
     gemini_client,
     priced_config,
     vendor,
-    virtual_key,
 )
 
 CARD = "4111 1111 1111 1111"  # passes Luhn: blocked on input
@@ -107,13 +114,13 @@ def ask(gateway: RunningGateway, surface: str, stream: bool, text: str) -> str:
         assert done == completed == [deltas]  # the repeated whole text is masked alike
         return deltas
     if surface == "anthropic_messages":
-        sdk = anthropic_client(gateway)
-        messages = [{"role": "user", "content": prompt}]
+        claude = anthropic_client(gateway)
+        said: list[anthropic.types.MessageParam] = [{"role": "user", "content": prompt}]
         if not stream:
-            reply = sdk.messages.create(model="m1", max_tokens=200, messages=messages)
+            reply = claude.messages.create(model="m1", max_tokens=200, messages=said)
             return "".join(b.text for b in reply.content if b.type == "text")
-        with sdk.messages.stream(model="m1", max_tokens=200, messages=messages) as events:
-            return "".join(events.text_stream)
+        with claude.messages.stream(model="m1", max_tokens=200, messages=said) as said_back:
+            return "".join(said_back.text_stream)
     sdk_g = gemini_client(gateway, "v1beta")
     if not stream:
         return sdk_g.models.generate_content(model="m1", contents=prompt).text or ""

@@ -24,10 +24,9 @@ from tests.e2e.clients.support import (
     KEYS,
     POOR,
     SERVED_BY,
-    of_type,
     running_gateway,
 )
-from tests.e2e.openai_support import HELLO, HELLO_WORDS, flush_ledger
+from tests.e2e.openai_support import HELLO, HELLO_WORDS, flush_ledger, of_type
 from tests.e2e.vendor_support import cost
 
 NODE_DIR = Path(__file__).resolve().parent.parent / "node"

@@ -553,3 +553,26 @@ async def test_run_serves_until_terminated_and_prints_a_single_line() -> None:
         stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=20)
     assert stdout.strip() == b""
     assert stderr == b""
+
+
+async def test_retry_after_answers_429_with_the_header_and_control_changes_it_while_running() -> (
+    None
+):
+    async with serve(build_app(retry_after_s=5)) as root:
+        sdk = openai.AsyncOpenAI(base_url=f"{root}/v1", api_key="sk-test", max_retries=0)
+        with pytest.raises(openai.RateLimitError) as limited:
+            await sdk.chat.completions.create(
+                model="m1", messages=[{"role": "user", "content": "hi"}]
+            )
+        assert limited.value.response.headers["retry-after"] == "5"
+
+        async with aiohttp.ClientSession() as http:
+            changed = await http.post(f"{root}/__mock/control", json={"retry_after_s": None})
+            assert changed.status == 200
+            refused = await http.post(f"{root}/__mock/control", data=b"[1]")
+            assert refused.status == 400
+        reply = await sdk.chat.completions.create(
+            model="m1", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert reply.choices[0].message.content == REPLY
+        await sdk.close()

@@ -21,6 +21,7 @@ from govledger.projections.policy import BudgetRule, KeyPolicy, RateRule, Route
 from govledger.projections.usage_state import UsageState
 from govledger.proxy.enforcement.cost import PriceUnknownError
 from govledger.proxy.enforcement.routing import choose_chain
+from govledger.proxy.enforcement.weights import ADAPTED
 
 EPSILON = 1e-9
 PERIODS = PeriodMemo()  # a pure memo: each schedule's last period
@@ -195,6 +196,10 @@ def admit(
         refusal = rate_refusal(rule, state.tats, amount, epoch)
         if refusal:
             return refusal
+    if policy.routing == "adaptive":  # effective weights from route health (weights.py)
+        adapted = ADAPTED.adapted(eligible, model, state.routes, epoch)
+        costs.update({id(new): costs[id(old)] for old, new in zip(eligible, adapted, strict=True)})
+        eligible = adapted
     chain = choose_chain(eligible, rng)
     bound = max(costs[id(r)] for r in chain)
     for budget in policy.budgets:

@@ -20,8 +20,11 @@ Controls: a model name containing `fail500` / `fail429` answers with that status
 vendor's error shape, `garbage` answers 200 `not json at all`, `slow` waits 2 s first; the
 request header `x-mock-fail: 500|429|garbage|slow` does the same. `fail_rate` turns that
 fraction of requests into 503s (RNG seeded with `seed`, 0 when None); `latency_ms` delays
-every response, and stream chunks by a tenth of it. `GET /__mock/stats` reports
-`{"requests", "by_path", "last_headers"}`; `POST /__mock/reset` clears them.
+every response, and stream chunks by a tenth of it. `retry_after_s` answers every request
+429 with that `Retry-After`. `POST /__mock/control` with `{"latency_ms", "fail_rate",
+"retry_after_s"}` (any of them; `retry_after_s` null stops the 429s) changes them while
+running. `GET /__mock/stats` reports `{"requests", "by_path", "last_headers"}`;
+`POST /__mock/reset` clears them.
 """
 
 from __future__ import annotations
@@ -86,9 +89,13 @@ def _json(payload: bytes, status: int = 200) -> web.Response:
     return web.Response(body=payload, status=status, content_type=_JSON)
 
 
-def _error(vendor: Vendor, status: int, message: str) -> web.Response:
+def _error(
+    vendor: Vendor, status: int, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
     """A vendor-shaped error response."""
-    return _json(mr.error_body(vendor, status, message), status)
+    response = _json(mr.error_body(vendor, status, message), status)
+    response.headers.update(headers or {})
+    return response
 
 
 def _control(model: str, header: str | None) -> str | None:
@@ -119,10 +126,17 @@ def _reply(
 class MockUpstream:
     """Request handlers plus the counters and failure settings they share."""
 
-    def __init__(self, latency_ms: float, fail_rate: float, seed: int | None) -> None:
+    def __init__(
+        self,
+        latency_ms: float,
+        fail_rate: float,
+        seed: int | None,
+        retry_after_s: float | None = None,
+    ) -> None:
         self.latency_s = max(0.0, latency_ms) / 1000
         self.chunk_delay_s = self.latency_s / 10
         self.fail_rate = fail_rate
+        self.retry_after_s = retry_after_s
         self.rng = random.Random(0 if seed is None else seed)
         self.seq = 0
         self.requests = 0
@@ -158,6 +172,9 @@ class MockUpstream:
         control = _control(model, request.headers.get("x-mock-fail"))
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
+        if self.retry_after_s is not None:
+            retry = {"Retry-After": f"{self.retry_after_s:g}"}
+            return _error(vendor, 429, "Rate limit reached (mock upstream).", retry)
         if control == "slow":
             await asyncio.sleep(_SLOW_SECONDS)
         elif control == "fail500":
@@ -307,6 +324,24 @@ class MockUpstream:
         payload = {"requests": self.requests, "by_path": self.by_path, "last_headers": headers}
         return _json(orjson.dumps(payload))
 
+    async def control(self, request: web.Request) -> web.StreamResponse:
+        """POST /__mock/control: change latency, failure rate or the 429s while running."""
+        try:
+            wanted = orjson.loads(await request.read())
+            if not isinstance(wanted, dict):
+                raise TypeError("not an object")
+            if "latency_ms" in wanted:
+                self.latency_s = max(0.0, float(wanted["latency_ms"])) / 1000
+                self.chunk_delay_s = self.latency_s / 10
+            if "fail_rate" in wanted:
+                self.fail_rate = float(wanted["fail_rate"])
+            if "retry_after_s" in wanted:
+                retry = wanted["retry_after_s"]
+                self.retry_after_s = None if retry is None else float(retry)
+        except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError):
+            return _error("openai", 400, "Expected a JSON object of numbers.")
+        return _json(b'{"ok":true}')
+
     async def reset(self, request: web.Request) -> web.StreamResponse:
         """POST /__mock/reset: clear the counters."""
         self.requests = 0
@@ -323,9 +358,10 @@ def build_app(
     fail_rate: float = 0.0,
     seed: int | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    retry_after_s: float | None = None,
 ) -> web.Application:
     """Build the mock upstream application (bodies up to `max_body_bytes`)."""
-    mock = MockUpstream(latency_ms, fail_rate, seed)
+    mock = MockUpstream(latency_ms, fail_rate, seed, retry_after_s)
     app = web.Application(client_max_size=max_body_bytes)
     app[MOCK_KEY] = mock
     routes: list[tuple[str, str, Handler]] = [
@@ -338,6 +374,7 @@ def build_app(
         ("POST", "/v1/models/{tail}", mock.gemini),
         ("GET", "/__mock/stats", mock.stats),
         ("POST", "/__mock/reset", mock.reset),
+        ("POST", "/__mock/control", mock.control),
     ]
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
@@ -350,10 +387,11 @@ def run(
     latency_ms: float,
     fail_rate: float,
     sock: socket.socket | None = None,
+    retry_after_s: float | None = None,
 ) -> None:
     """Serve the mock upstream until interrupted, printing one line; on `sock` if given
     (bound by the caller, so a busy port is its error), else on host:port."""
-    app = build_app(latency_ms, fail_rate)
+    app = build_app(latency_ms, fail_rate, retry_after_s=retry_after_s)
     if sock is None:
         sock = socket.create_server((host, port))
     print(f"govledger mock upstream listening on http://{host}:{port}", flush=True)

@@ -322,7 +322,11 @@ class Exchange:
         if self.guardrails is not None:
             plan.screen = self.guardrails.stream_screen(call, ticket.policy)
 
+        headers_at = time.perf_counter()
+
         def outcome(status: str, reason: str, usage: TokenUsage | None) -> Outcome:
+            if status == "ok" and attempts:  # route health: the stream after its first byte
+                attempts[-1]["stream_ms"] = round((time.perf_counter() - headers_at) * 1000, 3)
             cut_short = status in ("client_disconnected", "guardrail_blocked") or (
                 status == "upstream_error" and plan.delivered_text_bytes > 0
             )

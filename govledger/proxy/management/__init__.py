@@ -16,6 +16,7 @@ from govledger.proxy.management import (
     providers,
     reports,
     roles,
+    routes,
     teams,
     tokens,
     virtual_keys,
@@ -44,6 +45,7 @@ def install(app: FastAPI, runtime: Runtime, gateway: Gateway) -> Management:
         tokens,
         roles,
         guardrails,
+        routes,
     ):
         app.include_router(module.router(), responses=REFUSALS)
     install_handlers(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,6 +33,7 @@ from govledger.proxy.management.bootstrap import bootstrap_admin_token
 from govledger.proxy.mcp.registry import McpRegistry
 from govledger.proxy.mcp.service import McpTools
 from govledger.proxy.server.clock import SystemClock
+from govledger.proxy.server.route_metrics import route_families
 from govledger.proxy.server.runtime import Runtime
 from govledger.proxy.server.settings import Settings
 from govledger.proxy.server.tracing import Tracing
@@ -86,6 +88,7 @@ def create_app(
             lambda: runtime.usage,
             settings.metrics_key_budgets,
             runtime.clock.now,
+            lambda: route_families(runtime.usage.routes, time.time()),
         )
     )
     upstream = Upstream(settings.upstream_timeout_s)

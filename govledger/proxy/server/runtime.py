@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from govledger.ledger.store import Store
 from govledger.projections.audit_view import AuditView
 from govledger.projections.database import ViewDatabase
 from govledger.projections.policy import KeyPolicy, compile_policy
+from govledger.projections.route_events import RouteStateRecorder
 from govledger.projections.runner import Batch, Tail, catch_up
 from govledger.projections.usage_state import UsageState
 from govledger.projections.usage_view import UsageView, load_usage_state
@@ -66,6 +68,7 @@ class Runtime:
     _probe: asyncio.Task[None] | None = None
     managers: Managers = field(default_factory=Managers)
     secrets: SecretCache = field(init=False)
+    _route_watch: asyncio.Task[None] | None = None
 
     def open(self) -> None:
         """Open the store and build state from the views plus the tail (no full replay)."""
@@ -82,7 +85,7 @@ class Runtime:
         catch_up(self.store, self.views, "governance", [AuditView()])
         catch_up(self.store, self.views, "usage", [UsageView()])
         with self.views.transaction() as cur:
-            self.usage = load_usage_state(cur)
+            self.usage = load_usage_state(cur, datetime.now(UTC))
         self.usage_position = self.views.position("usage", "usage")
         self._refresh_prices()
         self.commits = CommitProcess(self.settings.database_url)
@@ -128,6 +131,7 @@ class Runtime:
             tail.start()
         self.abandon_orphans(self.clock.now())
         self._probe = loop.create_task(self._watch_store())
+        self._route_watch = loop.create_task(self._watch_routes())
 
     async def _watch_store(self) -> None:
         """Once a minute, close requests open longer than abandon_after_s.
@@ -145,6 +149,23 @@ class Runtime:
                 continue
             except Exception as error:  # the sweep retries next minute
                 log.warning("orphan sweep failed: %s", str(error).splitlines()[0])
+
+    async def _watch_routes(self) -> None:
+        """At each recompute tick, replay the health fold (so no admission waits for it) and
+        record the route state changes it finds."""
+        recorder = RouteStateRecorder(self.usage.routes, self.settings.instance, time.time())
+        interval = self.usage.routes.params.interval_s
+        while True:
+            await asyncio.sleep(interval - time.time() % interval + 0.001)  # just past a tick
+            if not self.writer.accepting():
+                continue
+            for event in recorder.due(time.time()):
+                try:
+                    await self.writer.append("usage", [event])
+                except DuplicateEventError:  # another instance recorded the same change first
+                    continue
+                except CommitDeferredError:  # kept by the writer; committed when the store returns
+                    continue
 
     def _committed(self, app: str, ids: Sequence[int], _seconds: float) -> None:
         if app == "usage":
@@ -169,6 +190,8 @@ class Runtime:
         if self._probe is not None:
             self._probe.cancel()
         self.secrets.stop()
+        if self._route_watch is not None:
+            self._route_watch.cancel()
         self.commits.stop()
         for tail in self.tails:
             tail.stop()

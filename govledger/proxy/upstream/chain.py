@@ -30,17 +30,35 @@ class Attempt:
     key_id: str | None
     status: int | None
     error: str
-    ms: float
+    ms: float  # to the response's headers (a stream's first byte; a plain call's whole answer)
+    # A stream that answered also gets `stream_ms` (first byte to its end) when it settles.
+    model: str = ""  # the model name sent to this provider
+    retry_after_s: float | None = None  # a 429's or 503's Retry-After, in seconds
 
     def as_dict(self) -> dict[str, Any]:
-        """The attempt as stored on the settled event."""
-        return {
+        """The attempt as stored on the settled event (route health folds these)."""
+        stored: dict[str, Any] = {
             "provider": self.provider,
             "key_id": self.key_id,
             "status": self.status,
             "error": self.error,
             "ms": self.ms,
+            "model": self.model,
         }
+        if self.retry_after_s is not None:
+            stored["retry_after_s"] = self.retry_after_s
+        return stored
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header's delay in seconds (the delta form; an HTTP date is ignored)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds <= 86400 else None
 
 
 @dataclass
@@ -109,15 +127,18 @@ class Upstream:
         for route in chain:
             key = choose_key(route, model, rng)
             started = time.perf_counter()
+            sent = route.upstream_model(model)
             if key is None:
-                attempts.append(Attempt(route.provider, None, None, "no usable provider key", 0.0))
+                attempts.append(
+                    Attempt(route.provider, None, None, "no usable provider key", 0.0, sent)
+                )
                 continue
             try:
                 prepared = prepare(route, key)
             except UntranslatableError as error:
                 untranslatable.append(error)
                 attempts.append(
-                    Attempt(route.provider, key.id, None, f"untranslatable: {error}", 0)
+                    Attempt(route.provider, key.id, None, f"untranslatable: {error}", 0, sent)
                 )
                 continue
             try:
@@ -127,15 +148,18 @@ class Upstream:
             except (TimeoutError, aiohttp.ClientError, OSError) as error:
                 ms = (time.perf_counter() - started) * 1000
                 kind = "timeout" if isinstance(error, asyncio.TimeoutError) else "connection error"
-                attempts.append(Attempt(route.provider, key.id, None, kind, round(ms, 3)))
+                attempts.append(Attempt(route.provider, key.id, None, kind, round(ms, 3), sent))
                 continue
             ms = round((time.perf_counter() - started) * 1000, 3)
             if response.status >= 500 or response.status == 429:
+                retry = retry_after_seconds(response.headers.get("retry-after"))
                 response.release()
                 attempts.append(
-                    Attempt(route.provider, key.id, response.status, "retryable status", ms)
+                    Attempt(
+                        route.provider, key.id, response.status, "retryable status", ms, sent, retry
+                    )
                 )
                 continue
-            attempts.append(Attempt(route.provider, key.id, response.status, "", ms))
+            attempts.append(Attempt(route.provider, key.id, response.status, "", ms, sent))
             return Answer(route, key, response, attempts, prepared)
         raise AllAttemptsFailed(attempts, untranslatable)

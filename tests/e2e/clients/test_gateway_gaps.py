@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
+from openai.types.chat import ChatCompletionToolParam
+from openai.types.shared_params import ResponseFormatJSONSchema
 
 from tests.conftest import RunningGateway, mock_stats
 from tests.e2e.clients.support import KEYS, MODEL, ledger_matches, running_gateway
@@ -15,7 +17,11 @@ from tests.e2e.openai_support import client
 from tests.e2e.vendor_support import anthropic_client
 
 BETA = "structured-outputs-2025-11-13"
-SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+SCHEMA: dict[str, object] = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}},
+    "required": ["city"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +47,19 @@ def test_an_anthropic_beta_header_and_field_reach_the_provider(gateway: RunningG
 def test_openai_stream_options_parallel_tool_calls_and_json_schema_are_carried(
     gateway: RunningGateway,
 ) -> None:
-    fmt = {"type": "json_schema", "json_schema": {"name": "c", "schema": SCHEMA, "strict": True}}
+    fmt: ResponseFormatJSONSchema = {
+        "type": "json_schema",
+        "json_schema": {"name": "c", "schema": SCHEMA, "strict": True},
+    }
+    tools: list[ChatCompletionToolParam] = [
+        {"type": "function", "function": {"name": "f", "parameters": SCHEMA}}
+    ]
     with client(gateway, KEYS["openai"]) as sdk:
         chunks = list(
             sdk.chat.completions.create(
                 model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True,
                 stream_options={"include_usage": True}, parallel_tool_calls=False,
-                response_format=fmt,  # type: ignore[arg-type]
-                tools=[{"type": "function", "function": {"name": "f", "parameters": SCHEMA}}],
+                response_format=fmt, tools=tools,
             )
         )  # fmt: skip
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)

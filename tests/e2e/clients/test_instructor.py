@@ -10,6 +10,7 @@ import instructor
 import openai
 import pytest
 from instructor.core import InstructorRetryException
+from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel, field_validator
 
 from tests.conftest import RunningGateway
@@ -26,7 +27,7 @@ from tests.e2e.clients.support import (
 from tests.e2e.openai_support import client
 
 DIST = "instructor"
-PROMPT = [{"role": "user", "content": "Name a city."}]
+PROMPT: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Name a city."}]
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from langchain_core.tools import tool
 from langchain_google_genai import ChatGoogleGenerativeAI
 from langchain_google_genai.chat_models import ChatGoogleGenerativeAIError
 from langchain_openai import ChatOpenAI
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from tests.conftest import RunningGateway
 from tests.e2e.clients.support import (
@@ -60,13 +60,13 @@ def model(gateway: RunningGateway, surface: str, key: str | None = None) -> Base
     key = key or KEYS[surface]
     if surface == "openai":
         return ChatOpenAI(
-            model=MODEL, base_url=gateway.url + "/v1", api_key=key, max_retries=0,
+            model=MODEL, base_url=gateway.url + "/v1", api_key=SecretStr(key), max_retries=0,
             stream_usage=True,
         )  # fmt: skip
     if surface == "anthropic":
         return ChatAnthropic(
-            model_name=MODEL, base_url=gateway.url + "/anthropic", api_key=key, max_retries=0,
-            max_tokens=64, timeout=30, stop=None,
+            model_name=MODEL, base_url=gateway.url + "/anthropic", api_key=SecretStr(key),
+            max_retries=0, max_tokens_to_sample=64, timeout=30, stop=None,
         )  # fmt: skip
     return ChatGoogleGenerativeAI(
         model=MODEL, google_api_key=key, base_url=gateway.url + "/genai", retries=0,

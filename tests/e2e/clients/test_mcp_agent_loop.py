@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 from mcp.server.mcpserver import MCPServer
+from openai.types.chat import ChatCompletionMessage
 
 from govledger.ledger import events as ev
 from tests.conftest import RunningGateway, start_gateway
@@ -71,12 +72,13 @@ def test_the_loop_calls_the_mcp_tool_and_ends_with_its_result(
     with client(gateway, KEY) as sdk:
         while turns < 4:
             turns += 1
+            message: ChatCompletionMessage
             if stream:
                 with sdk.chat.completions.stream(model="m1", messages=messages) as events:
                     message = events.get_final_completion().choices[0].message
             else:
-                message = sdk.chat.completions.create(model="m1", messages=messages)
-                message = message.choices[0].message
+                answer = sdk.chat.completions.create(model="m1", messages=messages)
+                message = answer.choices[0].message
             if not message.tool_calls:
                 break
             messages.append(message.model_dump(exclude_none=True, exclude={"parsed"}))

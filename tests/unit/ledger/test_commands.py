@@ -37,7 +37,10 @@ def state() -> GovernanceState:
     team = commands.team_data(state, TeamSpec(id="platform", name="P", customer_id="acme"), AT)
     with_events(state, commands.event(state, "team", "created", "platform", team, ALICE, AT))
     key = commands.virtual_key_data(
-        state, VirtualKeySpec(id="k1", name="K", team_id="platform", value=OLD), AT, None
+        state,
+        VirtualKeySpec(id="k1", name="K", team_id="platform", value=OLD, routing=None),
+        AT,
+        None,
     )
     return with_events(state, commands.event(state, "virtual_key", "created", "k1", key, ALICE, AT))
 

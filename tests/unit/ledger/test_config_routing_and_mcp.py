@@ -111,3 +111,30 @@ def test_a_required_header_rule_must_be_a_star_a_reference_or_a_valid_expression
     [(path, message)] = problems_of(config(required_headers={"x-tenant": "t-[0-9"}))
     assert path == "required_headers"
     assert "x-tenant" in message
+
+
+def test_routing_is_weighted_by_default_adaptive_by_file_or_by_key() -> None:
+    def routing(raw: dict[str, Any]) -> str:
+        policy = compile_policy(state_of(raw), "ci", BOX)
+        assert policy is not None
+        return policy.routing
+
+    assert routing(config()) == "weighted"
+    assert routing(config(routing="adaptive")) == "adaptive"
+    own = config(routing="adaptive")
+    own["virtual_keys"][0]["routing"] = "weighted"
+    assert routing(own) == "weighted"  # the key's own choice wins
+
+
+def test_a_file_without_routing_plans_no_change_to_entities_written_before_it() -> None:
+    state = state_of(config())
+    assert "routing" not in (state.get("virtual_key", "ci") or {})
+    assert "routing" not in state.settings()
+    assert make_plan(parse_config(config()), state, BOX, T0, lambda: "unused").is_empty
+
+
+def test_an_unknown_routing_is_refused_naming_its_path() -> None:
+    raw = config()
+    raw["virtual_keys"][0]["routing"] = "fastest"
+
+    assert [path for path, _ in problems_of(raw)] == ["virtual_keys[0].routing"]

@@ -20,7 +20,7 @@ scalars = st.sampled_from(
 )  # fmt: skip
 
 
-def schemas() -> st.SearchStrategy[dict[str, Any]]:
+def schemas() -> st.SearchStrategy[Any]:
     """Nested JSON schemas of objects, arrays, unions and scalars."""
     return st.recursive(
         scalars,

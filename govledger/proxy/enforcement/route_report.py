@@ -1,0 +1,68 @@
+"""What adaptive routing shows: each route's state, signals and factor, and a key's shares."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from govledger.projections.policy import KeyPolicy
+from govledger.projections.route_health import RouteHealth, RouteId
+from govledger.proxy.enforcement.weights import PARAMS, adapt_routes, health_factor
+
+
+def route_rows(health: Mapping[RouteId, RouteHealth], now: float) -> list[dict[str, Any]]:
+    """One row per route with evidence; `factor` scales its configured weight (latency is
+    compared with the fastest route serving the same model)."""
+    best: dict[str, float] = {}
+    for (_, _, model), h in health.items():
+        if h.latency_ms is not None and h.samples >= PARAMS.latency_samples:
+            best[model] = min(best.get(model, h.latency_ms), h.latency_ms)
+    rows = []
+    for (provider, key_id, model), h in sorted(health.items()):
+        rows.append(
+            {
+                "provider": provider,
+                "key_id": key_id,
+                "model": model,
+                "state": h.state,
+                "since": h.since,
+                "factor": round(health_factor(h, best.get(model), now), 4),
+                "error_rate": round(h.error_rate, 4),
+                "latency_ms": None if h.latency_ms is None else round(h.latency_ms, 3),
+                "samples": round(h.samples, 3),
+                "rate_limited": round(h.rate_limited, 3),
+                "timeouts": round(h.timeouts, 3),
+                "cooling_until": h.cooling_until,
+            }
+        )
+    return rows
+
+
+def key_shares(
+    policy: KeyPolicy, model: str, health: Mapping[RouteId, RouteHealth], now: float
+) -> list[dict[str, Any]]:
+    """A key's routes serving `model`: configured and effective shares, per provider and key."""
+    routes = [r for r in policy.routes if r.allows(model)]
+    adaptive = policy.routing == "adaptive"
+    total = sum(r.weight for r in routes) or 1.0
+    adapted = adapt_routes(routes, model, health, now) if adaptive else routes
+    rows = []
+    for route, effective in zip(routes, adapted, strict=True):
+        key_total = sum(k.weight for k in route.keys) or 1.0
+        keys = [
+            {"id": k.id, "configured": k.weight / key_total, "effective": e.weight}
+            for k, e in zip(route.keys, effective.keys, strict=True)
+        ]
+        if not adaptive:
+            keys = [{**k, "effective": k["configured"]} for k in keys]
+        rows.append(
+            {
+                "provider": route.provider,
+                "configured": route.weight / total,
+                "effective": effective.weight
+                if policy.routing == "adaptive"
+                else route.weight / total,
+                "keys": keys,
+            }
+        )
+    return rows

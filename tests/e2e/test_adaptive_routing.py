@@ -1,0 +1,172 @@
+"""Adaptive routing through the OpenAI SDK against real gateways and fake upstreams: a route
+answering 429 with Retry-After is cooled, probed and brought back; its state changes are
+events; /api/routes, /metrics and `govledger routes` show it; two instances on one store
+compute the same health."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from typer.testing import CliRunner
+
+from govledger.ledger import events as ev
+from govledger.proxy.cli.main import app as cli
+from govledger.proxy.fake_upstream.server import build_app
+from tests.conftest import RunningGateway
+from tests.e2e.management.support import ADMIN, Api
+from tests.e2e.openai_support import (
+    HELLO,
+    async_client,
+    client,
+    hi,
+    make_config,
+    of_type,
+    provider,
+    serve,
+    settled_for,
+    virtual_key,
+    wait_until,
+)
+
+Factory = Callable[..., RunningGateway]
+B_ROUTE = ("b", "b-key", "m1")
+
+
+def adaptive_config(b_url: str, c_url: str) -> dict[str, Any]:
+    """Three providers of equal weight on one adaptive key."""
+    return make_config(
+        providers=[provider("a"), provider("b", f"{b_url}/v1"), provider("c", f"{c_url}/v1")],
+        keys=[
+            virtual_key(
+                providers=("a", "b", "c"),
+                routing="adaptive",
+            )
+        ],
+    )
+
+
+def control(url: str, **settings: Any) -> None:
+    """Change a fake upstream's behaviour while it runs."""
+    body = json.dumps(settings).encode()
+    request = urllib.request.Request(f"{url}/__mock/control", body, method="POST")
+    with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310
+        assert answer.status == 200
+
+
+async def traffic(gateway: RunningGateway, seconds: float, parallel: int = 4) -> int:
+    """Send chat requests for `seconds`; every one must be answered (failover meanwhile)."""
+    deadline = time.monotonic() + seconds
+    sent = 0
+    async with async_client(gateway) as sdk:
+
+        async def worker() -> None:
+            nonlocal sent
+            while time.monotonic() < deadline:
+                reply = await sdk.chat.completions.create(model="m1", messages=hi(), max_tokens=5)
+                assert reply.choices[0].message.content == HELLO
+                sent += 1
+                await asyncio.sleep(0.02)
+
+        await asyncio.gather(*(worker() for _ in range(parallel)))
+    return sent
+
+
+def changes_of_b(gateway: RunningGateway) -> list[ev.RouteStateChanged]:
+    """Route b's recorded state changes, in log order."""
+    found = of_type(gateway, ev.RouteStateChanged)
+    return [e for e in found if e.route_provider == "b"]
+
+
+async def test_a_429_with_retry_after_is_cooled_probed_recovered_and_shown(
+    gateway_factory: Factory, store_url: str
+) -> None:
+    with serve(build_app()) as b_url, serve(build_app()) as c_url:
+        config = adaptive_config(b_url, c_url)
+        first = gateway_factory(config, database_url=store_url, admin_token=ADMIN)
+        second = gateway_factory(config, database_url=store_url)
+        assert await traffic(first, 1.5) > 0
+
+        control(b_url, retry_after_s=4)
+        await traffic(first, 5.5)
+        control(b_url, retry_after_s=None)
+        await traffic(first, 5.0)
+        back = ("recovering", "healthy")
+        wait_until(
+            lambda: back in [(e.previous, e.state) for e in changes_of_b(first)], 10, "b back"
+        )
+
+        kinds = [(e.previous, e.state) for e in changes_of_b(first)]
+        assert kinds[:2] == [("healthy", "failed"), ("failed", "recovering")]
+        assert kinds[-1] == back  # probes during the 429s fail it again; after them, healthy
+        failed, recovering = changes_of_b(first)[:2]
+        cooled_s = (recovering.timestamp - failed.timestamp).total_seconds()
+        assert 2.5 <= cooled_s <= 5.0, cooled_s  # Retry-After 4 s from the last 429 seen
+        # No request was sent to b between the tick that saw the 429 and the cool-down's end.
+        settled = of_type(first, ev.RequestSettled)
+        quiet = [
+            e
+            for e in settled
+            if failed.timestamp.timestamp() + 1.0 < e.timestamp.timestamp()
+            and e.timestamp.timestamp() < recovering.timestamp.timestamp() - 0.05
+        ]
+        assert quiet, "requests were answered while b cooled"
+        assert not [e for e in quiet if any(a["provider"] == "b" for a in e.attempts)]
+        last = settled[-1].timestamp.timestamp()
+        answered_by_b = [
+            e for e in settled if e.provider == "b" and e.timestamp.timestamp() > last - 3
+        ]
+        assert answered_by_b, "b is back in the rotation"
+
+        api = Api(first.url)
+        shown = api.get("/api/routes?virtual_key=k1&model=m1")
+        assert shown.status == 200, shown.text
+        rows = {(r["provider"], r["key_id"], r["model"]): r for r in shown.json["routes"]}
+        assert set(rows) == {("a", "a-key", "m1"), B_ROUTE, ("c", "c-key", "m1")}
+        shares = shown.json["virtual_key"]["shares"]
+        assert shown.json["virtual_key"]["routing"] == "adaptive"
+        assert abs(sum(s["effective"] for s in shares) - 1) < 1e-9
+        assert api.get("/api/routes?model=m1").status == 422  # names the missing virtual_key
+
+        metrics = urllib.request.urlopen(f"{first.url}/metrics", timeout=5).read().decode()  # noqa: S310
+        assert 'govledger_route_state{key="b-key",model="m1",provider="b",state=' in metrics
+        assert "govledger_route_weight_factor{" in metrics
+
+        result = CliRunner().invoke(
+            cli, ["routes", "--url", first.url, "--token", ADMIN, "--key", "k1", "--model", "m1"]
+        )
+        assert result.exit_code == 0, result.output
+        assert "b-key" in result.output and "adaptive" in result.output
+
+        # The other instance read the same events from the shared log: the same health.
+        def same() -> bool:
+            now = time.time() + 1.0  # a tick both reach with every event settled
+            mine = first.runtime.usage.routes
+            theirs = second.runtime.usage.routes
+            return bool(mine.health(now)) and mine.health(now) == theirs.health(now)
+
+        await asyncio.sleep(1.5)  # the second instance's tail catches up
+        assert same()
+        # The state changes were written once, whoever recorded them.
+        ids = [e.originator_id for e in of_type(first, ev.RouteStateChanged)]
+        assert len(ids) == len(set(ids))
+
+
+def test_a_stream_records_its_time_after_the_first_byte_for_route_latency(
+    gateway_factory: Factory,
+) -> None:
+    gateway = gateway_factory(make_config())
+    raw = client(gateway).chat.completions.with_raw_response.create(
+        model="m1", messages=hi(), max_tokens=5, stream=True
+    )
+    request_id = raw.headers["x-govledger-request-id"]
+    assert "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+
+    answered = settled_for(gateway, request_id).attempts[-1]
+    assert answered["status"] == 200 and answered["stream_ms"] >= 0
+    health = gateway.runtime.usage.routes.health(time.time() + 1.0)
+    assert health[("mock", "mock-key", "m1")].latency_ms is not None

@@ -1,0 +1,90 @@
+"""Adaptive routing end to end in event time: the real admission decision over the health
+fold, three routes of equal configured weight (tests/unit/proxy/adaptive_simulation.py).
+
+The figures these runs give are in docs/performance.md ("Adaptive routing")."""
+
+from __future__ import annotations
+
+import pytest
+
+from govledger.projections.route_health import FAILED, HEALTHY, RECOVERING
+from govledger.projections.usage_state import UsageState
+from govledger.proxy.enforcement.weights import adapt_routes
+from tests.unit.proxy.adaptive_simulation import (
+    START,
+    Behaviour,
+    between,
+    route,
+    simulate,
+    steady,
+)
+
+ROUTE_B = ("b", "b-key", "m1")
+
+
+@pytest.mark.parametrize("seed", [7, 11, 23])
+def test_a_route_at_20_percent_errors_falls_below_10_percent_within_30s_and_returns(
+    seed: int,
+) -> None:
+    errors = Behaviour(error_rate=0.2)
+    scripts = {"a": steady(), "b": between(60, 120, errors), "c": steady()}
+    trace = simulate(scripts, 240, seed=seed)
+
+    assert 0.25 < trace.share("b", 0, 60) < 0.42  # equal weights before the errors
+    assert trace.share("b", 90, 120) < 0.10  # within 30 s of the errors starting
+    assert 0.27 < trace.share("b", 170, 240) < 0.40  # its share back within 60 s of them ending
+    assert all(s.ok for s in trace.requests)  # failover answered every request meanwhile
+
+
+def test_a_route_ten_times_slower_gets_less_than_15_percent() -> None:
+    slow = Behaviour(latency_ms=500.0)
+    trace = simulate({"a": steady(), "b": steady(slow), "c": steady()}, 90)
+
+    assert trace.share("b", 15, 90) < 0.15
+    assert trace.share("b", 15, 90) > 0.0  # still sampled, so its latency is still known
+
+
+def test_weighted_routing_ignores_health() -> None:
+    errors = Behaviour(error_rate=0.2)
+    trace = simulate({"a": steady(), "b": steady(errors), "c": steady()}, 60, routing="weighted")
+
+    assert 0.27 < trace.share("b", 20, 60) < 0.40
+
+
+def test_a_429_with_retry_after_5_gets_nothing_for_5s_then_is_probed() -> None:
+    limited = Behaviour(retry_after_s=5.0)
+    trace = simulate({"a": steady(), "b": between(60, 60.5, limited), "c": steady()}, 120)
+    last_429 = max(s.t for s in trace.requests if "b" in s.attempted and s.t < 60.5)
+
+    # The first 429 counts from the tick after its bucket settles (<= 1 s later); from then
+    # until its Retry-After ends, b gets no attempt at all, not even as a fallback.
+    assert trace.attempts_at("b", 61, last_429 + 5.0) == 0
+    assert trace.attempts_at("b", last_429 + 5.0, last_429 + 8.0) > 0  # then probed
+    assert 0.27 < trace.share("b", 80, 120) < 0.40  # and back once the probes succeed
+    health = trace.state.routes
+    changes = [(c.previous, c.state) for c in health.transitions(START + 100) if c.route == ROUTE_B]
+    assert changes[:3] == [(HEALTHY, FAILED), (FAILED, RECOVERING), (RECOVERING, HEALTHY)]
+
+
+def test_two_instances_compute_the_same_weights_at_every_tick() -> None:
+    routes = [route("a"), route("b"), route("c")]
+    ticks: list[list[list[float]]] = []
+
+    def compare(now: float, states: list[UsageState]) -> None:
+        weights = []
+        for state in states:
+            tick = state.routes.tick(now)
+            adapted = adapt_routes(routes, "m1", state.routes.health(now), tick)
+            weights.append(
+                [r.weight for r in adapted] + [k.weight for r in adapted for k in r.keys]
+            )
+        ticks.append(weights)
+
+    errors = Behaviour(error_rate=0.3, latency_ms=80.0)
+    scripts = {"a": steady(), "b": between(20, 50, errors), "c": steady(Behaviour(latency_ms=300))}
+    # The other instance reads each event up to 0.4 s late (under settle_s), out of order.
+    simulate(scripts, 80, states=[UsageState()], lag_s=0.4, on_tick=compare)
+
+    assert len(ticks) == 80
+    assert all(mine == theirs for mine, theirs in ticks)  # bit-identical, every tick
+    assert any(mine[1] < 0.1 for mine, _ in ticks)  # and the weights did move
