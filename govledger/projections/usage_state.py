@@ -52,7 +52,9 @@ class UsageState:
     budgets: dict[str, BudgetUsage] = field(default_factory=dict)
     tats: dict[str, float] = field(default_factory=dict)
     inflight: dict[str, Inflight] = field(default_factory=dict)
-    routes: RouteHealthFold = field(default_factory=RouteHealthFold)  # adaptive routing
+    # Adaptive routing's health: a live fold of recent attempts, warmed from the request log,
+    # not part of the enforcement state the views restore (so not compared).
+    routes: RouteHealthFold = field(default_factory=RouteHealthFold, compare=False)
 
     def usage(self, budget: str, period: str) -> BudgetUsage:
         """Usage of a budget in a period; a newer period than the one held starts at zero."""

@@ -37,6 +37,26 @@ UPSTREAM_LATENCY_MS = 200  # requests are at the upstream when the store goes
 DURING = LoadPlan(requests=300, concurrency=8, surfaces=SURFACES, seed=21, deadline_s=25)
 AFTER = LoadPlan(requests=30, concurrency=6, surfaces=SURFACES, seed=22, deadline_s=20)
 OUTAGE_S = 4.0
+# While frozen, refusals are fast and the plan is spent quickly: enough requests that some
+# are still sent after the stall is noticed (1 s).
+FROZEN = LoadPlan(requests=1500, concurrency=8, surfaces=SURFACES, seed=23, deadline_s=25)
+
+
+def under_load(
+    database_url: str,
+    mock_upstream: Callable[..., MockUpstreamProcess],
+    served_gateway: Callable[..., ServedGateway],
+    plan: LoadPlan = DURING,
+) -> tuple[MockUpstreamProcess, ServedGateway, BackgroundLoad]:
+    """A served gateway on the store, mixed load running, 40 requests served already."""
+    upstream = mock_upstream(latency_ms=UPSTREAM_LATENCY_MS)
+    gateway = served_gateway(
+        database_url, CONFIG, upstream.url, env={"GOVLEDGER_SETTLE_TIMEOUT": "1"}
+    )
+    gateway.start()
+    load = BackgroundLoad(gateway.url, plan).start()
+    load.wait_served(40, timeout=30)
+    return upstream, gateway, load
 
 
 @pytest.mark.fault_bound(90)
@@ -47,14 +67,7 @@ def test_a_store_outage_loses_no_upstream_call_and_recovers_without_a_restart(
     served_gateway: Callable[..., ServedGateway],
     record_property: Callable[[str, Any], None],
 ) -> None:
-    upstream = mock_upstream(latency_ms=UPSTREAM_LATENCY_MS)
-    gateway = served_gateway(
-        private_database, CONFIG, upstream.url, env={"GOVLEDGER_SETTLE_TIMEOUT": "1"}
-    )
-    gateway.start()
-
-    load = BackgroundLoad(gateway.url, DURING).start()
-    load.wait_served(40, timeout=30)
+    upstream, gateway, load = under_load(private_database, mock_upstream, served_gateway)
     down_at = time.monotonic()
     private_postgres.stop_immediate()
     during = load.join()  # refused fast, the rest of the plan runs into the outage
@@ -125,13 +138,9 @@ def test_a_frozen_store_refuses_fast_and_loses_nothing_once_it_thaws(
     record_property: Callable[[str, Any], None],
 ) -> None:
     """A stall on PostgreSQL: the server's processes stopped (SIGSTOP), connections hang."""
-    upstream = mock_upstream(latency_ms=UPSTREAM_LATENCY_MS)
-    gateway = served_gateway(
-        private_database, CONFIG, upstream.url, env={"GOVLEDGER_SETTLE_TIMEOUT": "1"}
+    upstream, gateway, load = under_load(
+        private_database, mock_upstream, served_gateway, plan=FROZEN
     )
-    gateway.start()
-    load = BackgroundLoad(gateway.url, DURING).start()
-    load.wait_served(40, timeout=30)
     frozen_at = time.monotonic()
     private_postgres.freeze()
     try:

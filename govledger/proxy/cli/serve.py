@@ -72,6 +72,11 @@ def serve(
         Store(settings.database_url).close()
     except StoreUnavailableError as error:
         fail(str(error))
+    from govledger.proxy.cli.secrets import first_unresolved
+
+    unresolved = first_unresolved(settings.database_url, parsed)
+    if unresolved:  # a referenced secret without a value: one line naming it, and why
+        fail(unresolved)
     listening = bind(host, port)
     mock_socket = bind("127.0.0.1", mock_upstream) if mock_upstream is not None else None
     logs.configure(log_level, form)

@@ -23,7 +23,7 @@ from govledger.ledger import events as ev
 from govledger.proxy.management.audit import From, To
 from govledger.proxy.management.auth import Principal, management, require
 from govledger.proxy.management.errors import invalid
-from govledger.proxy.management.exports import EXPORTED, render
+from govledger.proxy.management.exports import PRINTABLE, render
 from govledger.proxy.management.printable import page
 from govledger.proxy.management.service import Management
 
@@ -50,7 +50,7 @@ def router() -> APIRouter:
     """The access review's endpoint (mounted beside the other reports)."""
     api = APIRouter(prefix="/api/reports", tags=["reports"])
 
-    @api.get("/access", responses=EXPORTED)
+    @api.get("/access", responses=PRINTABLE)
     async def access_report(
         request: Request,
         at: At = None,

@@ -20,7 +20,7 @@ from govledger.proxy.management.access_reports import governance_events
 from govledger.proxy.management.auth import Principal, management, require
 from govledger.proxy.management.compliance import refusal_of
 from govledger.proxy.management.errors import JSONResponse, invalid
-from govledger.proxy.management.exports import EXPORTED, render, utc_text
+from govledger.proxy.management.exports import PRINTABLE, render, utc_text
 from govledger.proxy.management.printable import page
 
 Period = Annotated[
@@ -32,7 +32,7 @@ def router() -> APIRouter:
     """The control evidence endpoint (mounted beside the other reports)."""
     api = APIRouter(prefix="/api/reports", tags=["reports"])
 
-    @api.get("/controls", responses=EXPORTED)
+    @api.get("/controls", responses=PRINTABLE)
     async def controls_report(
         request: Request,
         period: Period,

@@ -25,6 +25,15 @@ EXPORTED: dict[int | str, dict[str, Any]] = {
         },
     }
 }
+PRINTABLE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "JSON, CSV, JSON lines, or a printable HTML page (`format=html`)",
+        "content": {
+            **EXPORTED[200]["content"],
+            "text/html": {"schema": {"type": "string"}},
+        },
+    }
+}
 Data = dict[str, Any]
 
 
