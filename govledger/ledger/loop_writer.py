@@ -41,6 +41,7 @@ from govledger.ledger.store import Store
 log = logging.getLogger("govledger.writer")
 
 Clock = Callable[[], float]
+STALL_PER_EVENT_S = 0.0005  # added to the stall threshold per event of the batch in flight
 
 
 class CommitDeferredError(RuntimeError):
@@ -90,6 +91,7 @@ class LoopWriter:
         self._pending: deque[_Pending] = deque()
         self._pending_events = 0
         self._in_flight_since: float | None = None
+        self._in_flight_events = 0
         self._down_since: float | None = None
         self._down_reason = ""
         self._recovered = 0
@@ -109,7 +111,9 @@ class LoopWriter:
         if not self.stats.healthy or self._spooled():
             return False
         since = self._in_flight_since  # (the child's first answer includes its start-up)
-        if since is not None and self._warm and self._clock() - since > self._stall_after:
+        # A big batch may take longer than a small one: half a millisecond more per event.
+        limit = self._stall_after + self._in_flight_events * STALL_PER_EVENT_S
+        if since is not None and self._warm and self._clock() - since > limit:
             # A stalled store: what arrives now goes to the spool, behind the waiting commit.
             self._went_down(CommitStalledError(f"no answer for {self._clock() - since:.1f} s"))
             return False
@@ -329,10 +333,12 @@ class LoopWriter:
 
     async def _insert(self, app: str, stored: list[StoredEvent]) -> Sequence[int]:
         self._in_flight_since = self._clock()
+        self._in_flight_events = len(stored)
         try:
             ids = await self._commits.insert_async(app, stored) if stored else []
         finally:
             self._in_flight_since = None
+            self._in_flight_events = 0
         self._warm = True
         self._last_answer = self._clock()
         return ids
