@@ -72,7 +72,7 @@ class LoopWriter:
         spool: Spool | None = None,
         max_batch_events: int = 1000,
         linger_seconds: float = 0.002,
-        stall_after_s: float = 1.0,
+        stall_after_s: float = 3.0,
         memory_limit_events: int = 20_000,
         ping_every_s: float = 1.0,
         retry_max_s: float = 0.25,

@@ -96,8 +96,12 @@ async def test_a_429_with_retry_after_is_cooled_probed_recovered_and_shown(
         control(b_url, retry_after_s=None)
         await traffic(first, 5.0)
         back = ("recovering", "healthy")
+        for _ in range(20):  # b recovers on probes: keep traffic flowing until it is back
+            if back in [(e.previous, e.state) for e in changes_of_b(first)]:
+                break
+            await traffic(first, 1.0)
         wait_until(
-            lambda: back in [(e.previous, e.state) for e in changes_of_b(first)], 10, "b back"
+            lambda: back in [(e.previous, e.state) for e in changes_of_b(first)], 5, "b back"
         )
 
         kinds = [(e.previous, e.state) for e in changes_of_b(first)]

@@ -50,9 +50,8 @@ def under_load(
 ) -> tuple[MockUpstreamProcess, ServedGateway, BackgroundLoad]:
     """A served gateway on the store, mixed load running, 40 requests served already."""
     upstream = mock_upstream(latency_ms=UPSTREAM_LATENCY_MS)
-    gateway = served_gateway(
-        database_url, CONFIG, upstream.url, env={"GOVLEDGER_SETTLE_TIMEOUT": "1"}
-    )
+    env = {"GOVLEDGER_SETTLE_TIMEOUT": "1", "GOVLEDGER_STALL_AFTER": "1"}
+    gateway = served_gateway(database_url, CONFIG, upstream.url, env=env)
     gateway.start()
     load = BackgroundLoad(gateway.url, plan).start()
     load.wait_served(40, timeout=30)

@@ -58,7 +58,7 @@ def test_a_stalled_store_refuses_new_requests_fast_and_loses_no_upstream_call(
 ) -> None:
     url = f"sqlite:///{tmp_path}/ledger.sqlite"
     config = make_config(keys=[virtual_key(budgets=[budget("100")])])
-    gateway = gateway_factory(config, url, settle_timeout_s=1.0)
+    gateway = gateway_factory(config, url, settle_timeout_s=1.0, stall_after_s=1.0)
     lock = sqlite3.connect(tmp_path / "ledger.usage.sqlite", isolation_level=None, timeout=1)
 
     async def scenario() -> dict[str, Any]:

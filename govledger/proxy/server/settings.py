@@ -47,7 +47,7 @@ class Settings:
     admin_token: str | None = field(default=None, repr=False)  # bootstraps the first Admin
     metrics_key_budgets: int = 0  # key-level budgets in /metrics, at most this many
     settle_timeout_s: float = 2.0  # a settlement not committed by then answers 503, kept
-    stall_after_s: float = 1.0  # a commit waiting longer means the store is down
+    stall_after_s: float = 3.0  # a commit waiting longer means the store is down
     spool_dir: Path | None = None  # events the store cannot take yet; default beside the key
 
     @property
@@ -76,7 +76,7 @@ class Settings:
             "admin_token": env.get("GOVLEDGER_ADMIN_TOKEN") or None,
             "metrics_key_budgets": _number(env, "GOVLEDGER_METRICS_KEY_BUDGETS", 0, int),
             "settle_timeout_s": _number(env, "GOVLEDGER_SETTLE_TIMEOUT", 2.0, float),
-            "stall_after_s": _number(env, "GOVLEDGER_STALL_AFTER", 1.0, float),
+            "stall_after_s": _number(env, "GOVLEDGER_STALL_AFTER", 3.0, float),
             "spool_dir": Path(env["GOVLEDGER_SPOOL_DIR"])
             if env.get("GOVLEDGER_SPOOL_DIR")
             else None,

@@ -13,7 +13,7 @@ def test_defaults_hold_when_nothing_is_set(monkeypatch: pytest.MonkeyPatch) -> N
     for name in ("GOVLEDGER_SETTLE_TIMEOUT", "GOVLEDGER_STALL_AFTER", "GOVLEDGER_MAX_BODY_BYTES"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings.from_env(instance="a")
-    assert (settings.settle_timeout_s, settings.stall_after_s) == (2.0, 1.0)
+    assert (settings.settle_timeout_s, settings.stall_after_s) == (2.0, 3.0)
     assert settings.max_body_bytes == 4 * 1024 * 1024 and settings.instance == "a"
 
 
