@@ -14,6 +14,7 @@ import random
 import statistics
 import time
 
+from govledger.ledger.config import GUARDRAIL_CHECKS
 from govledger.proxy.guardrails import text_slots
 from govledger.proxy.guardrails.policy import Policy, compile_policy, evaluate
 
@@ -32,19 +33,7 @@ FINDINGS = [
     "sk-proj-abcdefghijklmnopqrstuvwx",
 ]
 CHECKS = [
-    {"type": t, "action": "redact"}
-    for t in (
-        "pii.email",
-        "pii.phone",
-        "pii.card",
-        "pii.iban",
-        "pii.ssn",
-        "pii.ip",
-        "secrets.api_key",
-        "secrets.private_key",
-        "secrets.jwt",
-        "secrets.gateway_key",
-    )
+    {"type": t, "action": "redact"} for t in GUARDRAIL_CHECKS if t.startswith(("pii.", "secrets."))
 ] + [
     {"type": "deny.keywords", "keywords": [f"forbidden{i}" for i in range(50)], "action": "flag"},
     {

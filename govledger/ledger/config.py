@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -263,25 +263,6 @@ class PricingOverrideSpec(Spec):
     cached_input_per_mtok: Decimal | None = Field(None, ge=0)
 
 
-GUARDRAIL_CHECKS = (
-    "pii.email",
-    "pii.phone",
-    "pii.card",
-    "pii.iban",
-    "pii.ssn",
-    "pii.ip",
-    "secrets.api_key",
-    "secrets.private_key",
-    "secrets.jwt",
-    "secrets.gateway_key",
-    "deny.keywords",
-    "deny.regex",
-    "size.max_prompt",
-    "injection.heuristic",
-    "external.openai_moderation",
-    "external.azure_content_safety",
-    "external.bedrock_guardrail",
-)
 GuardrailCheckType = Literal[
     "pii.email",
     "pii.phone",
@@ -301,6 +282,7 @@ GuardrailCheckType = Literal[
     "external.azure_content_safety",
     "external.bedrock_guardrail",
 ]
+GUARDRAIL_CHECKS: tuple[str, ...] = get_args(GuardrailCheckType)  # the same names, as data
 ATTACHMENT = r"^(?:\*|(?:customer|team|virtual_key|user):[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127})$"
 REFERENCE = r"^env\.[A-Za-z_][A-Za-z0-9_]*$"
 
