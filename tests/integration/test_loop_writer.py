@@ -13,7 +13,7 @@ from eventsourcing.persistence import StoredEvent
 
 from govledger.ledger.commit_bookkeeping import DuplicateEventError
 from govledger.ledger.commit_process import CommitFailedError, CommitProcess
-from govledger.ledger.loop_writer import CommitDeferredError, LoopWriter
+from govledger.ledger.loop_writer import STALL_PER_EVENT_S, CommitDeferredError, LoopWriter
 from govledger.ledger.spool import Spool, commit_spool
 from govledger.ledger.store import Store
 from tests.integration.workload import Requests
@@ -227,3 +227,101 @@ def test_a_batch_larger_than_the_pipe_buffer_commits_under_uvloop(
     assert len(done) == 2999
     assert store.max_position("usage") == 3000
     assert pid  # one child served it all: no second process was started
+
+
+class Stall(CommitProcess):
+    """The real commit process, whose inserts wait at a gate while it is closed (a hung store)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def insert_async(self, app: str, stored: Sequence[StoredEvent]) -> Sequence[int]:
+        await self.gate.wait()
+        return await super().insert_async(app, stored)
+
+
+class ManualClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.at = 1000.0
+
+    def __call__(self) -> float:
+        return self.at
+
+
+@pytest.fixture
+def stall(store_url: str, store: Store) -> Iterator[Stall]:
+    """A started commit process whose inserts can be held."""
+    process = Stall(store_url)
+    process.start()
+    yield process
+    process.stop()
+
+
+async def in_flight(writer: LoopWriter, events: int) -> None:
+    """Wait (bounded) until a commit of `events` events is waiting at the gate."""
+    for _ in range(500):
+        if writer._in_flight_events == events:
+            return
+        await asyncio.sleep(0.002)
+    raise AssertionError(f"no commit of {events} event(s) in flight")
+
+
+async def test_a_big_batch_may_wait_longer_before_it_counts_as_a_stall(
+    store: Store, stall: Stall
+) -> None:
+    clock = ManualClock()
+    writer = LoopWriter(store, stall, stall_after_s=1.0, clock=clock, linger_seconds=0.05)
+    writer.start(asyncio.get_running_loop())
+    requests = Requests(seed=15)
+    await writer.append("usage", [requests.admitted()])  # the child is warm
+    stall.gate.clear()
+    for _ in range(400):  # one batch of 400 (they linger together)
+        writer.submit("usage", [requests.admitted()], lambda _e, _i: None, linger=True)
+    await in_flight(writer, 400)
+    clock.at += 1.0 + 400 * STALL_PER_EVENT_S - 0.01
+    assert writer.accepting() is True  # 1.19 s for 400 events: still a slow commit
+    clock.at += 0.02
+    assert writer.accepting() is False  # past 1 s + 0.2 s: a stall
+    stall.gate.set()
+    for _ in range(500):
+        if writer.accepting():
+            break
+        await asyncio.sleep(0.002)
+    await writer.close()
+    assert writer.accepting() is True
+    assert store.max_position("usage") == 401
+
+
+async def test_a_stall_spills_what_waits_to_the_spool_and_loses_no_order(
+    tmp_path: Path, store: Store, stall: Stall
+) -> None:
+    spool = Spool(tmp_path / "spool.jsonl")
+    writer = LoopWriter(store, stall, spool, memory_limit_events=10, retry_max_s=0.02)
+    writer.start(asyncio.get_running_loop())
+    requests = Requests(seed=16)
+    sent = [requests.admitted()]
+    await writer.append("usage", sent[:1])
+    stall.gate.clear()
+    first = requests.admitted()
+    sent.append(first)
+    writer.submit("usage", [first], lambda _e, _i: None)
+    await in_flight(writer, 1)
+    for _ in range(30):  # more than memory holds while the commit hangs
+        event = requests.admitted()
+        sent.append(event)
+        writer.submit("usage", [event], lambda _e, _i: None)
+    assert len(spool) >= 20  # spilled to disk, not held in memory
+    assert writer.accepting() is False
+    stall.gate.set()
+    for _ in range(1000):
+        if not len(spool) and writer.accepting():
+            break
+        await asyncio.sleep(0.005)
+    await writer.close()
+    stored = [e.originator_id for _, e in store.iterate("usage")]
+    assert stored == [e.originator_id for e in sent]  # every event, once, in order
+    assert not (tmp_path / "spool.jsonl").exists()
