@@ -29,7 +29,6 @@ from tests.faults.harness import (
     wait_drained,
     wait_for,
 )
-from tests.faults.ledger_check import read_ledger as read_attempts
 
 CONFIG = make_config(keys=[virtual_key(budgets=[budget("1000")])])
 SURFACES = ("openai", "anthropic", "gemini")
@@ -104,7 +103,8 @@ def test_a_store_outage_loses_no_upstream_call_and_recovers_without_a_restart(
     assert check.double_charged == set() and check.closed_without_admission == set()
     assert check.open == set()
     upstream_calls = upstream.calls()
-    assert read_attempts(private_database).upstream_attempts == upstream_calls  # 0 lost
+    assert figures.upstream_attempts == upstream_calls  # 0 lost
+    assert figures.settled_before_admitted == []  # each admission committed ahead
 
     log = gateway.log(start=1)
     assert "Traceback" not in log + gateway.log(start=1, stream="out")
@@ -118,7 +118,7 @@ def test_a_store_outage_loses_no_upstream_call_and_recovers_without_a_restart(
         "refused_while_down": len(refused),
         "slowest_refusal_ms": round(max(r.head_s or 0 for r in refused) * 1000, 1),
         "streams_ended_with_error_event": broken_streams,
-        "lost": upstream_calls - read_attempts(private_database).upstream_attempts,
+        "lost": upstream_calls - figures.upstream_attempts,
         "readyz_while_down_ms": round(readyz_down_s * 1000, 1),
         "readyz_after_return_s": round(ready_s, 2),
         "first_200_after_return_s": round(first_ok_s, 2),
@@ -163,7 +163,7 @@ def test_a_frozen_store_refuses_fast_and_loses_nothing_once_it_thaws(
     figures = read_ledger(private_database)
     check = reconcile(during.records + after.records, figures)
     assert check.clean, check
-    assert read_attempts(private_database).upstream_attempts == upstream.calls()
+    assert figures.upstream_attempts == upstream.calls()
     assert "Traceback" not in gateway.log(start=1) + gateway.log(start=1, stream="out")
     measured = {
         "refused_while_frozen": len(refused),

@@ -30,6 +30,8 @@ class LedgerFigures:
     abandoned_reasons: Counter[str] = field(default_factory=Counter)
     rejected: int = 0
     head: int = 0  # the usage log's last notification id
+    upstream_attempts: int = 0  # attempts recorded in settlements: the upstream calls known
+    settled_before_admitted: list[str] = field(default_factory=list)  # in log order
 
     @property
     def double_charged(self) -> set[str]:
@@ -69,6 +71,9 @@ def read_ledger(database_url: str) -> LedgerFigures:
             if isinstance(event, ev.RequestAdmitted):
                 figures.admitted.add(event.request_id)
             elif isinstance(event, ev.RequestSettled):
+                if event.request_id not in figures.admitted:
+                    figures.settled_before_admitted.append(event.request_id)
+                figures.upstream_attempts += len(event.attempts)
                 figures.settled.setdefault(event.request_id, []).append(event.cost)
                 figures.settled_status[event.status] += 1
             elif isinstance(event, ev.RequestAbandoned):
