@@ -29,6 +29,7 @@ from govledger.ledger import events as ev
 from govledger.projections.database import ViewDatabase
 from govledger.proxy.fake_upstream.server import build_app
 from tests.conftest import RunningGateway, free_port, start_gateway
+from tests.loops import close_loop
 
 T = TypeVar("T")
 
@@ -293,7 +294,7 @@ def serve(app: web.Application) -> Iterator[str]:
         ready.set()
         loop.run_forever()
         loop.run_until_complete(runner.cleanup())
-        loop.close()
+        close_loop(loop)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()

@@ -35,6 +35,7 @@ from tests.e2e.openai_support import (
     wait_until,
 )
 from tests.e2e.vendor_support import priced_config, vendor
+from tests.loops import collect_earlier_garbage
 
 Factory = Callable[..., RunningGateway]
 CHAT = "/v1/chat/completions"
@@ -283,6 +284,7 @@ def test_a_client_gone_mid_body_is_one_debug_line_and_holds_nothing(
     gateway = gateway_factory(team_config())
     parts = urlsplit(gateway.url)
     body = orjson.dumps(chat())
+    collect_earlier_garbage(caplog)
     caplog.set_level(logging.DEBUG, logger="govledger")
     with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80)) as sock:
         head = (

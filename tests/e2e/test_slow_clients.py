@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import RunningGateway, start_gateway
 from tests.e2e.management.support import ADMIN, CONFIG, Api
+from tests.loops import collect_earlier_garbage
 
 HEADER_S = 1.0
 BODY_S = 1.5
@@ -97,6 +98,7 @@ def test_a_connection_that_sends_nothing_is_closed_after_the_header_deadline(
 def test_a_client_dribbling_its_body_is_closed_at_the_body_deadline(
     gateway: RunningGateway, path: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    collect_earlier_garbage(caplog)
     conn = connect(gateway)
     conn.sendall(
         f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n"

@@ -12,6 +12,7 @@ import orjson
 from aiohttp import web
 
 from tests.conftest import free_port
+from tests.loops import close_loop
 
 
 class Receiver:
@@ -54,7 +55,7 @@ def serving(target: Receiver) -> Iterator[Receiver]:
         ready.set()
         loop.run_forever()
         loop.run_until_complete(runner.cleanup())
-        loop.close()
+        close_loop(loop)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()

@@ -30,6 +30,7 @@ from govledger.ledger.store import Store
 from govledger.projections.database import ViewDatabase, set_position
 from tests.conftest import RunningGateway, free_port
 from tests.integration.exporters.support import CONFIG, chat
+from tests.loops import close_loop
 
 SECRET = "whsec_" + base64.b64encode(b"a-secret-of-thirty-two-bytes!!!!").decode()
 BUDGET = "virtual_key:exp#1d"
@@ -71,7 +72,7 @@ def receiver() -> Iterator[Receiver]:
         ready.set()
         loop.run_forever()
         loop.run_until_complete(runner.cleanup())
-        loop.close()
+        close_loop(loop)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()

@@ -32,6 +32,7 @@ from govledger.exporters.otlp_logs import otlp_configured
 from govledger.proxy.server.tracing import RequestTrace, Tracing
 from tests.conftest import RunningGateway, free_port
 from tests.integration.exporters.support import CONFIG, KEY, PROVIDER_SECRET
+from tests.loops import close_loop
 
 ADMIN = "gl-admin-otlp-test-token-0123456789abcdef"
 
@@ -108,7 +109,7 @@ def otlp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
         ready.set()
         loop.run_forever()
         loop.run_until_complete(runner.cleanup())
-        loop.close()
+        close_loop(loop)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()

@@ -37,6 +37,7 @@ from govledger.projections.database import ViewDatabase
 from govledger.proxy.cli.main import app
 from tests.conftest import RunningGateway, free_port
 from tests.integration.exporters.support import CONFIG, KEY, PROVIDER_SECRET, chat, refused
+from tests.loops import close_loop
 
 ADMIN = "gl-admin-exporters-test-token-0123456789"
 
@@ -251,7 +252,7 @@ def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         ready.set()
         loop.run_forever()
         loop.run_until_complete(runner.cleanup())
-        loop.close()
+        close_loop(loop)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
