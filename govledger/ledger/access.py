@@ -24,6 +24,7 @@ RESOURCES = (
     "roles",
     "admin_tokens",
     "guardrails",
+    "subjects",  # erasure of personal data (subjects:delete); Admin only
 )
 OPERATIONS = ("view", "create", "update", "delete")
 GOVERNED = ("customers", "teams", "virtual_keys", "providers")

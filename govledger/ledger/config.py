@@ -391,6 +391,11 @@ class ConfigFile(Spec):
         default_factory=dict, description='Header -> "*", "env.NAME" or a full-match regex'
     )
     record_headers: list[str] = Field(default_factory=list)
+    personal_headers: list[str] = Field(
+        default_factory=list,
+        description="Recorded headers whose values identify a person: sealed under a key per"
+        " subject, erasable (see docs/compliance.md)",
+    )
     mcp_clients: list[McpClientSpec] = Field(default_factory=list)
     guardrails: list[GuardrailSpec] = Field(default_factory=list)
     routing: Literal["weighted", "adaptive"] = Field(
@@ -470,6 +475,12 @@ def describe_errors(items: Sequence[Any]) -> list[tuple[str, str]]:
 def check_references(config: ConfigFile) -> list[tuple[str, str]]:
     """Return the problems of ids that are duplicated or point at nothing."""
     problems = credential_problems(config.record_headers, config.model_dump())
+    recorded = {name.lower() for name in config.record_headers}
+    problems += [
+        (f"personal_headers[{i}]", f"{name!r} is not one of record_headers")
+        for i, name in enumerate(config.personal_headers)
+        if name.lower() not in recorded
+    ]
     for section in ("providers", "customers", "teams", "virtual_keys", "guardrails"):
         seen: set[str] = set()
         for index, item in enumerate(getattr(config, section)):

@@ -80,6 +80,11 @@ class SecretBox:
         if len(key) != 32:
             raise CredentialError("the master key must be 32 bytes")
         self._aead = AESGCM(key)
+        self._derived = hmac.new(key, b"govledger subject references", hashlib.sha256).digest()
+
+    def subject_secret(self) -> bytes:
+        """The secret subjects' references are keyed with (derived from the master key)."""
+        return self._derived
 
     @classmethod
     def from_environment_or_file(cls, path: Path) -> SecretBox:

@@ -188,6 +188,15 @@ class RetentionPruned(GovernanceEvent):
 
 
 @dataclass(frozen=True)
+class SubjectForgotten(GovernanceEvent):
+    """A subject's key was destroyed: its personal data sealed in events now opens as erased
+    (a stream each; never the data itself)."""
+
+    ref: str  # the subject's reference (subj- and an HMAC of its value), never the value
+    keys_destroyed: int = 0  # 1 if the subject had a key, 0 if it had none (never seen)
+
+
+@dataclass(frozen=True)
 class SecretRotated(GovernanceEvent):
     """A referenced secret's value changed at its manager and is now used; never the value."""
 
@@ -372,6 +381,7 @@ GOVERNANCE_EVENTS: tuple[type[EntityEvent], ...] = (
 ACCESS_EVENTS: tuple[type[GovernanceEvent], ...] = (AccessDenied,)
 ALERT_EVENTS: tuple[type[GovernanceEvent], ...] = (AlertDeliveryAttempted,)
 RETENTION_EVENTS: tuple[type[GovernanceEvent], ...] = (RetentionPruned,)
+ERASURE_EVENTS: tuple[type[GovernanceEvent], ...] = (SubjectForgotten,)
 SECRET_EVENTS: tuple[type[GovernanceEvent], ...] = (
     SecretRotated,
     SecretFetchFailed,
@@ -392,6 +402,7 @@ ALL_EVENTS: tuple[type[LedgerEvent], ...] = (
     + ACCESS_EVENTS
     + ALERT_EVENTS
     + RETENTION_EVENTS
+    + ERASURE_EVENTS
     + SECRET_EVENTS
     + USAGE_EVENTS
     + ROUTE_EVENTS

@@ -154,6 +154,8 @@ def make_plan(
         "record_headers": [h.lower() for h in config.record_headers],
         "mcp_clients": [c.model_dump() for c in config.mcp_clients],
     }
+    if config.personal_headers:  # absent by default: older settings plan no change
+        settings["personal_headers"] = [h.lower() for h in config.personal_headers]
     if config.routing != "weighted":  # absent by default: older settings plan no change
         settings["routing"] = config.routing
     if _diff(state.settings(), settings) or state.get("settings", SETTINGS_ID) is None:

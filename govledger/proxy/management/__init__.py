@@ -17,6 +17,7 @@ from govledger.proxy.management import (
     reports,
     roles,
     routes,
+    subjects,
     teams,
     tokens,
     virtual_keys,
@@ -46,6 +47,7 @@ def install(app: FastAPI, runtime: Runtime, gateway: Gateway) -> Management:
         roles,
         guardrails,
         routes,
+        subjects,
     ):
         app.include_router(module.router(), responses=REFUSALS)
     install_handlers(app)

@@ -23,11 +23,13 @@ from govledger.ledger.credentials import SecretBox
 from govledger.ledger.entities import GovernanceState, kind_and_action
 from govledger.ledger.governance import GovernanceLedger
 from govledger.ledger.loop_writer import CommitDeferredError, LoopWriter
+from govledger.ledger.personal import SubjectRef
 from govledger.ledger.secrets.cache import Change, SecretCache
 from govledger.ledger.secrets.inventory import provider_references
 from govledger.ledger.secrets.managers import Managers
 from govledger.ledger.spool import Spool, commit_spool
 from govledger.ledger.store import Store
+from govledger.ledger.subject_keys import KeyRing, SubjectKeys
 from govledger.projections.audit_view import AuditView
 from govledger.projections.database import ViewDatabase
 from govledger.projections.policy import KeyPolicy, compile_policy
@@ -68,6 +70,7 @@ class Runtime:
     _probe: asyncio.Task[None] | None = None
     managers: Managers = field(default_factory=Managers)
     secrets: SecretCache = field(init=False)
+    subjects: KeyRing = field(init=False)
     _route_watch: asyncio.Task[None] | None = None
 
     def open(self) -> None:
@@ -78,6 +81,7 @@ class Runtime:
         box = SecretBox.from_environment_or_file(self.settings.secret_key_file)
         self.governance = GovernanceLedger(self.store, box)
         self.governance.load()
+        self.subjects = KeyRing(SubjectKeys(self.settings.database_url, box))
         self.secrets = SecretCache(self.managers.fetch, self.settings.secret_ttl_s)
         self.views = ViewDatabase(self.settings.database_url)
         self.views.create()
@@ -197,6 +201,7 @@ class Runtime:
             tail.stop()
         self.projector.stop()
         self.views.close()
+        self.subjects.keys.close()
         self.store.close()
 
     @property
@@ -273,6 +278,8 @@ class Runtime:
                 if event.originator_version > state.version(kind, event.entity_id):
                     state.apply(event)
                     changed = True
+            if isinstance(event, ev.SubjectForgotten):  # its key may be cached here
+                self.subjects.evict(SubjectRef(event.ref))
             state.position = max(state.position, position)
         if changed:
             self.governance_changed()
