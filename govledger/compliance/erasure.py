@@ -18,9 +18,9 @@ class ErasureNotRecordedError(RuntimeError):
 
 def forgetting_event(
     ref: SubjectRef, destroyed: int, actor: str, source: str, now: datetime
-) -> ev.SubjectForgotten:
+) -> ev.SubjectErased:
     """The event recording one erasure (a stream of its own)."""
-    return ev.SubjectForgotten(
+    return ev.SubjectErased(
         originator_id=uuid4(),
         originator_version=1,
         timestamp=now,
@@ -38,7 +38,7 @@ def forget(
     actor: str,
     source: str,
     now: datetime,
-) -> ev.SubjectForgotten:
+) -> ev.SubjectErased:
     """Destroy the subject's key, then record it (blocking: call from a thread). The key goes
     first: an erasure must never wait on its record; running it again records it."""
     ref = ring.ref(subject)

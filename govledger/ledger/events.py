@@ -188,9 +188,8 @@ class RetentionPruned(GovernanceEvent):
 
 
 @dataclass(frozen=True)
-class SubjectForgotten(GovernanceEvent):
-    """A subject's key was destroyed: its personal data sealed in events now opens as erased
-    (a stream each; never the data itself)."""
+class SubjectErased(GovernanceEvent):
+    """A subject's key was destroyed, so its sealed personal data opens as erased."""
 
     ref: str  # the subject's reference (subj- and an HMAC of its value), never the value
     keys_destroyed: int = 0  # 1 if the subject had a key, 0 if it had none (never seen)
@@ -381,7 +380,7 @@ GOVERNANCE_EVENTS: tuple[type[EntityEvent], ...] = (
 ACCESS_EVENTS: tuple[type[GovernanceEvent], ...] = (AccessDenied,)
 ALERT_EVENTS: tuple[type[GovernanceEvent], ...] = (AlertDeliveryAttempted,)
 RETENTION_EVENTS: tuple[type[GovernanceEvent], ...] = (RetentionPruned,)
-ERASURE_EVENTS: tuple[type[GovernanceEvent], ...] = (SubjectForgotten,)
+ERASURE_EVENTS: tuple[type[GovernanceEvent], ...] = (SubjectErased,)
 SECRET_EVENTS: tuple[type[GovernanceEvent], ...] = (
     SecretRotated,
     SecretFetchFailed,

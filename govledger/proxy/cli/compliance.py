@@ -117,7 +117,7 @@ def forget(
     ],
 ) -> None:
     """Erase a subject: destroy its key, so every value sealed under it shows as erased, and
-    record a SubjectForgotten event (run on the store, like `retention prune`)."""
+    record a SubjectErased event (run on the store, like `retention prune`)."""
     import sys
 
     from govledger.compliance.erasure import ErasureNotRecordedError
@@ -155,7 +155,7 @@ def forget(
         keys.close()
         store.close()
     had = "its key destroyed" if event.keys_destroyed else "it had no key (nothing sealed)"
-    typer.echo(f"{event.ref}: forgotten, {had}; recorded as SubjectForgotten")
+    typer.echo(f"{event.ref}: forgotten, {had}; recorded as SubjectErased")
 
 
 def register(app: typer.Typer, reports: typer.Typer) -> None:

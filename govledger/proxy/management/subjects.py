@@ -37,7 +37,7 @@ def router() -> APIRouter:
     async def forget_subject(
         request: Request, body: ForgetBody, who: Principal = require("subjects:delete")
     ) -> Response:
-        """Destroy the subject's key and record `SubjectForgotten`; from then on every view,
+        """Destroy the subject's key and record `SubjectErased`; from then on every view,
         report and export shows its values as `erased`. Idempotent."""
         service = management(request)
         ring = service.runtime.subjects

@@ -278,7 +278,7 @@ class Runtime:
                 if event.originator_version > state.version(kind, event.entity_id):
                     state.apply(event)
                     changed = True
-            if isinstance(event, ev.SubjectForgotten):  # its key may be cached here
+            if isinstance(event, ev.SubjectErased):  # its key may be cached here
                 self.subjects.evict(SubjectRef(event.ref))
             state.position = max(state.position, position)
         if changed:

@@ -2,7 +2,7 @@
 in the events (never in clear in any database file, export or log line); after
 `POST /api/subjects/forget` the subject shows as `erased` in the spend report, before and
 after a rebuild, while totals are unchanged, other subjects still open, and `audit verify`
-passes; the erasure is a `SubjectForgotten` event naming only the subject's reference."""
+passes; the erasure is a `SubjectErased` event naming only the subject's reference."""
 
 from __future__ import annotations
 
@@ -164,7 +164,7 @@ def test_a_forgotten_subject_is_erased_everywhere_and_the_ledger_still_verifies(
         assert by_user(api) == after  # a rebuild folds the sealed values again: still erased
     finally:
         db.close()
-    forgotten = [e for _, e in store.iterate("governance") if isinstance(e, ev.SubjectForgotten)]
+    forgotten = [e for _, e in store.iterate("governance") if isinstance(e, ev.SubjectErased)]
     assert [e.keys_destroyed for e in forgotten] == [1, 0]
     assert forgotten[0].ref == forgot.json["ref"] and forgotten[0].actor == "token:bootstrap"
     assert [e for _, e in store.iterate("usage")] == usage  # no event changed
