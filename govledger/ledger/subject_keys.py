@@ -65,7 +65,9 @@ class SubjectKeys:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA secure_delete = ON")
-        conn.execute(CREATE)
+        # another instance may create it at the same moment
+        with contextlib.suppress(psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
+            conn.execute(CREATE)
         return conn
 
     def _run(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
