@@ -8,7 +8,7 @@ from datetime import datetime
 from uuid import uuid4
 
 from govledger.ledger import events as ev
-from govledger.ledger.personal import SubjectRef
+from govledger.ledger.personal import SubjectRef, recorded_value
 from govledger.ledger.subject_keys import KeyRing
 
 
@@ -41,7 +41,7 @@ def forget(
 ) -> ev.SubjectErased:
     """Destroy the subject's key, then record it (blocking: call from a thread). The key goes
     first: an erasure must never wait on its record; running it again records it."""
-    ref = ring.ref(subject)
+    ref = ring.ref(recorded_value(subject))  # named as its header value was recorded
     destroyed = ring.keys.destroy(ref)
     ring.evict(ref)
     event = forgetting_event(ref, destroyed, actor, source, now)

@@ -30,6 +30,18 @@ SubjectRef = NewType("SubjectRef", str)
 KeyOf = Callable[[SubjectRef], bytes | None]
 
 
+RECORDED_HEADER_BYTES = 256  # a recorded header value is cut to this many UTF-8 bytes
+
+
+def recorded_value(value: str, limit: int = RECORDED_HEADER_BYTES) -> str:
+    """A header value as an event records it (and a subject as it is named): at most
+    `limit` UTF-8 bytes, whole characters."""
+    data = value.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return value
+    return data[:limit].decode("utf-8", "ignore")
+
+
 class SealError(ValueError):
     """A key or nonce of the wrong size."""
 

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from govledger.compliance.erasure import ErasureNotRecordedError, forget
 from govledger.ledger import events as ev
 from govledger.ledger.credentials import SecretBox
-from govledger.ledger.personal import ERASED, WITHHELD, open_value
+from govledger.ledger.personal import ERASED, WITHHELD, open_value, recorded_value
 from govledger.ledger.store import Store
 from govledger.ledger.subject_keys import KeyRing, SubjectKeys
 from govledger.proxy.cli.main import app
@@ -143,3 +144,33 @@ def test_govledger_users_forget_runs_on_the_store(
     assert [e.keys_destroyed for e in erased] == [1, 0]
     assert all(e.source == "cli" and e.ref == ring.ref("ivy@example.com") for e in erased)
     assert shown == [ERASED]
+
+
+def test_a_long_subject_is_forgotten_as_its_header_was_recorded(sqlite_url: str) -> None:
+    long = "é" * 300  # 600 UTF-8 bytes: recorded as the first 256
+    keys = SubjectKeys(sqlite_url, BOX)
+    ring = KeyRing(keys)
+    appended: list[ev.GovernanceEvent] = []
+    try:
+        ring.prepare([recorded_value(long)])
+        event = forget(ring, appended.extend, long, "ops", "cli", NOW)
+    finally:
+        keys.close()
+    assert event.keys_destroyed == 1 and appended == [event]
+    assert "é" not in event.ref
+
+
+def test_an_erasure_that_cannot_be_recorded_still_destroys_the_key(sqlite_url: str) -> None:
+    keys = SubjectKeys(sqlite_url, BOX)
+    ring = KeyRing(keys)
+
+    def down(_events: object) -> None:
+        raise OSError("store down")
+
+    try:
+        ring.prepare(["kim"])
+        with pytest.raises(ErasureNotRecordedError, match="run it again"):
+            forget(ring, down, "kim", "ops", "cli", NOW)
+        assert keys.find(ring.ref("kim")) is None and not ring.has("kim")
+    finally:
+        keys.close()

@@ -26,7 +26,7 @@ from govledger.ledger.credentials import hash_secret
 from govledger.ledger.entities import SETTINGS_ID, GovernanceState
 from govledger.ledger.loop_writer import CommitDeferredError
 from govledger.ledger.money import plain
-from govledger.ledger.personal import WITHHELD
+from govledger.ledger.personal import WITHHELD, recorded_value
 from govledger.ledger.subject_keys import KeyRing
 from govledger.projections.policy import KeyPolicy, Route
 from govledger.projections.usage_state import UsageState
@@ -83,15 +83,6 @@ def personal_values(settings: Mapping[str, Any], headers: Mapping[str, str]) -> 
 
 KEY_HEADERS = ("x-bf-vk", "authorization", "x-api-key", "x-goog-api-key")
 SUBJECT_KEY_WAIT_S = 2.0  # the longest a request waits for a new subject's key
-RECORDED_HEADER_BYTES = 256  # a recorded header value is cut to this many UTF-8 bytes
-
-
-def recorded_value(value: str, limit: int = RECORDED_HEADER_BYTES) -> str:
-    """A header value as an event records it: at most `limit` UTF-8 bytes, whole characters."""
-    data = value.encode("utf-8", "surrogatepass")
-    if len(data) <= limit:
-        return value
-    return data[:limit].decode("utf-8", "ignore")
 
 
 def read_virtual_key(headers: Mapping[str, str]) -> str | None:
