@@ -24,10 +24,8 @@ from govledger.ledger import events as ev
 from govledger.ledger.personal import ERASED, is_sealed
 from govledger.projections.database import ViewDatabase
 from govledger.projections.rebuild import rebuild_views
-from tests.clocks import ShiftedClock
-from tests.conftest import POSTGRES_URL, RunningGateway, create_database, drop_database
-from tests.conftest import start_gateway as start
-from tests.e2e.management.support import ADMIN, CONFIG, Api, poll
+from tests.conftest import RunningGateway
+from tests.e2e.management.support import CONFIG, Api, poll, served
 
 ALICE = "alice.erasable@example.com"  # the subject to forget
 BOB = "bob-keeps-7731"  # a subject that stays
@@ -43,18 +41,7 @@ def erasing(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[RunningGateway, Path]]:
     """A gateway recording x-user-id as personal data, and its data folder."""
-    tmp: Path = tmp_path_factory.mktemp("erasure")
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp}/ledger.sqlite"
-    elif POSTGRES_URL:
-        url = create_database()
-    else:
-        pytest.skip("GOVLEDGER_TEST_POSTGRES_URL is not set")
-    running = start(url, ERASURE_CONFIG, tmp, admin_token=ADMIN, clock=ShiftedClock())
-    yield running, tmp
-    running.stop()
-    if url.startswith("postgresql"):
-        drop_database(url)
+    yield from served(request, tmp_path_factory, ERASURE_CONFIG, "erasure")
 
 
 def chat(gateway: RunningGateway, key: str, user: str, calls: int) -> None:
