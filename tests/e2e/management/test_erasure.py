@@ -2,7 +2,8 @@
 in the events (never in clear in any database file, export or log line); after
 `POST /api/subjects/forget` the subject shows as `erased` in the spend report, before and
 after a rebuild, while totals are unchanged, other subjects still open, and `audit verify`
-passes; the erasure is a `SubjectErased` event naming only the subject's reference."""
+passes; the erasure is a `SubjectErased` event naming only the subject's reference, and an
+erasure made by `govledger users forget` beside the server reaches it through its tail."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 import openai
 import psycopg
 import pytest
+from typer.testing import CliRunner
 
 from govledger.exporters.audit_chain import verify
 from govledger.exporters.siem_export import replay
@@ -24,6 +26,7 @@ from govledger.ledger import events as ev
 from govledger.ledger.personal import ERASED, is_sealed
 from govledger.projections.database import ViewDatabase
 from govledger.projections.rebuild import rebuild_views
+from govledger.proxy.cli.main import app
 from tests.conftest import RunningGateway
 from tests.e2e.management.support import CONFIG, Api, poll, served
 
@@ -157,6 +160,11 @@ def test_a_forgotten_subject_is_erased_everywhere_and_the_ledger_still_verifies(
     assert [e for _, e in store.iterate("usage")] == usage  # no event changed
     chat(gateway, value, ALICE, 1)  # the subject comes back: a new key, a new subject
     poll(lambda: by_user(api), lambda shown: ALICE in shown)
+    env = {"GOVLEDGER_DATABASE_URL": url, "GOVLEDGER_SECRET_KEY_FILE": str(folder / "secret.key")}
+    cli = CliRunner().invoke(app, ["users", "forget", BOB], env=env)  # beside the server
+    assert cli.exit_code == 0, cli.output
+    shown = poll(lambda: by_user(api), lambda shown: BOB not in shown)  # its tail evicted the key
+    assert sum(shown.values()) == sum(after.values()) + shown[ALICE]
     text = stored_text(url, folder) + exported(gateway).encode()
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert ALICE.encode() not in text and BOB.encode() not in text
