@@ -165,6 +165,12 @@ def test_a_forgotten_subject_is_erased_everywhere_and_the_ledger_still_verifies(
     assert cli.exit_code == 0, cli.output
     shown = poll(lambda: by_user(api), lambda shown: BOB not in shown)  # its tail evicted the key
     assert sum(shown.values()) == sum(after.values()) + shown[ALICE]
+    now = gateway.runtime.clock.now()
+    controls = api.get(f"/api/reports/controls?period={now.year}-{now.month:02d}").json["data"]
+    erasures = {r["control"]: r for r in controls if r["evidence"] == "erasures"}
+    recorded = [e for _, e in store.iterate("governance") if isinstance(e, ev.SubjectErased)]
+    assert erasures["A.8.10"]["count"] == len(recorded) == 3
+    assert erasures["A.5.34"]["samples"][0].startswith(forgot.json["ref"])
     text = stored_text(url, folder) + exported(gateway).encode()
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert ALICE.encode() not in text and BOB.encode() not in text
