@@ -13,7 +13,8 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Mapping, Sequence
 from typing import NewType
 
 from cryptography.exceptions import InvalidTag
@@ -88,6 +89,26 @@ def open_value(value: str, key: bytes | None) -> str:
     except (InvalidTag, ValueError, binascii.Error):
         return ERASED
     return opened.decode("utf-8", "surrogatepass")
+
+
+def seal_fields(fields: Mapping[str, str], ref: SubjectRef, key: bytes, nonce: bytes) -> str:
+    """Several personal fields of one subject (a user's name, e-mail, …) sealed as one value."""
+    return seal(json.dumps(dict(fields), sort_keys=True), ref, key, nonce)
+
+
+def open_fields(value: object, key: bytes | None, names: Sequence[str]) -> dict[str, str]:
+    """Fields sealed by `seal_fields`, opened; every one of `names` is `erased` when the key is
+    gone; fields that were never sealed (a dict) as they are."""
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    opened = open_value(value, key) if isinstance(value, str) else ERASED
+    if opened == ERASED:
+        return dict.fromkeys(names, ERASED)
+    try:
+        fields = json.loads(opened)
+    except ValueError:
+        return dict.fromkeys(names, ERASED)
+    return {str(k): str(v) for k, v in fields.items()} if isinstance(fields, dict) else {}
 
 
 def open_values(values: Mapping[str, str], key_of: KeyOf) -> dict[str, str]:

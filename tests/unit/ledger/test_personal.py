@@ -14,9 +14,11 @@ from govledger.ledger.personal import (
     SealError,
     SubjectRef,
     is_sealed,
+    open_fields,
     open_value,
     open_values,
     seal,
+    seal_fields,
     sealed_ref,
     subject_ref,
 )
@@ -100,3 +102,18 @@ def test_a_mapping_of_headers_opens_each_sealed_value() -> None:
     headers = {"x-user-id": seal("alice", ref, key, b"n" * 12), "x-tenant": "acme"}
     assert open_values(headers, {ref: key}.get) == {"x-user-id": "alice", "x-tenant": "acme"}
     assert open_values(headers, lambda _: None) == {"x-user-id": ERASED, "x-tenant": "acme"}
+
+
+fields = st.dictionaries(st.sampled_from(["user_name", "email", "display_name"]), values)
+
+
+@given(fields, keys, nonces)
+def test_fields_sealed_together_open_together_or_are_all_erased(
+    personal: dict[str, str], key: bytes, nonce: bytes
+) -> None:
+    ref = subject_ref(SECRET, "user-1")
+    sealed = seal_fields(personal, ref, key, nonce)
+    names = ["user_name", "email", "display_name"]
+    assert open_fields(sealed, key, names) == personal
+    assert open_fields(sealed, None, names) == dict.fromkeys(names, ERASED)
+    assert open_fields(personal, None, names) == personal  # never sealed: as it is
