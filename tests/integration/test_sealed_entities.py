@@ -11,8 +11,10 @@ from govledger.compliance.erasure import forget
 from govledger.ledger import events as ev
 from govledger.ledger.credentials import SecretBox
 from govledger.ledger.entities import stream_id
+from govledger.ledger.governance import GovernanceLedger
 from govledger.ledger.personal import ERASED, is_sealed
 from govledger.ledger.sealed_entities import erased, opened, seal_events
+from govledger.ledger.store import Store
 from govledger.ledger.subject_keys import KeyRing, SubjectKeys
 
 NOW = datetime(2026, 7, 1, tzinfo=UTC)
@@ -55,3 +57,34 @@ def test_personal_fields_are_sealed_opened_and_erased(tmp_path: Path) -> None:
     assert after == {"name": "u-1", "personal": dict.fromkeys(NAMES, ERASED)}
     assert erased(person.data, NAMES) == after
     assert opened({"name": "x"}, ring, NAMES) == {"name": "x"}
+
+
+def test_the_governance_ledger_seals_at_rest_and_folds_opened_then_erased(
+    store_url: str,
+) -> None:
+    store = Store(store_url)
+    box = SecretBox(b"k" * 32)
+    tables = [SubjectKeys(store_url, box) for _ in range(3)]
+    writer, reader = (
+        GovernanceLedger(store, box, ring=KeyRing(t), personal_fields=NAMES) for t in tables[:2]
+    )
+    person = created("u-2", {"name": "u-2", "personal": PERSON})
+    try:
+        writer.commit([person])
+        [(_, stored)] = list(store.iterate("governance"))
+        assert isinstance(stored, ev.EntityEvent)
+        loaded = reader.load().get("customer", "u-2")
+        forget(KeyRing(tables[2]), writer.append, "u-2", "ops", "api", NOW)
+        reader.load()
+        later = GovernanceLedger(store, box, ring=KeyRing(tables[2]), personal_fields=NAMES)
+        folded_later = later.load().get("customer", "u-2")
+        folded_after = reader.state.get("customer", "u-2")
+    finally:
+        for table in tables:
+            table.close()
+        store.close()
+
+    assert is_sealed(stored.data["personal"]) and writer.state.get("customer", "u-2") == person.data
+    assert loaded == person.data
+    erased_data = {"name": "u-2", "personal": dict.fromkeys(NAMES, ERASED)}
+    assert folded_after == erased_data and folded_later == erased_data

@@ -79,9 +79,9 @@ class Runtime:
         self.spool = Spool(self.settings.spool_path)
         commit_spool(self.store, self.spool)  # a crashed incarnation's kept events come first
         box = SecretBox.from_environment_or_file(self.settings.secret_key_file)
-        self.governance = GovernanceLedger(self.store, box)
-        self.governance.load()
         self.subjects = KeyRing(SubjectKeys(self.settings.database_url, box))
+        self.governance = GovernanceLedger(self.store, box, ring=self.subjects)
+        self.governance.load()
         self.secrets = SecretCache(self.managers.fetch, self.settings.secret_ttl_s)
         self.views = ViewDatabase(self.settings.database_url)
         self.views.create()
@@ -276,10 +276,11 @@ class Runtime:
             if isinstance(event, ev.EntityEvent):
                 kind, _ = kind_and_action(event)
                 if event.originator_version > state.version(kind, event.entity_id):
-                    state.apply(event)
+                    state.apply(self.governance.opened(event))  # may fetch a key once
                     changed = True
             if isinstance(event, ev.SubjectErased):  # its key may be cached here
                 self.subjects.evict(SubjectRef(event.ref))
+                changed = self.governance.erase(SubjectRef(event.ref)) > 0 or changed
             state.position = max(state.position, position)
         if changed:
             self.governance_changed()
