@@ -140,6 +140,8 @@ def test_a_forgotten_subject_is_erased_everywhere_and_the_ledger_still_verifies(
     assert forgot.status == 200 and forgot.json["keys_destroyed"] == 1, forgot.text
     assert again.status == 200 and again.json["keys_destroyed"] == 0
     assert ALICE not in forgot.text
+    assert f"sealed:{forgot.json['ref']}" in exported(gateway)  # the pseudonym, no ciphertext
+    assert "gl-sealed:" not in exported(gateway)
     after = by_user(api)
     assert after == {ERASED: before[ALICE], BOB: before[BOB]}
     assert sum(after.values()) == sum(Decimal(r["cost"]) for r in rows)
