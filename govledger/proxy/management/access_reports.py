@@ -41,9 +41,18 @@ def utc(value: datetime) -> datetime:
 
 
 async def governance_events(service: Management) -> list[ev.LedgerEvent]:
-    """Every governance event in log order (read off the event loop)."""
+    """Every governance event in log order, personal fields opened or `erased` (read off the
+    event loop)."""
     store = service.runtime.store
-    return await asyncio.to_thread(lambda: [e for _, e in store.iterate("governance")])
+    ledger = service.runtime.governance
+
+    def read() -> list[ev.LedgerEvent]:
+        return [
+            ledger.opened(e) if isinstance(e, ev.EntityEvent) else e
+            for _, e in store.iterate("governance")
+        ]
+
+    return await asyncio.to_thread(read)
 
 
 def router() -> APIRouter:
