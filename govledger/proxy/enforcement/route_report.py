@@ -6,8 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from govledger.projections.policy import KeyPolicy
-from govledger.projections.route_health import RouteHealth, RouteId
+from govledger.projections.route_cooling import RouteId
+from govledger.projections.route_health import RouteHealth
 from govledger.proxy.enforcement.weights import PARAMS, adapt_routes, health_factor
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def route_rows(health: Mapping[RouteId, RouteHealth], now: float) -> list[dict[str, Any]]:
@@ -28,7 +33,10 @@ def route_rows(health: Mapping[RouteId, RouteHealth], now: float) -> list[dict[s
                 "since": h.since,
                 "factor": round(health_factor(h, best.get(model), now), 4),
                 "error_rate": round(h.error_rate, 4),
-                "latency_ms": None if h.latency_ms is None else round(h.latency_ms, 3),
+                "latency_ms": _ms(h.latency_ms),
+                "first_token_ms": _ms(h.first_token_ms),
+                "per_token_ms": _ms(h.per_token_ms),
+                "plain_ms": _ms(h.plain_ms),
                 "samples": round(h.samples, 3),
                 "rate_limited": round(h.rate_limited, 3),
                 "timeouts": round(h.timeouts, 3),

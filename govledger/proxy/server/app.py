@@ -91,7 +91,11 @@ def create_app(
             lambda: route_families(runtime.usage.routes, time.time()),
         )
     )
-    upstream = Upstream(settings.upstream_timeout_s)
+    upstream = Upstream(
+        settings.upstream_timeout_s,
+        cooling=lambda: runtime.usage.routes.cooling,
+        now=lambda: runtime.clock.now().timestamp(),
+    )
     tracing = Tracing()  # OTLP traces when the OTEL_* variables configure them
 
     @asynccontextmanager

@@ -13,12 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from govledger.ledger import events as ev
+from govledger.ledger.route_params import HealthParams
 from govledger.projections.route_health import (
     DEGRADED,
     FAILED,
     HEALTHY,
     RECOVERING,
-    HealthParams,
     RouteHealthFold,
 )
 
