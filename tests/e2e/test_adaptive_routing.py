@@ -160,6 +160,49 @@ async def test_a_429_with_retry_after_is_cooled_probed_recovered_and_shown(
         assert len(ids) == len(set(ids))
 
 
+def mock_stats(url: str) -> dict[str, Any]:
+    """A fake upstream's counters, arrival times and 429 times."""
+    with urllib.request.urlopen(f"{url}/__mock/stats", timeout=5) as answer:  # noqa: S310
+        stats: dict[str, Any] = json.loads(answer.read())
+    return stats
+
+
+async def test_the_instance_that_sees_a_429_sends_its_route_nothing_until_retry_after(
+    gateway_factory: Factory, store_url: str
+) -> None:
+    with serve(build_app()) as b_url, serve(build_app()) as c_url:
+        gateway = gateway_factory(adaptive_config(b_url, c_url), database_url=store_url)
+        client(gateway).chat.completions.create(model="m1", messages=hi(), max_tokens=5)
+        await traffic(gateway, 2.0)
+        wait_until(lambda: mock_stats(b_url)["requests"] > 0, 10, "b's share before")
+
+        control(b_url, retry_after_s=5)
+        await traffic(gateway, 3.5)
+        control(b_url, retry_after_s=None)  # so the probe after the cool-down succeeds
+        first = min(mock_stats(b_url)["rate_limited_at"])
+
+        def probed() -> bool:
+            return any(t >= first + 5.0 for t in mock_stats(b_url)["arrivals"])
+
+        for _ in range(30):  # a generous deadline: the probe share is small, the machine loaded
+            if probed():
+                break
+            await traffic(gateway, 1.0)
+        stats = mock_stats(b_url)
+
+    after = sorted(t for t in stats["arrivals"] if t > first)
+    window = [t for t in after if t < first + 5.0]
+    # Only requests already on their way when the first 429 came back (one per other worker)
+    # reach b after it; from then until its Retry-After ends, b receives nothing.
+    assert len(window) <= 3, [round(t - first, 3) for t in window]
+    assert all(t < first + 0.25 for t in window), [round(t - first, 3) for t in window]
+    probes = [t for t in after if t >= first + 5.0]
+    assert probes, "b was probed after its Retry-After"
+    assert probes[0] < first + 5.0 + 30.0
+    changes = [(e.previous, e.state) for e in changes_of_b(gateway)]
+    assert changes[0] == ("healthy", "failed")  # still recorded, for the other instances
+
+
 def test_a_stream_records_its_time_after_the_first_byte_for_route_latency(
     gateway_factory: Factory,
 ) -> None:
