@@ -12,7 +12,7 @@ from govledger.ledger import commands
 from govledger.ledger.config import AdaptiveSpec
 from govledger.ledger.entities import SETTINGS_ID
 from govledger.ledger.route_params import health_params, weight_params
-from govledger.proxy.enforcement.route_report import key_shares, route_rows
+from govledger.proxy.enforcement.route_report import group_rows, key_shares, route_rows
 from govledger.proxy.management import crud
 from govledger.proxy.management.auth import Principal, management, require
 from govledger.proxy.management.errors import ApiError, invalid
@@ -44,7 +44,12 @@ def router() -> APIRouter:
         fold = runtime.usage.routes
         now = time.time()
         health = fold.health(now)
-        body: dict[str, Any] = {"tick": fold.tick(now), "routes": route_rows(health, now)}
+        groups = group_rows(runtime.routing_groups(), health, fold.tick(now))
+        body: dict[str, Any] = {
+            "tick": fold.tick(now),
+            "routes": route_rows(health, now),
+            "groups": groups,
+        }
         if (virtual_key is None) != (model is None):
             raise invalid([("virtual_key" if model else "model", "give virtual_key and model")])
         if virtual_key is not None and model is not None:

@@ -88,7 +88,7 @@ def create_app(
             lambda: runtime.usage,
             settings.metrics_key_budgets,
             runtime.clock.now,
-            lambda: route_families(runtime.usage.routes, time.time()),
+            lambda: route_families(runtime.usage.routes, time.time(), runtime.routing_groups()),
         )
     )
     upstream = Upstream(

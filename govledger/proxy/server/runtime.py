@@ -39,6 +39,7 @@ from govledger.projections.usage_view import UsageView, load_usage_state
 from govledger.projections.worker import ProjectionProcess
 from govledger.proxy.enforcement.cost import PriceBook, PriceOverride
 from govledger.proxy.enforcement.orphans import orphans
+from govledger.proxy.enforcement.route_report import RoutingGroup, routing_groups
 from govledger.proxy.enforcement.settlement import Origin
 from govledger.proxy.server.clock import SystemClock
 from govledger.proxy.server.settings import Settings
@@ -216,6 +217,10 @@ class Runtime:
             )
             self._policies[key_id] = policy
             return policy
+
+    def routing_groups(self) -> list[RoutingGroup]:
+        """The adaptive keys' routing groups (from the compiled, cached policies)."""
+        return routing_groups(self.policy(k) for k in sorted(self.state.live("virtual_key")))
 
     @property
     def state(self) -> GovernanceState:
