@@ -269,4 +269,7 @@ def test_a_stream_records_its_time_after_the_first_byte_for_route_latency(
     answered = settled_for(gateway, request_id).attempts[-1]
     assert answered["status"] == 200 and answered["stream_ms"] >= 0
     health = gateway.runtime.usage.routes.health(time.time() + 1.0)
-    assert health[("mock", "mock-key", "m1")].latency_ms is not None
+    route = health[("mock", "mock-key", "m1")]
+    assert route.latency_ms is not None
+    assert route.first_token_ms is not None and route.per_token_ms is not None
+    assert route.plain_ms is None
