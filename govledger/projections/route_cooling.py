@@ -19,11 +19,14 @@ class RouteCooling:
     """Routes cooled by this instance's own observations, each until an event time."""
 
     max_routes: int = 1000
+    longest_s: float = 120.0  # a cool-down lasts at most this (the fold's horizon: beyond it
+    # the fold has forgotten the 429 too), whatever Retry-After an upstream sends
     until: dict[RouteId, float] = field(default_factory=dict)
     version: int = 0  # grows with each new cool-down (memos of health compare it)
 
     def cool(self, route: RouteId, until: float, now: float) -> bool:
         """Cool `route` until `until` (a longer cool-down already held wins); True if changed."""
+        until = min(until, now + self.longest_s)
         if until <= now or until <= self.until.get(route, 0.0):
             return False
         if route not in self.until and len(self.until) >= self.max_routes:

@@ -185,7 +185,7 @@ class RouteHealthFold:
         if params.bucket_s != self.params.bucket_s:
             self.buckets = {}
         self.params = params
-        self.cooling.max_routes = params.max_routes
+        self.cooling.max_routes, self.cooling.longest_s = params.max_routes, params.horizon_s
         self._cache = self._overlaid = None
 
     def tick(self, now: float) -> float:

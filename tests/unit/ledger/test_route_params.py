@@ -77,6 +77,7 @@ def test_the_fold_takes_new_parameters_and_a_new_bucket_width_restarts_the_evide
     fold.observe(ok, 1_780_000_000.0)
     fold.configure(HealthParams(decay_s=30))
     assert fold.buckets and fold.params.decay_s == 30
-    fold.configure(HealthParams(decay_s=30, bucket_s=1.0))
+    fold.configure(HealthParams(decay_s=30, bucket_s=1.0, horizon_s=300))
     assert fold.buckets == {}
+    assert fold.cooling.longest_s == 300  # a local cool-down lasts at most the horizon
     assert fold.cooling.max_routes == DEFAULT_HEALTH.max_routes

@@ -71,3 +71,9 @@ def test_cooled_last_is_a_stable_partition(cooled: list[bool]) -> None:
     ordered = [r.provider for r in cooled_last(chain, "m", cooling, NOW)]
     live = [f"r{i}" for i, flag in enumerate(cooled) if not flag]
     assert ordered == live + [f"r{i}" for i, flag in enumerate(cooled) if flag]
+
+
+def test_a_huge_retry_after_cools_no_longer_than_the_folds_horizon() -> None:
+    cooling = RouteCooling(longest_s=120.0)
+    assert cooling.cool(("b", "k", "m"), NOW + 86_400, NOW)
+    assert cooling.until[("b", "k", "m")] == NOW + 120.0
