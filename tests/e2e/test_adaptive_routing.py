@@ -204,6 +204,26 @@ async def test_the_instance_that_sees_a_429_sends_its_route_nothing_until_retry_
     assert changes[0] == ("healthy", "failed")  # still recorded, for the other instances
 
 
+async def test_a_weighted_key_keeps_its_configured_chain_after_a_429(
+    gateway_factory: Factory,
+) -> None:
+    with serve(build_app()) as b_url, serve(build_app()) as c_url:
+        config = adaptive_config(b_url, c_url)
+        config["virtual_keys"][0]["routing"] = "weighted"
+        gateway = gateway_factory(config)
+        control(b_url, retry_after_s=5)
+        for _ in range(20):  # a generous deadline: until b got requests well after its first 429
+            await traffic(gateway, 1.0)
+            stats = mock_stats(b_url)
+            first = min(stats["rate_limited_at"], default=time.time())
+            if any(t > first + 1.0 for t in stats["arrivals"]):
+                break
+
+    first = min(stats["rate_limited_at"])
+    later = [t for t in stats["arrivals"] if first + 0.5 < t < first + 5.0]
+    assert later, "weighted routing follows the configured weights, 429s or not"
+
+
 def group_figures_of_metrics(url: str) -> dict[tuple[str, ...], float]:
     """The effective weight per (group, provider, key, model) in /metrics."""
     text = urllib.request.urlopen(f"{url}/metrics", timeout=5).read().decode()  # noqa: S310
