@@ -122,3 +122,25 @@ def test_two_instances_compute_the_same_weights_at_every_tick() -> None:
     assert len(ticks) == 80
     assert all(mine == theirs for mine, theirs in ticks)  # bit-identical, every tick
     assert any(mine[1] < 0.1 for mine, _ in ticks)  # and the weights did move
+
+
+def test_two_instances_agree_at_every_tick_around_a_429_one_of_them_saw() -> None:
+    routes = [route("a"), route("b"), route("c")]
+    ticks: list[tuple[float, list[list[float]]]] = []
+
+    def compare(now: float, states: list[UsageState]) -> None:
+        weights = []
+        for state in states:
+            tick = state.routes.tick(now)
+            adapted = adapt_routes(routes, "m1", state.routes.health(now), tick)
+            weights.append([r.weight for r in adapted])
+        ticks.append((now - START, weights))
+
+    limited = Behaviour(retry_after_s=5.0)
+    scripts = {"a": steady(), "b": between(60, 60.5, limited), "c": steady()}
+    # Only the first instance admits, so only it sees the 429 and cools b at once; the other
+    # reads the settlement up to 0.4 s late and marks b Failed when its bucket settles.
+    simulate(scripts, 80, states=[UsageState()], lag_s=0.4, on_tick=compare)
+
+    assert all(mine == theirs for _, (mine, theirs) in ticks)  # every whole second
+    assert [t for t, (mine, _) in ticks if mine[1] == 0.0] == [61, 62, 63, 64, 65]
