@@ -1,7 +1,7 @@
 """Route health: a pure fold of the upstream attempts recorded in `RequestSettled` into
 per-route signals and states, in event time.
 
-A route is (provider, provider key, model). Attempts are counted into one-second buckets
+A route is (provider, provider key, model). Attempts are counted into buckets (`bucket_s`)
 of their event's timestamp, so the fold is order-independent: every instance that has read
 the same events holds the same buckets. `health(now)` replays the buckets of the horizon up
 to the recompute tick at or before `now` (exponential decay, hysteresis, cool-down), so two
@@ -9,7 +9,8 @@ instances with the same events compute the same states at the same tick. A bucke
 from `settle_s` after it ends, so an instance whose tail lags less than that has every
 event the tick needs: instances then compute bit-identical health at every tick (bucket
 contents are integers, so the order events arrive in changes no sum). Call `health` with a
-`now` that does not go back: buckets older than the horizon are dropped.
+`now` that does not go back: buckets older than the horizon are dropped. `health` also lays
+this instance's own cool-downs (`route_cooling.py`) over the replay; `replayed` does not.
 """
 
 from __future__ import annotations
