@@ -201,7 +201,8 @@ class RouteHealthFold:
         if self._overlaid is not None and self._overlaid[:2] == (tick, version):
             return self._overlaid[2]
         replayed = self._at(tick)[0]
-        cooled = self.cooling.active(tick)
+        self.cooling.expire(tick)  # over ones go, so the chain stops checking once all are
+        cooled = self.cooling.until
         health = replayed
         if cooled:
             health = dict(replayed)

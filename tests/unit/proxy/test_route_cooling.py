@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from govledger.projections.route_cooling import RouteCooling
+from govledger.projections.route_health import RouteHealthFold
 from govledger.proxy.enforcement.routing import choose_key, cooled_key, cooled_last
 from tests.unit.proxy.test_routing import key, route
 
@@ -77,3 +78,12 @@ def test_a_huge_retry_after_cools_no_longer_than_the_folds_horizon() -> None:
     cooling = RouteCooling(longest_s=120.0)
     assert cooling.cool(("b", "k", "m"), NOW + 86_400, NOW)
     assert cooling.until[("b", "k", "m")] == NOW + 120.0
+
+
+def test_the_folds_tick_forgets_the_cool_downs_that_are_over() -> None:
+    fold = RouteHealthFold()
+    fold.cooling.cool(("b", "k", "m"), NOW + 5, NOW)
+    fold.health(NOW + 1)
+    assert fold.cooling.until
+    fold.health(NOW + 6)
+    assert fold.cooling.until == {}  # so the chain no longer checks keys on every request
