@@ -194,9 +194,10 @@ async def test_the_instance_that_sees_a_429_sends_its_route_nothing_until_retry_
     after = sorted(t for t in stats["arrivals"] if t > first)
     window = [t for t in after if t < first + 5.0]
     # Only requests already on their way when the first 429 came back (one per other worker)
-    # reach b after it; from then until its Retry-After ends, b receives nothing.
+    # reach b after it (bound: 1 s, generous for a loaded machine; 0.0 s measured); from then
+    # until its Retry-After ends, b receives nothing.
     assert len(window) <= 3, [round(t - first, 3) for t in window]
-    assert all(t < first + 0.25 for t in window), [round(t - first, 3) for t in window]
+    assert all(t < first + 1.0 for t in window), [round(t - first, 3) for t in window]
     probes = [t for t in after if t >= first + 5.0]
     assert probes, "b was probed after its Retry-After"
     assert probes[0] < first + 5.0 + 30.0
