@@ -9,8 +9,6 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -20,9 +18,11 @@ from pydantic import (
 
 from govledger.ledger.periods import DurationError, parse_duration
 from govledger.ledger.secrets.references import parse_reference
+from govledger.ledger.spec import IDENTIFIER as IDENTIFIER
+from govledger.ledger.spec import PROVIDER_NAME as PROVIDER_NAME
+from govledger.ledger.spec import Spec as Spec
+from govledger.ledger.sso import SsoSpec
 
-IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
-PROVIDER_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 MCP_CLIENT_NAME = r"^[A-Za-z0-9_]{1,32}$"
 MINUTE_SECONDS = 60
 MONTH_SECONDS = 31 * 86400
@@ -38,12 +38,6 @@ class ConfigError(ValueError):
     def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
         self.problems = list(problems)
         super().__init__("; ".join(f"{path}: {message}" for path, message in self.problems))
-
-
-class Spec(BaseModel):
-    """Base of every config model: unknown fields are refused."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _check_duration(value: str) -> str:
@@ -396,6 +390,7 @@ class ConfigFile(Spec):
     routing: Literal["weighted", "adaptive"] = Field(
         "weighted", description="The routing of keys that do not set their own"
     )
+    sso: SsoSpec | None = Field(None, description="Single sign-on (docs/identity.md)")
 
     @field_validator("required_headers")
     @classmethod

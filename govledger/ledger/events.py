@@ -156,6 +156,35 @@ class GuardrailDeleted(EntityEvent):
 
 
 @dataclass(frozen=True)
+class UserCreated(EntityEvent):
+    """A person became known (sign-in, SCIM, API); `data.personal` holds all personal fields."""
+
+
+@dataclass(frozen=True)
+class UserUpdated(EntityEvent):
+    """A user's personal fields, groups, role or active flag changed."""
+
+
+@dataclass(frozen=True)
+class UserDeleted(EntityEvent):
+    """A user was deleted (SCIM DELETE); their sessions end and their personal keys stop."""
+
+
+@dataclass(frozen=True)
+class UserJoinedTeam(EntityEvent):
+    """A user became a member of a team (team sync or API); `data.teams` lists all of them."""
+
+    team_id: str = ""  # the team joined
+
+
+@dataclass(frozen=True)
+class UserLeftTeam(EntityEvent):
+    """A user stopped being a member of a team; `data.teams` lists those that remain."""
+
+    team_id: str = ""  # the team left
+
+
+@dataclass(frozen=True)
 class SessionStarted(EntityEvent):
     """A sign-in opened a session (its cookie's SHA-256 hash, its subject and its expiry)."""
 
@@ -387,6 +416,11 @@ GOVERNANCE_EVENTS: tuple[type[EntityEvent], ...] = (
     GuardrailCreated,
     GuardrailUpdated,
     GuardrailDeleted,
+    UserCreated,
+    UserUpdated,
+    UserDeleted,
+    UserJoinedTeam,
+    UserLeftTeam,
     SessionStarted,
     SessionEnded,
 )

@@ -156,6 +156,8 @@ def make_plan(
     }
     if config.routing != "weighted":  # absent by default: older settings plan no change
         settings["routing"] = config.routing
+    if config.sso is not None:  # absent by default, like routing
+        settings["sso"] = config.sso.model_dump()
     if _diff(state.settings(), settings) or state.get("settings", SETTINGS_ID) is None:
         before = state.get("settings", SETTINGS_ID)
         action = "create" if before is None else "update"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from govledger.proxy.identity import session_admin, session_routes
+from govledger.proxy.identity import oidc_routes, session_admin, session_routes
 from govledger.proxy.management.errors import REFUSALS
 
 
 def install(app: FastAPI) -> None:
-    """Mount /auth and /api/sessions (after the management plane, which they build on)."""
-    for module in (session_routes, session_admin):
+    """Mount /auth (sessions, OpenID Connect) and /api/sessions, after the management plane."""
+    for module in (session_routes, oidc_routes, session_admin):
         app.include_router(module.router(), responses=REFUSALS)

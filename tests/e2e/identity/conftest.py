@@ -1,0 +1,83 @@
+"""Fixtures of the identity tests: a real OpenID Connect provider and a gateway that trusts it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.clocks import ShiftedClock
+from tests.conftest import (
+    POSTGRES_URL,
+    RunningGateway,
+    create_database,
+    drop_database,
+    start_gateway,
+)
+from tests.e2e.identity.idp import CLIENT_ID, IdentityProvider, identity_provider
+from tests.e2e.management.support import ADMIN, CONFIG
+
+SECRET_VARIABLE = "GOVLEDGER_TEST_OIDC_CLIENT_SECRET"
+
+
+@pytest.fixture(scope="module")
+def idp() -> Iterator[IdentityProvider]:
+    """The identity provider, one per module; the client secret is in the environment (the
+    config names it `env.…`, as a real one must)."""
+    os.environ[SECRET_VARIABLE] = "client-secret-of-the-tests"
+    try:
+        with identity_provider() as provider:
+            yield provider
+    finally:
+        os.environ.pop(SECRET_VARIABLE, None)
+
+
+def sso_config(idp: IdentityProvider) -> dict[str, Any]:
+    """The gateway config: one provider, groups mapped to roles and teams."""
+    return {
+        **CONFIG,
+        "teams": [{"id": "platform", "name": "Platform"}],
+        "sso": {
+            "providers": [
+                {
+                    "name": "mock",
+                    "issuer": idp.issuer,
+                    "client_id": CLIENT_ID,
+                    "client_secret": f"env.{SECRET_VARIABLE}",
+                    "role_mappings": {
+                        "gl-admins": "Admin",
+                        "gl-devs": "Developer",
+                        "gl-viewers": "Viewer",
+                    },
+                    "team_mappings": [
+                        {"group": "platform-eng", "team": "platform"},
+                        {"group": "ml-eng", "team": "ml", "create": True},
+                    ],
+                }
+            ]
+        },
+    }
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def gateway(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    idp: IdentityProvider,
+) -> Iterator[RunningGateway]:
+    """One gateway per module and store, trusting the provider."""
+    tmp: Path = tmp_path_factory.mktemp("identity")
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp}/ledger.sqlite"
+    elif POSTGRES_URL:
+        url = create_database()
+    else:
+        pytest.skip("GOVLEDGER_TEST_POSTGRES_URL is not set")
+    running = start_gateway(url, sso_config(idp), tmp, admin_token=ADMIN, clock=ShiftedClock())
+    yield running
+    running.stop()
+    if url.startswith("postgresql"):
+        drop_database(url)
