@@ -208,6 +208,9 @@ class VirtualKeySpec(Spec):
     expires_at: datetime | None = None
     team_id: str | None = None
     customer_id: str | None = None
+    user_id: str | None = Field(
+        default=None, description="the user who owns the key (their budgets and limits apply too)"
+    )
     provider_configs: list[ProviderConfigSpec] = Field(default_factory=list)
     budgets: list[BudgetSpec] = Field(default_factory=list)
     rate_limit: RateLimitSpec | None = None
@@ -245,6 +248,15 @@ class VirtualKeySpec(Spec):
         if value is not None and info.data.get("team_id") is not None:
             raise ValueError("a virtual key belongs to a team or a customer, never both")
         return value
+
+
+class UserLimitsSpec(Spec):
+    """A user's own budgets and rate limit, checked on every key the user owns."""
+
+    budgets: list[BudgetSpec] = Field(default_factory=list)
+    rate_limit: RateLimitSpec | None = None
+
+    _budgets = field_validator("budgets")(_distinct_durations)
 
 
 class PricingOverrideSpec(Spec):

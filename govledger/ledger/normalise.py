@@ -140,6 +140,7 @@ def virtual_key(
         "expires_at": spec.expires_at.isoformat() if spec.expires_at else None,
         "team_id": spec.team_id,
         "customer_id": spec.customer_id,
+        **({"user_id": spec.user_id} if spec.user_id else {}),  # absent: older keys plan alike
         "provider_configs": [
             route(r, prior_routes.get(r.provider), now) for r in spec.provider_configs
         ],

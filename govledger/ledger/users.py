@@ -13,12 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from govledger.ledger import events as ev
-from govledger.ledger.commands import Author, team_data
+from govledger.ledger.commands import Author, NotFoundError, team_data
 from govledger.ledger.config import TeamSpec
 from govledger.ledger.entities import GovernanceState, stream_id
 
 KIND = "user"
-PERSONAL_FIELDS = ("user_name", "email", "display_name")
+PERSONAL_FIELDS = ("user_name", "email", "display_name", "given_name", "family_name")
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,7 @@ def sync_user(
     wanted = old_teams if profile.teams is None else list(profile.teams)
     teams = sorted(t for t in wanted if t in made or state.get("team", t) is not None)
     base = {
+        **(prior or {"budgets": [], "rate_limit": None}),  # limits set through the API stay
         "personal": {k: profile.personal.get(k, "") for k in PERSONAL_FIELDS},
         "active": profile.active,
         "idp": idp,
@@ -102,9 +103,7 @@ def sync_user(
     if prior is None:
         version += 1
         events.append(_user_event(ev.UserCreated, user_id, version, base, author, now, manager))
-    elif {k: v for k, v in prior.items() if k != "teams"} != {
-        k: v for k, v in base.items() if k != "teams"
-    }:
+    elif prior != base:
         version += 1
         events.append(_user_event(ev.UserUpdated, user_id, version, base, author, now, manager))
     current = list(old_teams)
@@ -125,6 +124,35 @@ def sync_user(
             _user_event(ev.UserLeftTeam, user_id, version, data, author, now, manager, team_id=team)
         )
     return events
+
+
+def find_user(state: GovernanceState, *names: str | None) -> str | None:
+    """The id of the user whose id or `external_id` is one of `names` (SCIM and sign-in
+    name the same person: Okta's SCIM externalId is the OIDC subject, Entra's the `oid`)."""
+    wanted = {n for n in names if n}
+    users = state.live(KIND)
+    for name in sorted(wanted):
+        if name in users:
+            return name
+    return next((u for u, d in sorted(users.items()) if d.get("external_id") in wanted), None)
+
+
+def set_limits(
+    state: GovernanceState,
+    user_id: str,
+    budgets: list[dict[str, Any]],
+    rate_limit: dict[str, Any] | None,
+    author: Author,
+    now: datetime,
+) -> ev.EntityEvent:
+    """The event that sets a user's own budgets and rate limit (normalised data)."""
+    prior = state.get(KIND, user_id)
+    if prior is None:
+        raise NotFoundError(f"no user {user_id!r}")
+    data = {**prior, "budgets": budgets, "rate_limit": rate_limit}
+    version = state.version(KIND, user_id) + 1
+    manager = state.manager(KIND, user_id) or author.source
+    return _user_event(ev.UserUpdated, user_id, version, data, author, now, manager)
 
 
 def _old(prior: dict[str, Any] | None, name: str) -> list[str]:

@@ -25,6 +25,7 @@ from govledger.ledger.credentials import CredentialError, hash_secret, resolve_r
 from govledger.ledger.governance import ConcurrentChangeError
 from govledger.ledger.group_mapping import MappingRefused
 from govledger.ledger.sessions import KIND, Subject, start_session
+from govledger.ledger.users import find_user
 from govledger.proxy.identity.cookies import set_session_cookies
 from govledger.proxy.identity.sign_in import providers, record_failure, sync_signed_in
 from govledger.proxy.identity.verifier import Provider, TokenRefused
@@ -198,7 +199,8 @@ async def _finish(request: Request, service: Management, login: dict[str, Any]) 
     session_id = session_id_of(login["state"])
     now = service.clock()
     ttl = timedelta(seconds=service.runtime.settings.session_ttl_s)
-    subject = Subject("user", str(claims["sub"]), 0)
+    user_id = find_user(service.state, str(claims["sub"]), claims.get("oid")) or str(claims["sub"])
+    subject = Subject("user", user_id, 0)
     started = start_session(
         service.state,
         session_id,

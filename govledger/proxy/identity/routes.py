@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from govledger.proxy.identity import oidc_routes, session_admin, session_routes
+from govledger.proxy.identity import (
+    oidc_routes,
+    scim_routes,
+    session_admin,
+    session_routes,
+    user_admin,
+)
 from govledger.proxy.management.errors import REFUSALS
 
 
 def install(app: FastAPI) -> None:
-    """Mount /auth (sessions, OpenID Connect) and /api/sessions, after the management plane."""
-    for module in (session_routes, oidc_routes, session_admin):
+    """Mount /auth, /api/sessions, /api/users and /scim/v2, after the management plane."""
+    for module in (session_routes, oidc_routes, session_admin, user_admin, scim_routes):
         app.include_router(module.router(), responses=REFUSALS)

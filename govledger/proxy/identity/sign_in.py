@@ -17,7 +17,7 @@ from govledger.ledger.commands import Author
 from govledger.ledger.entities import GovernanceState
 from govledger.ledger.group_mapping import Mapping, MappingRefused, map_claims
 from govledger.ledger.sso import IdentityProviderSpec, SsoSpec
-from govledger.ledger.users import Profile, sync_user
+from govledger.ledger.users import Profile, find_user, sync_user
 from govledger.proxy.identity.verifier import Providers
 
 log = logging.getLogger("govledger.identity")
@@ -81,6 +81,8 @@ def profile_of(claims: Claims[str, Any], mapping: Mapping) -> Profile:
             "user_name": str(user_name),
             "email": str(email or ""),
             "display_name": str(claims.get("name") or ""),
+            "given_name": str(claims.get("given_name") or ""),
+            "family_name": str(claims.get("family_name") or ""),
         },
         groups=mapping.groups,
         teams=mapping.teams,
@@ -98,7 +100,8 @@ async def sync_signed_in(
     """Map the claims, sync the user (and mapped teams) in one append, and return the user id
     and mapping; MappingRefused (also for an inactive user) when they get no access."""
     mapping = map_claims(service.state, provider, claims)
-    user_id = str(claims["sub"])
+    sub = str(claims["sub"])
+    user_id = find_user(service.state, sub, claims.get("oid")) or sub
     prior = service.state.get("user", user_id)
     if prior is not None and not prior["active"]:
         raise MappingRefused("user_inactive", "the user is deactivated")

@@ -18,7 +18,7 @@ from tests.conftest import (
     start_gateway,
 )
 from tests.e2e.identity.idp import CLIENT_ID, IdentityProvider, identity_provider
-from tests.e2e.management.support import ADMIN, CONFIG
+from tests.e2e.management.support import ADMIN, CONFIG, Api
 
 SECRET_VARIABLE = "GOVLEDGER_TEST_OIDC_CLIENT_SECRET"
 
@@ -81,3 +81,9 @@ def gateway(
     running.stop()
     if url.startswith("postgresql"):
         drop_database(url)
+
+
+@pytest.fixture
+def api(gateway: RunningGateway) -> Api:
+    """A client with the Admin token."""
+    return Api(gateway.url)

@@ -70,6 +70,8 @@ def test_a_user_in_several_groups_signs_in_with_the_highest_role(
         "user_name": sub,
         "email": f"{sub}@example.com",
         "display_name": "Alice",
+        "given_name": "",
+        "family_name": "",
     }
     assert user["teams"] == ["ml", "platform"]  # ml created by the mapping
     assert gateway.runtime.state.get("team", "ml") is not None
