@@ -145,6 +145,19 @@ class CustomerSpec(Spec):
     _budgets = field_validator("budgets")(_distinct_durations)
 
 
+class PersonalKeysSpec(Spec):
+    """What a team's members may give their own keys (`/api/me/keys`)."""
+
+    providers: list[str] = Field(min_length=1, description="the providers a personal key uses")
+    models: list[str] = Field(default_factory=lambda: ["*"], description="models it may call")
+    max_budget: Decimal = Field(ge=0, description="the largest budget of one key, USD")
+    budget_duration: str = Field(default="30d", description="the period of that budget")
+    max_days: int = Field(default=90, ge=1, le=3650, description="the longest life of a key")
+    max_keys: int = Field(default=5, ge=1, le=100, description="live keys per member")
+
+    _duration = field_validator("budget_duration")(_check_duration)
+
+
 class TeamSpec(Spec):
     """A team, optionally owned by a customer, with its budgets."""
 
@@ -152,6 +165,7 @@ class TeamSpec(Spec):
     name: str = Field(min_length=1)
     customer_id: str | None = None
     budgets: list[BudgetSpec] = Field(default_factory=list)
+    personal_keys: PersonalKeysSpec | None = None
 
     _budgets = field_validator("budgets")(_distinct_durations)
 

@@ -61,11 +61,14 @@ def customer(spec: CustomerSpec, prior: Data | None, now: datetime) -> Data:
 
 def team(spec: TeamSpec, prior: Data | None, now: datetime) -> Data:
     """Team data."""
-    return {
+    data: Data = {
         "name": spec.name,
         "customer_id": spec.customer_id,
         "budgets": budgets(spec.budgets, _prior_budgets(prior), now),
     }
+    if spec.personal_keys is not None:  # absent otherwise: older teams plan no change
+        data["personal_keys"] = spec.personal_keys.model_dump()
+    return data
 
 
 def provider(spec: ProviderSpec, prior: Data | None, box: SecretBox, path: str) -> Data:

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from govledger.proxy.identity import (
     oidc_routes,
+    personal_keys,
     scim_routes,
     session_admin,
     session_routes,
@@ -15,6 +16,13 @@ from govledger.proxy.management.errors import REFUSALS
 
 
 def install(app: FastAPI) -> None:
-    """Mount /auth, /api/sessions, /api/users and /scim/v2, after the management plane."""
-    for module in (session_routes, oidc_routes, session_admin, user_admin, scim_routes):
+    """Mount /auth, /api/sessions, /api/users, /api/me and /scim/v2 after the management API."""
+    for module in (
+        session_routes,
+        oidc_routes,
+        session_admin,
+        user_admin,
+        personal_keys,
+        scim_routes,
+    ):
         app.include_router(module.router(), responses=REFUSALS)

@@ -39,7 +39,19 @@ def sso_config(idp: IdentityProvider) -> dict[str, Any]:
     """The gateway config: one provider, groups mapped to roles and teams."""
     return {
         **CONFIG,
-        "teams": [{"id": "platform", "name": "Platform"}],
+        "teams": [
+            {
+                "id": "platform",
+                "name": "Platform",
+                "personal_keys": {
+                    "providers": ["mock"],
+                    "models": ["m1"],
+                    "max_budget": "1",
+                    "max_days": 30,
+                    "max_keys": 2,
+                },
+            }
+        ],
         "sso": {
             "providers": [
                 {
