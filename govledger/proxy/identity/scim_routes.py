@@ -101,6 +101,13 @@ def _user(service: Management, user_id: str) -> dict[str, Any]:
     return data
 
 
+def _group(service: Management, request: Request) -> str:
+    team_id: str = request.path_params["group_id"]
+    if service.state.get("team", team_id) is None:
+        raise ScimError(404, f"no group {team_id!r}")
+    return team_id
+
+
 def _user_answer(request: Request, service: Management, user_id: str, status: int) -> Response:
     data = _user(service, user_id)
     body = res.user_resource(user_id, data, service.state.version(KIND, user_id), _base(request))
@@ -368,17 +375,13 @@ def router() -> APIRouter:
     @route("/Groups/{group_id}", "GET")
     async def scim_get_group(request: Request, service: Management, who: Author) -> Response:
         """One group."""
-        team_id = request.path_params["group_id"]
-        if service.state.get("team", team_id) is None:
-            raise ScimError(404, f"no group {team_id!r}")
+        team_id = _group(service, request)
         return scim(res.group_resource(service.state, team_id, _base(request)))
 
     @route("/Groups/{group_id}", "PATCH")
     async def scim_patch_group(request: Request, service: Management, who: Author) -> Response:
         """Add or remove members as Okta and Entra send it."""
-        team_id = request.path_params["group_id"]
-        if service.state.get("team", team_id) is None:
-            raise ScimError(404, f"no group {team_id!r}")
+        team_id = _group(service, request)
         patch = PatchOp[Group].model_validate(
             entra_removals(await _body(request)), scim_ctx=Context.RESOURCE_PATCH_REQUEST
         )
@@ -395,9 +398,7 @@ def router() -> APIRouter:
     @route("/Groups/{group_id}", "DELETE")
     async def scim_delete_group(request: Request, service: Management, who: Author) -> Response:
         """Members leave, then the team is deleted (409 while it owns keys)."""
-        team_id = request.path_params["group_id"]
-        if service.state.get("team", team_id) is None:
-            raise ScimError(404, f"no group {team_id!r}")
+        team_id = _group(service, request)
         delete(service.state, "team", team_id, who, service.clock(), None, False)  # checks use
         await _set_members(service, team_id, set(), who)
         await service.commit(delete(service.state, "team", team_id, who, service.clock()))

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.clocks import ShiftedClock
 from tests.conftest import (
-    POSTGRES_URL,
     RunningGateway,
-    create_database,
-    drop_database,
-    start_gateway,
 )
 from tests.e2e.identity.idp import CLIENT_ID, IdentityProvider, identity_provider
-from tests.e2e.management.support import ADMIN, CONFIG, Api
+from tests.e2e.management.conftest import gateway_on
+from tests.e2e.management.support import CONFIG, Api
 
 SECRET_VARIABLE = "GOVLEDGER_TEST_OIDC_CLIENT_SECRET"
 
@@ -81,18 +76,7 @@ def gateway(
     idp: IdentityProvider,
 ) -> Iterator[RunningGateway]:
     """One gateway per module and store, trusting the provider."""
-    tmp: Path = tmp_path_factory.mktemp("identity")
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp}/ledger.sqlite"
-    elif POSTGRES_URL:
-        url = create_database()
-    else:
-        pytest.skip("GOVLEDGER_TEST_POSTGRES_URL is not set")
-    running = start_gateway(url, sso_config(idp), tmp, admin_token=ADMIN, clock=ShiftedClock())
-    yield running
-    running.stop()
-    if url.startswith("postgresql"):
-        drop_database(url)
+    yield from gateway_on(request.param, tmp_path_factory.mktemp("identity"), sso_config(idp))
 
 
 @pytest.fixture
