@@ -30,7 +30,7 @@ from govledger.proxy.identity.cookies import set_session_cookies
 from govledger.proxy.identity.sign_in import providers, record_failure, sync_signed_in
 from govledger.proxy.identity.verifier import Provider, TokenRefused
 from govledger.proxy.management.auth import management, refusal, signer
-from govledger.proxy.management.errors import ApiError
+from govledger.proxy.management.errors import ApiError, JSONResponse
 from govledger.proxy.management.service import Management
 
 LOGIN_COOKIE = "govledger_login"
@@ -94,6 +94,24 @@ def _exchange(provider: Provider, code: str, verifier: str, redirect_uri: str) -
 def router() -> APIRouter:
     """The OpenID Connect endpoints."""
     api = APIRouter(prefix="/auth", tags=["auth"])
+
+    @api.get("/providers")
+    async def identity_providers(request: Request) -> Response:
+        """The configured providers (no secret): what `govledger login` signs in with."""
+        known = providers(request, management(request)).by_name.values()
+        return JSONResponse(
+            {
+                "data": [
+                    {
+                        "name": p.spec.name,
+                        "issuer": p.spec.issuer,
+                        "client_id": p.spec.client_id,
+                        "scopes": p.spec.scopes,
+                    }
+                    for p in known
+                ]
+            }
+        )
 
     @api.get("/login")
     async def sign_in_with_provider(
