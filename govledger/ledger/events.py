@@ -291,6 +291,7 @@ class RequestAdmitted(UsageEvent):
     rate: list[JSON]  # {limit, kind, amount, capacity, window_s} charged to each rate limit
     estimate: JSON  # the token and cost bounds the reservation was computed from
     headers: JSON  # request headers the settings ask to record
+    user_id: str | None = None  # the user who owns the key, if any (None in older events)
 
 
 @dataclass(frozen=True)

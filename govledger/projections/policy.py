@@ -98,6 +98,7 @@ class KeyPolicy:
     rates: tuple[RateRule, ...]
     mcp_configs: tuple[dict[str, Any], ...]
     routing: str = "weighted"  # weighted | adaptive (the key's, else the gateway default)
+    user_id: str | None = None  # the user who owns the key (their limits are in budgets/rates)
 
 
 def _budgets(level: str, owner: str, scope: str, items: list[dict[str, Any]]) -> list[BudgetRule]:
@@ -212,6 +213,7 @@ def compile_policy(
         rates=tuple(rates),
         mcp_configs=tuple(data["mcp_configs"]),
         routing=str(data.get("routing") or state.settings().get("routing") or "weighted"),
+        user_id=user_id,
     )
 
 

@@ -7,9 +7,11 @@ import uuid
 import openai
 import pytest
 
+from govledger.ledger import events as ev
 from tests.conftest import RunningGateway
 from tests.e2e.identity import scim_bodies as bodies
 from tests.e2e.management.support import Api
+from tests.e2e.openai_support import flush_ledger
 
 HI: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
@@ -51,6 +53,27 @@ def test_a_spent_user_budget_refuses_their_key_while_a_teammates_works(
     assert f"budget exceeded at user '{user_id}'" in str(refused.value)
     with openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=teammate, max_retries=0) as sdk:
         assert sdk.chat.completions.create(model="m1", messages=HI, max_tokens=10).choices
+    refusals = [e for e in usage_events(gateway) if isinstance(e, ev.RequestRejected)]
+    assert refusals[-1].level == "user"
+
+
+def test_a_request_on_a_users_key_carries_the_user(gateway: RunningGateway, api: Api) -> None:
+    made = api.post(
+        "/scim/v2/Users",
+        bodies.okta_create(f"r.{uuid.uuid4().hex[:6]}@example.com", "r"),
+        headers={"content-type": "application/scim+json"},
+    )
+    user_id = made.json["id"]
+    key = make_key(api, user_id=user_id)
+    with openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0) as sdk:
+        sdk.chat.completions.create(model="m1", messages=HI, max_tokens=5)
+    admitted = [e for e in usage_events(gateway) if isinstance(e, ev.RequestAdmitted)]
+    assert admitted[-1].user_id == user_id
+
+
+def usage_events(gateway: RunningGateway) -> list[ev.LedgerEvent]:
+    flush_ledger(gateway)
+    return [e for _, e in gateway.runtime.store.iterate("usage", 0)]
 
 
 def test_a_key_for_an_unknown_user_is_refused_naming_the_field(api: Api) -> None:
