@@ -36,7 +36,15 @@ SECRET_NAMES = re.compile(
     r"|x-bf-vk)($|[-_])",
     re.I,
 )
-OCSF_ACTIVITY = {"created": 1, "read": 2, "updated": 3, "rotated": 3, "deleted": 4}
+OCSF_ACTIVITY = {
+    "created": 1,
+    "read": 2,
+    "updated": 3,
+    "rotated": 3,
+    "joined_team": 3,
+    "left_team": 3,
+    "deleted": 4,
+}
 
 
 def redact(value: Any) -> Any:

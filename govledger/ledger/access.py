@@ -57,6 +57,9 @@ class RoleSpec(Spec):
     permissions: list[Annotated[str, AfterValidator(check_permission)]] = Field(
         default_factory=list
     )
+    rank: int | None = Field(
+        default=None, ge=0, le=1000, description="orders roles mapped to one user (Admin 300)"
+    )
 
     @field_validator("name")
     @classmethod

@@ -156,6 +156,54 @@ class GuardrailDeleted(EntityEvent):
 
 
 @dataclass(frozen=True)
+class UserCreated(EntityEvent):
+    """A person became known (sign-in, SCIM, API); `data.personal` holds all personal fields."""
+
+
+@dataclass(frozen=True)
+class UserUpdated(EntityEvent):
+    """A user's personal fields, groups, role or active flag changed."""
+
+
+@dataclass(frozen=True)
+class UserDeleted(EntityEvent):
+    """A user was deleted (SCIM DELETE); their sessions end and their personal keys stop."""
+
+
+@dataclass(frozen=True)
+class UserJoinedTeam(EntityEvent):
+    """A user became a member of a team (team sync or API); `data.teams` lists all of them."""
+
+    team_id: str = ""  # the team joined
+
+
+@dataclass(frozen=True)
+class UserLeftTeam(EntityEvent):
+    """A user stopped being a member of a team; `data.teams` lists those that remain."""
+
+    team_id: str = ""  # the team left
+
+
+@dataclass(frozen=True)
+class SessionStarted(EntityEvent):
+    """A sign-in opened a session (its cookie's SHA-256 hash, its subject and its expiry)."""
+
+
+@dataclass(frozen=True)
+class SessionEnded(EntityEvent):
+    """A session ended before its expiry (logout, revocation, deprovisioning); `data.ended`."""
+
+
+@dataclass(frozen=True)
+class LoginFailed(GovernanceEvent):
+    """A sign-in or an identity token was refused; the reason, never the credential."""
+
+    method: str  # admin_token | oidc | bearer | scim: how the caller tried to sign in
+    reason: str  # e.g. admin_token_not_recognised, token_expired, state_replayed
+    path: str  # the path of the refused call
+
+
+@dataclass(frozen=True)
 class AccessDenied(GovernanceEvent):
     """A management call was refused for lack of a permission; one stream per denial."""
 
@@ -251,6 +299,7 @@ class RequestAdmitted(UsageEvent):
     rate: list[JSON]  # {limit, kind, amount, capacity, window_s} charged to each rate limit
     estimate: JSON  # the token and cost bounds the reservation was computed from
     headers: JSON  # request headers the settings ask to record
+    user_id: str | None = None  # the user who owns the key, if any (None in older events)
 
 
 @dataclass(frozen=True)
@@ -376,8 +425,15 @@ GOVERNANCE_EVENTS: tuple[type[EntityEvent], ...] = (
     GuardrailCreated,
     GuardrailUpdated,
     GuardrailDeleted,
+    UserCreated,
+    UserUpdated,
+    UserDeleted,
+    UserJoinedTeam,
+    UserLeftTeam,
+    SessionStarted,
+    SessionEnded,
 )
-ACCESS_EVENTS: tuple[type[GovernanceEvent], ...] = (AccessDenied,)
+ACCESS_EVENTS: tuple[type[GovernanceEvent], ...] = (AccessDenied, LoginFailed)
 ALERT_EVENTS: tuple[type[GovernanceEvent], ...] = (AlertDeliveryAttempted,)
 RETENTION_EVENTS: tuple[type[GovernanceEvent], ...] = (RetentionPruned,)
 ERASURE_EVENTS: tuple[type[GovernanceEvent], ...] = (SubjectErased,)

@@ -160,6 +160,8 @@ def make_plan(
         settings["routing"] = config.routing
     if config.adaptive is not None:  # likewise
         settings["adaptive"] = config.adaptive.model_dump(exclude_none=True)
+    if config.sso is not None:  # absent by default, like routing
+        settings["sso"] = config.sso.model_dump()
     if _diff(state.settings(), settings) or state.get("settings", SETTINGS_ID) is None:
         before = state.get("settings", SETTINGS_ID)
         action = "create" if before is None else "update"

@@ -141,7 +141,7 @@ class KeyRing:
 
     def __init__(self, keys: SubjectKeys, size: int = CACHED_KEYS) -> None:
         self.keys = keys
-        self.secret = keys.box.subject_secret()
+        self.secret = keys.box.derive("subject references")
         self.size = size
         self._cache: OrderedDict[SubjectRef, bytes] = OrderedDict()
         self._lock = threading.Lock()

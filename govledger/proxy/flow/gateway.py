@@ -353,6 +353,7 @@ class Gateway:
             rate=stored(decision.rate),
             estimate={"input": input_bound, "output": output_bound, "cost": decision.bound_cost},
             headers=self._recorded_headers(call),
+            user_id=policy.user_id,
         )
         self.usage.usage.apply(event)
         # Never dropped: if the store cannot take it now, the writer keeps it (in order, ahead

@@ -7,21 +7,9 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
-
-import pytest
-
-from tests.clocks import ShiftedClock
-from tests.conftest import (
-    POSTGRES_URL,
-    RunningGateway,
-    create_database,
-    drop_database,
-    start_gateway,
-)
 
 T = TypeVar("T")
 ADMIN = "gl-admin-e2e-bootstrap-0123456789"
@@ -132,25 +120,3 @@ def audit_rows(api: Api, query: str) -> list[dict[str, Any]]:
     answer = api.get(f"/api/audit/events?{query}")
     assert answer.status == 200, answer.text
     return answer.json["data"]  # type: ignore[no-any-return]
-
-
-def served(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    config: dict[str, Any],
-    name: str,
-) -> Iterator[tuple[RunningGateway, Path]]:
-    """A gateway on the store `request.param` names, with a known Admin token, and its data
-    folder; PostgreSQL only when GOVLEDGER_TEST_POSTGRES_URL is set."""
-    tmp: Path = tmp_path_factory.mktemp(name)
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp}/ledger.sqlite"
-    elif POSTGRES_URL:
-        url = create_database()
-    else:
-        pytest.skip("GOVLEDGER_TEST_POSTGRES_URL is not set")
-    running = start_gateway(url, config, tmp, admin_token=ADMIN, clock=ShiftedClock())
-    yield running, tmp
-    running.stop()
-    if url.startswith("postgresql"):
-        drop_database(url)

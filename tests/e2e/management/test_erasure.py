@@ -28,7 +28,8 @@ from govledger.projections.database import ViewDatabase
 from govledger.projections.rebuild import rebuild_views
 from govledger.proxy.cli.main import app
 from tests.conftest import RunningGateway
-from tests.e2e.management.support import CONFIG, Api, poll, served
+from tests.e2e.management.conftest import gateway_on
+from tests.e2e.management.support import CONFIG, Api, poll
 
 ALICE = "alice.erasable@example.com"  # the subject to forget
 BOB = "bob-keeps-7731"  # a subject that stays
@@ -44,7 +45,9 @@ def erasing(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[RunningGateway, Path]]:
     """A gateway recording x-user-id as personal data, and its data folder."""
-    yield from served(request, tmp_path_factory, ERASURE_CONFIG, "erasure")
+    folder = tmp_path_factory.mktemp("erasure")
+    for running in gateway_on(request.param, folder, ERASURE_CONFIG):
+        yield running, folder
 
 
 def chat(gateway: RunningGateway, key: str, user: str, calls: int) -> None:
