@@ -22,6 +22,7 @@ from scim2_models import (
 )
 
 from govledger.ledger.entities import GovernanceState
+from govledger.ledger.personal import ERASED
 from govledger.ledger.users import Profile
 
 ScimUser = User[EnterpriseUser]
@@ -47,6 +48,11 @@ def profile_of(user: ScimUser) -> Profile:
     )
 
 
+def _shown(personal: dict[str, Any]) -> bool:
+    """True if the user has an e-mail to show (none once the user is erased)."""
+    return bool(personal["email"]) and personal["email"] != ERASED
+
+
 def user_resource(user_id: str, data: dict[str, Any], version: int, base: str) -> dict[str, Any]:
     """The SCIM User of one user entity, as JSON."""
     personal = data["personal"]
@@ -59,7 +65,7 @@ def user_resource(user_id: str, data: dict[str, Any], version: int, base: str) -
             given_name=personal.get("given_name") or None,
             family_name=personal.get("family_name") or None,
         ),
-        emails=[Email(value=personal["email"], primary=True)] if personal["email"] else None,
+        emails=[Email(value=personal["email"], primary=True)] if _shown(personal) else None,
         active=bool(data["active"]),
         meta=Meta(
             resource_type="User", version=f'W/"{version}"', location=f"{base}/Users/{user_id}"

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from govledger.compliance.erasure import ErasureNotRecordedError, forget
+from govledger.ledger.personal import SubjectRef
 from govledger.proxy.management import schemas
 from govledger.proxy.management.auth import Principal, management, require
 from govledger.proxy.management.errors import ApiError, JSONResponse
@@ -49,6 +50,7 @@ def router() -> APIRouter:
             )
         except ErasureNotRecordedError as error:
             raise ApiError(503, "erasure_not_recorded", str(error)) from None
+        service.runtime.governance.erase(SubjectRef(event.ref))  # read-your-writes here
         return JSONResponse({"ref": event.ref, "keys_destroyed": event.keys_destroyed})
 
     return api

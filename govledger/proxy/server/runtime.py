@@ -31,6 +31,7 @@ from govledger.ledger.secrets.managers import Managers
 from govledger.ledger.spool import Spool, commit_spool
 from govledger.ledger.store import Store
 from govledger.ledger.subject_keys import KeyRing, SubjectKeys
+from govledger.ledger.users import PERSONAL_FIELDS
 from govledger.projections.audit_view import AuditView
 from govledger.projections.database import ViewDatabase
 from govledger.projections.policy import KeyPolicy, compile_policy
@@ -82,7 +83,9 @@ class Runtime:
         commit_spool(self.store, self.spool)  # a crashed incarnation's kept events come first
         box = SecretBox.from_environment_or_file(self.settings.secret_key_file)
         self.subjects = KeyRing(SubjectKeys(self.settings.database_url, box))
-        self.governance = GovernanceLedger(self.store, box, ring=self.subjects)
+        self.governance = GovernanceLedger(
+            self.store, box, ring=self.subjects, personal_fields=PERSONAL_FIELDS
+        )
         self.governance.load()
         self.secrets = SecretCache(self.managers.fetch, self.settings.secret_ttl_s)
         self.views = ViewDatabase(self.settings.database_url)
