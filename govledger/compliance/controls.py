@@ -154,7 +154,9 @@ def gather(
             note=", ".join(f"{source} {n}" for source, n in sorted(sources.items())),
         ),
         "identities": Evidence(
-            len(review.identities), note="users and SCIM identities are not built yet"
+            len(review.identities),
+            _sample([f"{r['subject_id']} ({r['idp']}, {r['status']})" for r in review.identities]),
+            note="users at the period's end, by identity provider (scim: SCIM identities)",
         ),
         "erasures": Evidence(
             len(erasures),

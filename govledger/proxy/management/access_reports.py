@@ -29,9 +29,9 @@ from govledger.proxy.management.service import Management
 
 Printable = Literal["json", "csv", "jsonl", "html"]
 At = Annotated[datetime | None, Query(description="the instant, ISO 8601 (default: now)")]
-NO_IDENTITIES = (
-    "Users and SCIM identities are not built yet: subjects are admin tokens, virtual keys, "
-    "teams and custom roles."
+SUBJECTS_NOTE = (
+    "Subjects: admin tokens, virtual keys, teams, custom roles, and users (idp names the "
+    "identity provider, or scim for a SCIM identity); an erased user's name shows as erased."
 )
 
 
@@ -91,7 +91,7 @@ def router() -> APIRouter:
             rows, columns = list(review.subjects), REVIEW_COLUMNS
             title = f"Access review at {review.at}"
         if format == "html":
-            return page(title, [NO_IDENTITIES], rows, columns)
+            return page(title, [SUBJECTS_NOTE], rows, columns)
         return render(rows, columns, None, format)
 
     return api
