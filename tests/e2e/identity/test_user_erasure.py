@@ -8,8 +8,6 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import httpx
-
 from govledger.exporters.audit_chain import verify
 from govledger.ledger import events as ev
 from govledger.ledger.credentials import SecretBox
@@ -20,23 +18,9 @@ from govledger.ledger.users import PERSONAL_FIELDS
 from govledger.projections.database import ViewDatabase
 from tests.conftest import RunningGateway
 from tests.e2e.identity import scim_bodies as bodies
+from tests.e2e.identity.test_scim import scim
 from tests.e2e.management.support import Api, poll
 from tests.e2e.management.test_erasure import exported, stored_text
-
-SCIM = "application/scim+json"
-
-
-def scim(
-    gateway: RunningGateway, token: str, method: str, path: str, body: object = None
-) -> httpx.Response:
-    """One SCIM call with a bearer token."""
-    return httpx.request(
-        method,
-        f"{gateway.url}/scim/v2{path}",
-        json=body,
-        headers={"authorization": f"Bearer {token}", "content-type": SCIM},
-        timeout=30,
-    )
 
 
 def test_a_forgotten_user_is_erased_in_every_view_and_the_chain_verifies(
