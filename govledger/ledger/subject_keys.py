@@ -66,7 +66,12 @@ class SubjectKeys:
             conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA secure_delete = ON")
         # another instance may create it at the same moment
-        with contextlib.suppress(psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
+        racing = (
+            psycopg.errors.UniqueViolation,
+            psycopg.errors.DuplicateTable,
+            psycopg.errors.DuplicateObject,
+        )
+        with contextlib.suppress(*racing):
             conn.execute(CREATE)
         return conn
 
