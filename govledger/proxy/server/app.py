@@ -28,6 +28,7 @@ from govledger.proxy.flow.gateway import Gateway, Limits
 from govledger.proxy.flow.idempotency import IdempotencyCache
 from govledger.proxy.flow.request_flow import Exchange
 from govledger.proxy.guardrails.enforce import Guardrails
+from govledger.proxy.identity.routes import install as install_identity
 from govledger.proxy.management import install as install_management
 from govledger.proxy.management.bootstrap import bootstrap_admin_token
 from govledger.proxy.mcp.registry import McpRegistry
@@ -139,6 +140,7 @@ def create_app(
     )
     app.state.gateway = gateway
     install_management(app, runtime, gateway)
+    install_identity(app)
     mcp = McpTools(gateway, McpRegistry())
     guardrails = Guardrails(runtime)
     exchange = Exchange(
