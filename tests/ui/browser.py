@@ -16,6 +16,8 @@ T = TypeVar("T")
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+# A signed-out page asks /auth/me who it is: the 401 is the expected answer, not a fault.
+SIGNED_OUT_PROBE = "/auth/me - Failed to load resource: the server responded with a status of 401"
 WAIT_S = 20.0  # generous: two cores shared by several test runs
 
 
@@ -112,7 +114,8 @@ class Browser:
         def found(driver: Any) -> Any:
             try:
                 for element in driver.find_elements(By.CSS_SELECTOR, f"{within} button"):
-                    named = element.text.strip() == label or element.get_attribute("aria-label") == label
+                    text = (element.get_attribute("textContent") or "").strip()
+                    named = label in (text, element.get_attribute("aria-label"))
                     if named and element.is_displayed():
                         return element
             except StaleElementReferenceException:
@@ -133,6 +136,7 @@ class Browser:
         self.fill("input[name=token]", token)
         self.button("Sign in").click()
         self.find("#logout")
+        self.until(lambda driver: driver.get_cookie("govledger_session"))
 
     def logout(self) -> None:
         """Sign out, back to the login form."""
@@ -141,8 +145,14 @@ class Browser:
 
     def go(self, page: str, heading: str) -> None:
         """Open a page of the app by its hash and wait for its heading."""
+        from selenium.common.exceptions import TimeoutException
+
         self.driver.execute_script("location.hash = arguments[0]", f"#/{page}")
-        self.text_of("main h1", lambda text: text == heading)
+        try:
+            self.text_of("main h1", lambda text: text == heading)
+        except TimeoutException:
+            shown = self.driver.execute_script("return document.body.innerText")
+            raise AssertionError(f"{heading!r} not shown: {shown[:300]!r}") from None
 
     def axe(self) -> list[dict[str, Any]]:
         """The serious and critical violations axe-core (vendored) finds on the page."""
@@ -158,7 +168,8 @@ class Browser:
     def console_problems(self) -> list[str]:
         """Console errors since the last call (CSP violations, script errors, failed loads)."""
         entries = self.driver.get_log("browser")
-        return [str(e["message"]) for e in entries if e["level"] in ("SEVERE", "ERROR")]
+        found = [str(e["message"]) for e in entries if e["level"] in ("SEVERE", "ERROR")]
+        return [m for m in found if SIGNED_OUT_PROBE not in m]
 
     def screenshot(self, path: Path) -> None:
         """Save the page as a PNG."""

@@ -56,6 +56,6 @@ def browser(chromium: Browser, gateway: RunningGateway) -> Iterator[Browser]:
     """The module's Chromium pointed at this gateway, signed out at the start."""
     chromium.url = gateway.url
     chromium.open("/ui/")
-    chromium.driver.execute_script("sessionStorage.clear()")
+    chromium.driver.delete_all_cookies()
     chromium.console_problems()  # start each test with an empty console
     yield chromium

@@ -3,10 +3,17 @@
 // text goes in through textContent, so a name like <script> renders as text.
 "use strict";
 (() => {
-  const TOKEN_KEY = "govledger.token";
   const REFRESH_MS = 5000;
   const PAGE = 25;
-  const state = { token: sessionStorage.getItem(TOKEN_KEY), me: null, timers: [], charts: [] };
+  // The session cookie is HttpOnly (the page never sees it); `csrf` is the session's CSRF
+  // token, sent as x-csrf-token on every call that changes state.
+  const state = { csrf: null, me: null, checked: false, timers: [], charts: [] };
+  const SAFE = ["GET", "HEAD", "OPTIONS"];
+  function headersFor(method, extra) {
+    const headers = { accept: "application/json", "x-govledger-client": "ui", ...(extra || {}) };
+    if (state.csrf && !SAFE.includes(method)) headers["x-csrf-token"] = state.csrf;
+    return headers;
+  }
 
   // ---------------------------------------------------------------- DOM
   function el(tag, attrs, ...children) {
@@ -41,9 +48,7 @@
 
   // ---------------------------------------------------------------- API
   async function api(method, path, body) {
-    const headers = { accept: "application/json", "x-govledger-client": "ui" };
-    if (state.token) headers.authorization = `Bearer ${state.token}`;
-    if (body !== undefined) headers["content-type"] = "application/json";
+    const headers = headersFor(method, body === undefined ? {} : { "content-type": "application/json" });
     const response = await fetch(path, {
       method, headers, credentials: "same-origin",
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -51,13 +56,11 @@
     const text = await response.text();
     let data = null;
     try { data = text ? JSON.parse(text) : null; } catch { data = text; }
-    if (response.status === 401 && state.me) { signOut(); }
+    if (response.status === 401 && state.me) { forget(); }
     return { status: response.status, ok: response.ok, data, headers: response.headers };
   }
   async function download(path, filename) {
-    const headers = { "x-govledger-client": "ui" };
-    if (state.token) headers.authorization = `Bearer ${state.token}`;
-    const response = await fetch(path, { headers, credentials: "same-origin" });
+    const response = await fetch(path, { headers: headersFor("GET"), credentials: "same-origin" });
     if (!response.ok) return errorText(await response.json().catch(() => null), response.status);
     const url = URL.createObjectURL(await response.blob());
     const link = el("a", { href: url, download: filename, hidden: true });
@@ -82,54 +85,26 @@
   };
 
   // ---------------------------------------------------------------- identity
-  const BUILT_IN = {
-    Admin: null, // every permission
-    Developer: ["customers", "teams", "virtual_keys", "providers"]
-      .flatMap((r) => ["view", "create", "update", "delete"].map((o) => `${r}:${o}`))
-      .concat(["budgets:view", "audit:view", "reports:view"]),
-    Viewer: ["customers", "teams", "virtual_keys", "providers", "budgets", "audit", "reports"]
-      .map((r) => `${r}:view`),
-  };
-  function roleOfToken(token) {
-    if (token.startsWith("gl-admin-")) return "Admin";
-    if (token.startsWith("gl-developer-")) return "Developer";
-    if (token.startsWith("gl-viewer-")) return "Viewer";
-    return "custom";
-  }
   function can(permission) {
-    if (!state.me) return false;
-    const granted = state.me.permissions;
-    return granted === null || granted === undefined || granted.includes(permission);
+    return Boolean(state.me) && state.me.permissions.includes(permission);
   }
-  async function identify(token) {
-    state.token = token;
-    const probe = await api("GET", "/api/governance/customers?limit=1");
-    if (probe.status === 401) { state.token = null; return errorText(probe.data, 401); }
-    const role = roleOfToken(token);
-    let permissions = role in BUILT_IN ? BUILT_IN[role] : undefined;
-    let name = `token ${token.slice(0, token.indexOf("-", 3) + 5)}…`;
-    if (role === "Admin" || role === "custom") {
-      const tokens = await api("GET", "/api/admin-tokens?limit=1000");
-      if (tokens.ok) {
-        const mine = tokens.data.data.filter((t) => t.token_prefix && token.startsWith(t.token_prefix.replace(/…$/, "")));
-        if (mine.length === 1) {
-          name = `token:${mine[0].name}`;
-          if (role === "custom") {
-            const found = await api("GET", `/api/roles/${encodeURIComponent(mine[0].role)}`);
-            if (found.ok) permissions = found.data.permissions;
-          }
-        }
-      }
-    }
-    state.me = { name, role, permissions };
-    return "";
+  function signedIn(body) {
+    state.me = { name: body.actor, role: body.role, permissions: body.permissions };
+    state.csrf = body.session ? body.session.csrf_token : null;
   }
-  function signOut() {
-    sessionStorage.removeItem(TOKEN_KEY);
-    state.token = null;
+  async function identify() {
+    const answer = await api("GET", "/auth/me");
+    if (answer.ok && answer.data.session) signedIn(answer.data);
+  }
+  function forget() {
     state.me = null;
+    state.csrf = null;
     location.hash = "#/login";
     render();
+  }
+  async function signOut() {
+    await api("POST", "/auth/logout");
+    forget();
   }
 
   function loginPage() {
@@ -137,15 +112,16 @@
     const problem = el("p", { class: "error", role: "alert" });
     const form = el("form", { class: "panel", "aria-labelledby": "login-title" },
       el("h1", { id: "login-title", text: "Sign in" }),
-      el("p", { class: "muted", text: "Paste an admin token (gl-admin-…, gl-developer-…, gl-viewer-…). It is kept in this tab's session storage only and sent as a Bearer header." }),
+      el("p", { class: "muted", text: "Sign in with an admin token (gl-admin-…, gl-developer-…, gl-viewer-…). It is exchanged for a session cookie and not kept by the page." }),
       field("Admin token", input),
       el("button", { type: "submit", class: "primary", text: "Sign in" }), problem);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      const message = await identify(input.value.trim());
-      if (message) { problem.textContent = message; input.setAttribute("aria-invalid", "true"); return; }
-      sessionStorage.setItem(TOKEN_KEY, state.token);
-      location.hash = "#/overview";
+      const answer = await api("POST", "/auth/token", { token: input.value.trim() });
+      input.value = "";
+      if (!answer.ok) { problem.textContent = errorText(answer.data, answer.status); input.setAttribute("aria-invalid", "true"); return; }
+      signedIn(answer.data);
+      if (location.hash === "#/overview") render(); else location.hash = "#/overview";
     });
     return [form];
   }
@@ -507,8 +483,7 @@
     ];
   }
   async function apiIfMatch(method, path, body, version) {
-    const headers = { accept: "application/json", "content-type": "application/json", "x-govledger-client": "ui", "if-match": `"${version}"` };
-    if (state.token) headers.authorization = `Bearer ${state.token}`;
+    const headers = headersFor(method, { "content-type": "application/json", "if-match": `"${version}"` });
     const response = await fetch(path, { method, headers, body: JSON.stringify(body), credentials: "same-origin" });
     const data = await response.json().catch(() => null);
     return { status: response.status, ok: response.ok, data };
@@ -808,10 +783,7 @@
     for (const made of state.charts) made.destroy();
     state.charts = [];
     const name = (location.hash.replace(/^#\/?/, "") || "overview").split("?")[0];
-    if (!state.me && state.token) {
-      const message = await identify(state.token);
-      if (message) { sessionStorage.removeItem(TOKEN_KEY); state.token = null; }
-    }
+    if (!state.me && !state.checked) { state.checked = true; await identify(); }
     const signedIn = Boolean(state.me);
     document.getElementById("nav").hidden = !signedIn;
     document.getElementById("identity").hidden = !signedIn;
