@@ -41,7 +41,9 @@ def _provider(name: str, data: Data, placeholders: list[str], index: int) -> Dat
         if value is None:
             value = placeholder(name, key["id"])
             placeholders.append(f"providers[{index}].keys[{k}].value")
-        keys.append({"id": key["id"], "value": value, "weight": key["weight"], "models": key["models"]})
+        keys.append(
+            {"id": key["id"], "value": value, "weight": key["weight"], "models": key["models"]}
+        )
     return {"name": name, "type": data["type"], "base_url": data["base_url"], "keys": keys}
 
 

@@ -103,13 +103,12 @@ class Browser:
                 return False
             return text if wanted(text) else False
 
-        return self.until(check, timeout)
+        return str(self.until(check, timeout))
 
     def button(self, label: str, within: str = "body") -> Any:
         """The visible button whose text or aria-label is `label`."""
-        from selenium.webdriver.common.by import By
-
         from selenium.common.exceptions import StaleElementReferenceException
+        from selenium.webdriver.common.by import By
 
         def found(driver: Any) -> Any:
             try:
@@ -159,7 +158,8 @@ class Browser:
         self.driver.execute_script(AXE.read_text())
         result: dict[str, Any] = self.driver.execute_async_script(
             "const done = arguments[arguments.length - 1];"
-            "axe.run(document, {resultTypes: ['violations']}).then(r => done(r), e => done({error: String(e)}));"
+            "axe.run(document, {resultTypes: ['violations']})"
+            ".then(r => done(r), e => done({error: String(e)}));"
         )
         if "error" in result:
             raise AssertionError(result["error"])
@@ -167,7 +167,7 @@ class Browser:
 
     def console_problems(self) -> list[str]:
         """Console errors since the last call (CSP violations, script errors, failed loads)."""
-        entries = self.driver.get_log("browser")
+        entries = self.driver.get_log("browser")  # type: ignore[no-untyped-call]
         found = [str(e["message"]) for e in entries if e["level"] in ("SEVERE", "ERROR")]
         return [m for m in found if SIGNED_OUT_PROBE not in m]
 

@@ -57,7 +57,8 @@ def fetch(browser: Browser, method: str, path: str, token: str | None, **headers
     return browser.driver.execute_async_script(
         "const [method, path, token, headers, done] = arguments;"
         "if (token) headers.authorization = 'Bearer ' + token;"
-        "fetch(path, {method, headers, body: method === 'GET' ? undefined : '{\"id\": \"x\", \"name\": \"x\"}'})"
+        "const body = method === 'GET' ? undefined : JSON.stringify({id: 'x', name: 'x'});"
+        "fetch(path, {method, headers, body})"
         ".then(async r => done({status: r.status, body: await r.text()}));",
         method,
         path,
@@ -172,7 +173,7 @@ def test_the_audit_view_shows_a_ui_change_with_its_diff(browser: Browser) -> Non
     browser.fill("#audit-filters input[name=resource_id]", "c-audit")
     browser.fill("#audit-filters input[name=source]", "ui")
     browser.button("Filter").click()
-    row = '#audit-table tr[data-position]:nth-of-type(3)'  # created, its diff, updated
+    row = "#audit-table tr[data-position]:nth-of-type(3)"  # created, its diff, updated
     assert "customer.updated" in browser.text_of(row, lambda text: "ui" in text)
     browser.button("Diff", row).click()
     changed = browser.text_of("#audit-table .diff tr.changed", lambda text: "name" in text)
@@ -198,7 +199,12 @@ def test_422_problems_are_shown_beside_their_fields(browser: Browser) -> None:
         browser,
         "customers",
         "Customers",
-        {"id": "c-bad", "name": "Bad", "budgets[0].max_limit": "5", "budgets[0].reset_duration": "soon"},
+        {
+            "id": "c-bad",
+            "name": "Bad",
+            "budgets[0].max_limit": "5",
+            "budgets[0].reset_duration": "soon",
+        },
     )
     problem = browser.find('#entity-form [data-path="budgets[0].reset_duration"]')
     assert problem.get_attribute("aria-invalid") == "true"
@@ -223,8 +229,13 @@ def test_a_post_with_the_session_cookie_but_no_csrf_token_is_refused(
 def test_verify_request_record_config_plan_and_routing(
     browser: Browser, api: Api, gateway: RunningGateway, tmp_path: Path
 ) -> None:
-    made = api.post("/api/governance/virtual-keys", {"id": "k-log", "name": "Log", "provider_configs": [{"provider": "mock"}]})
-    client(gateway, made.json["value"]).chat.completions.create(model="m1", messages=hi(), max_tokens=10)
+    made = api.post(
+        "/api/governance/virtual-keys",
+        {"id": "k-log", "name": "Log", "provider_configs": [{"provider": "mock"}]},
+    )
+    client(gateway, made.json["value"]).chat.completions.create(
+        model="m1", messages=hi(), max_tokens=10
+    )
     browser.login(ADMIN)
     browser.go("audit", "Audit")
     browser.find("#verify").click()
@@ -277,10 +288,27 @@ PAGES = [  # page, heading, an element that shows it has loaded
 def test_main_pages_have_no_serious_accessibility_violation_nor_console_error(
     browser: Browser, api: Api, gateway: RunningGateway
 ) -> None:
-    api.post("/api/governance/customers", {"id": "c-a11y", "name": "Accessible", "budgets": [{"max_limit": "1", "reset_duration": "1M", "calendar_aligned": True}]})
-    made = api.post("/api/governance/virtual-keys", {"id": "k-a11y", "name": "A11y", "customer_id": "c-a11y", "provider_configs": [{"provider": "mock"}]})
+    api.post(
+        "/api/governance/customers",
+        {
+            "id": "c-a11y",
+            "name": "Accessible",
+            "budgets": [{"max_limit": "1", "reset_duration": "1M", "calendar_aligned": True}],
+        },
+    )
+    made = api.post(
+        "/api/governance/virtual-keys",
+        {
+            "id": "k-a11y",
+            "name": "A11y",
+            "customer_id": "c-a11y",
+            "provider_configs": [{"provider": "mock"}],
+        },
+    )
     if made.status == 201:
-        client(gateway, made.json["value"]).chat.completions.create(model="m1", messages=hi(), max_tokens=10)
+        client(gateway, made.json["value"]).chat.completions.create(
+            model="m1", messages=hi(), max_tokens=10
+        )
     browser.login(ADMIN)
     for page, heading, loaded in PAGES:
         browser.go(page, heading)

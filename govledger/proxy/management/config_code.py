@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from govledger.ledger.config import ConfigFile, parse_config
-from govledger.ledger.credentials import generate_virtual_key
 from govledger.ledger.config_export import export_config
+from govledger.ledger.credentials import generate_virtual_key
 from govledger.ledger.money import json_default
 from govledger.ledger.plan import Plan, describe, make_plan
 from govledger.proxy.management.auth import Principal, deny, management, require
