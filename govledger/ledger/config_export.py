@@ -27,7 +27,8 @@ SETTINGS = (
 
 def placeholder(provider: str, key_id: str) -> str:
     """The env.NAME an encrypted provider key is exported as, e.g. env.OPENAI_MAIN_KEY."""
-    return "env." + re.sub(r"[^A-Z0-9]+", "_", f"{provider}_{key_id}_KEY".upper()).strip("_")
+    name = re.sub(r"[^A-Z0-9]+", "_", f"{provider}_{key_id}_KEY".upper()).strip("_")
+    return f"env.{'P_' if name[0].isdigit() else ''}{name}"
 
 
 def _budgets(items: list[Data]) -> list[Data]:
