@@ -64,11 +64,29 @@ class Browser:
         """Load a page of the gateway."""
         self.driver.get(self.url + path)
 
-    def until(self, condition: Callable[[Any], T], timeout: float = WAIT_S) -> T:
+    def until(self, condition: Callable[[Any], T], timeout: float = WAIT_S, poll: float = 0.1) -> T:
         """Wait for a condition of the driver (explicit wait, polled)."""
         from selenium.webdriver.support.ui import WebDriverWait
 
-        return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(condition)
+        return WebDriverWait(self.driver, timeout, poll_frequency=poll).until(condition)
+
+    def filtered(self, form: str, rows: str, wanted: Callable[[str], bool]) -> Any:
+        """Submit a filter form until a row of the result is wanted (the views lag the
+        ledger a moment); the row."""
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        def probe(driver: Any) -> Any:
+            try:
+                if self.all("[aria-busy=true]"):  # a load in flight: its answer re-renders
+                    return False
+                found = [row for row in self.all(rows) if wanted(row.text)]
+                if not found:
+                    self.button("Filter", form).click()
+            except StaleElementReferenceException:
+                return False
+            return found[0] if found else False
+
+        return self.until(probe, poll=0.5)
 
     def find(self, css: str, timeout: float = WAIT_S) -> Any:
         """The first visible element matching a CSS selector, once it is there."""

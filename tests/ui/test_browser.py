@@ -172,10 +172,10 @@ def test_the_audit_view_shows_a_ui_change_with_its_diff(browser: Browser) -> Non
     browser.go("audit", "Audit")
     browser.fill("#audit-filters input[name=resource_id]", "c-audit")
     browser.fill("#audit-filters input[name=source]", "ui")
-    browser.button("Filter").click()
-    row = "#audit-table tr[data-position]:nth-of-type(3)"  # created, its diff, updated
-    assert "customer.updated" in browser.text_of(row, lambda text: "ui" in text)
-    browser.button("Diff", row).click()
+    rows = "#audit-table tr[data-position]"
+    row = browser.filtered("#audit-filters", rows, lambda text: "customer.updated" in text)
+    assert " ui " in f" {row.text} "
+    row.find_element("css selector", "button").click()
     changed = browser.text_of("#audit-table .diff tr.changed", lambda text: "name" in text)
     assert "Before" in changed and "After" in changed
     if SHOTS:
@@ -243,9 +243,8 @@ def test_verify_request_record_config_plan_and_routing(
 
     browser.go("requests", "Request log")
     browser.fill("#request-filters input[name=virtual_key_id]", "k-log")
-    browser.button("Filter").click()
-    browser.find("#requests-table tr[data-request]")
-    browser.button("Details", "#requests-table").click()
+    row = browser.filtered("#request-filters", "#requests-table tr[data-request]", bool)
+    row.find_element("css selector", "button").click()
     record = browser.text_of("#request-detail", lambda text: "attempts" in text)
     assert "reservations" in record and "input_tokens" in record
     if SHOTS:

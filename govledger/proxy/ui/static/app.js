@@ -656,7 +656,9 @@
     let cursor = null;
     const filters = filterForm("audit-filters", [["actor", "Actor"], ["action", "Action"], ["resource_type", "Resource type"], ["resource_id", "Resource ID"], ["source", "Source"], ["from", "From (UTC)", "datetime-local"], ["to", "To (UTC)", "datetime-local"]], () => { cursor = null; load(false); });
     async function load(append) {
+      tbody.setAttribute("aria-busy", "true");
       const answer = await api("GET", `/api/audit/events${query({ ...filters.values(), limit: 50, cursor })}`);
+      tbody.setAttribute("aria-busy", "false");
       if (!answer.ok) { status.textContent = errorText(answer.data, answer.status); return; }
       const rows = answer.data.data.map((row) => {
         const detail = el("tr", { hidden: true }, el("td", { colspan: 7 }, diffTable(parseJson(row.before), parseJson(row.after))));
@@ -713,7 +715,9 @@
     const filters = filterForm("request-filters", [["virtual_key_id", "Key"], ["model", "Model"], ["status", "Status"], ["from", "From (UTC)", "datetime-local"], ["to", "To (UTC)", "datetime-local"]], () => { cursor = null; load(false); });
     const columns = ["admitted_at", "key_id", "model", "provider", "status", "input_tokens", "output_tokens", "cost", "latency_ms"];
     async function load(append) {
+      tbody.setAttribute("aria-busy", "true");
       const answer = await api("GET", `/api/audit/requests${query({ ...filters.values(), limit: 50, cursor })}`);
+      tbody.setAttribute("aria-busy", "false");
       if (!answer.ok) { status.textContent = errorText(answer.data, answer.status); return; }
       const rows = answer.data.data.map((row) => el("tr", { "data-request": row.request_id },
         columns.map((c) => el("td", { text: c === "admitted_at" ? when(row[c]) : (c === "cost" ? money(row[c]) : summary(row[c])) })),
