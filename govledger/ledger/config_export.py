@@ -22,6 +22,7 @@ SETTINGS = (
     "record_headers",
     "mcp_clients",
     "routing",
+    "adaptive",
 )
 
 
