@@ -207,7 +207,7 @@ def test_422_problems_are_shown_beside_their_fields(browser: Browser) -> None:
         },
     )
     problem = browser.find('#entity-form [data-path="budgets[0].reset_duration"]')
-    assert problem.get_attribute("aria-invalid") == "true"
+    browser.until(lambda driver: problem.get_attribute("aria-invalid") == "true")  # the 422
     slot = f"#{problem.get_attribute('id')}-problem"
     assert browser.text_of(slot, bool)
 
