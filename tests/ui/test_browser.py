@@ -317,6 +317,16 @@ def test_main_pages_have_no_serious_accessibility_violation_nor_console_error(
         assert not browser.console_problems(), page  # CSP violations are console errors
         if SHOTS and page in ("customers", "keys", "providers"):
             browser.screenshot(Path(SHOTS) / f"{page}.png")
+    from selenium.webdriver.common.keys import Keys
+
+    browser.driver.refresh()  # keyboard: the first Tab reaches the skip link, Enter uses it
+    browser.find("#logout")
+    browser.find("body").send_keys(Keys.TAB)
+    assert browser.driver.execute_script("return document.activeElement.className") == "skip"
+    browser.driver.switch_to.active_element.send_keys(Keys.ENTER)
+    browser.until(
+        lambda driver: driver.execute_script("return document.activeElement.id") == "main"
+    )
     browser.driver.set_window_size(420, 860)  # a narrow window
     try:
         browser.go("customers", "Customers")
