@@ -40,9 +40,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+CREATED: list[str] = []  # PostgreSQL databases made by this run, dropped at its end
 KEY = "sk-bf-bench-0000000000000000"
 BODY = json.dumps(
     {"model": "bench-model", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16}
@@ -72,16 +74,19 @@ class Round:
         return (
             f"{self.tree:>5}: {self.cpu_us_per_request:7.0f} us CPU/request ({parts}); "
             f"{self.requests / self.seconds:6.0f} req/s; p50 {lat[len(lat) // 2]:.2f} ms, "
-            f"p99 {lat[int(len(lat) * 0.99)]:.2f} ms; {self.settled} settled"
+            f"p99 {lat[int(len(lat) * 0.99)]:.2f} ms, p99.9 {lat[int(len(lat) * 0.999)]:.2f} ms, "
+            f"max {lat[-1]:.1f} ms; {self.settled} settled"
         )
 
 
-def bench_config(upstream_port: int) -> dict[str, object]:
-    """bench/govledger-bench.json pointed at the fake upstream."""
+def bench_config(upstream_port: int, durability: str | None) -> dict[str, object]:
+    """bench/govledger-bench.json pointed at the fake upstream (and `ledger.durability`)."""
     config: dict[str, object] = json.loads((ROOT / "bench/govledger-bench.json").read_text())
     providers = config["providers"]
     assert isinstance(providers, list)
     providers[0]["base_url"] = f"http://127.0.0.1:{upstream_port}/v1"
+    if durability is not None:
+        config["ledger"] = {"durability": durability}
     return config
 
 
@@ -171,7 +176,7 @@ def run_tree(
     folder = work / f"{label}-{n}"
     folder.mkdir()
     db = folder / "ledger.sqlite"
-    url = f"sqlite:///{db}" if args.store == "sqlite" else args.postgres_url
+    url = f"sqlite:///{db}" if args.store == "sqlite" else fresh_database(args.postgres_url, n)
     env = {
         **os.environ,
         "PYTHONPATH": str(tree),
@@ -226,6 +231,25 @@ def record_flames(pid: int, folder: Path, form: str) -> list[subprocess.Popen[by
     ]
 
 
+def fresh_database(server_url: str, n: int) -> str:
+    """A new, empty PostgreSQL database on the server of `server_url` (dropped first if left)."""
+    name = f"govledger_smoke_{os.getpid()}_{n}_{len(CREATED)}"
+    base, _, _ = server_url.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {name}")
+        connection.execute(f"CREATE DATABASE {name}")
+    CREATED.append(f"{base}/{name}")
+    return CREATED[-1]
+
+
+def drop_databases() -> None:
+    """Drop every database this run created."""
+    for url in CREATED:
+        base, _, name = url.rpartition("/")
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
+            connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def export_tree(ref: str, into: Path) -> Path:
     """The files of a git ref, extracted into a folder."""
     archive = into / "base.tar"
@@ -247,7 +271,14 @@ def main() -> None:
     parser.add_argument("--tolerance", type=float, default=0.15)
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument(
-        "--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test", help="--store"
+        "--postgres-url",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="the server for --store postgres: a fresh database per round, dropped after",
+    )
+    parser.add_argument(
+        "--durability",
+        choices=("before_response", "after_response"),
+        help="ledger.durability in the config (a base older than the setting refuses it)",
     )
     parser.add_argument("--flames", type=Path, help="write a py-spy profile per process here")
     parser.add_argument(
@@ -256,6 +287,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18490)
     parser.add_argument("--upstream-port", type=int, default=18491)
     args = parser.parse_args()
+    # A SIGTERM unwinds like Ctrl-C, so the servers and the fake upstream are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     with tempfile.TemporaryDirectory(prefix="govledger-smoke-") as tmp:
         work = Path(tmp)
@@ -263,7 +296,7 @@ def main() -> None:
         if args.base != "none":
             trees["base"] = export_tree(args.base, work)
         config = work / "config.json"
-        config.write_text(json.dumps(bench_config(args.upstream_port)))
+        config.write_text(json.dumps(bench_config(args.upstream_port, args.durability)))
         upstream = subprocess.Popen(
             [sys.executable, "-m", "govledger", "mock-upstream"]
             + ["--port", str(args.upstream_port)],
@@ -283,6 +316,7 @@ def main() -> None:
         finally:
             upstream.terminate()
             upstream.wait(timeout=30)
+            drop_databases()
 
     median = {
         label: statistics.median(r.cpu_us_per_request for r in rounds if r.tree == label)
