@@ -20,6 +20,7 @@ from tests.e2e.openai_support import budget, make_config, virtual_key
 from tests.faults.harness import (
     BackgroundLoad,
     LoadPlan,
+    LoadResult,
     MockUpstreamProcess,
     ServedGateway,
     read_ledger,
@@ -40,6 +41,23 @@ AFTER = LoadPlan(requests=40, concurrency=8, surfaces=SURFACES, seed=10, deadlin
 ABANDONED = "process stopped before settling"
 
 
+def killed_under_load(gateway: ServedGateway, kill: str) -> tuple[LoadResult, float]:
+    """Start it, load it, kill -9 the server (or its process group) once KILL_AFTER_SERVED
+    were served; the load's records and the moment of the kill, its children gone."""
+    gateway.start()
+    load = BackgroundLoad(gateway.url, DURING).start()
+    load.wait_served(KILL_AFTER_SERVED, timeout=30)
+    killed_at = time.monotonic()
+    if kill == "server":
+        gateway.kill9()
+    else:
+        gateway.kill9_group()
+    during = load.join()
+    # The commit and projection processes do not outlive the server.
+    wait_for(lambda: not gateway.group(), 10, "the server's children to exit")
+    return during, killed_at
+
+
 @pytest.mark.fault_bound(75)
 @pytest.mark.parametrize("kill", ["server", "process_group"])
 def test_kill9_under_load_loses_no_served_request_and_closes_every_orphan(
@@ -51,18 +69,7 @@ def test_kill9_under_load_loses_no_served_request_and_closes_every_orphan(
 ) -> None:
     upstream = mock_upstream(latency_ms=UPSTREAM_LATENCY_MS)
     gateway = served_gateway(store_url, CONFIG, upstream.url)
-    gateway.start()
-
-    load = BackgroundLoad(gateway.url, DURING).start()
-    load.wait_served(KILL_AFTER_SERVED, timeout=30)
-    killed_at = time.monotonic()
-    if kill == "server":
-        gateway.kill9()
-    else:
-        gateway.kill9_group()
-    during = load.join()
-    # The commit and projection processes do not outlive the server.
-    wait_for(lambda: not gateway.group(), 10, "the server's children to exit")
+    during, killed_at = killed_under_load(gateway, kill)
 
     crashed = read_ledger(store_url)
     assert crashed.double_charged == set()
@@ -149,14 +156,7 @@ def test_kill9_in_after_response_mode_loses_only_settlements_served_just_before_
     the worst case); nothing is charged twice and nothing stays open."""
     upstream = mock_upstream(latency_ms=UPSTREAM_LATENCY_MS)
     gateway = served_gateway(store_url, AFTER_RESPONSE, upstream.url)
-    gateway.start()
-
-    load = BackgroundLoad(gateway.url, DURING).start()
-    load.wait_served(KILL_AFTER_SERVED, timeout=30)
-    killed_at = time.monotonic()
-    gateway.kill9()
-    during = load.join()
-    wait_for(lambda: not gateway.group(), 10, "the server's children to exit")
+    during, killed_at = killed_under_load(gateway, "server")
 
     crashed = read_ledger(store_url)
     assert crashed.double_charged == set()
