@@ -28,7 +28,6 @@ import asyncio
 import json
 import os
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,9 @@ from pathlib import Path
 
 import aiohttp
 import psycopg
+
+from govledger.ledger import events as ev
+from govledger.ledger.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")
@@ -156,17 +158,13 @@ async def load(url: str, requests: int, connections: int) -> tuple[list[float], 
         return latencies, time.perf_counter() - started, failures
 
 
-def settled_in(db: Path) -> int:
-    """RequestSettled events in the usage log of a SQLite store (`x.sqlite`: `x.usage.sqlite`)."""
-    with sqlite3.connect(db.with_name(f"{db.stem}.usage{db.suffix}")) as connection:
-        tables = [
-            r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        ]
-        table = next(t for t in tables if t.endswith("events"))
-        row = connection.execute(
-            f"SELECT count(*) FROM {table} WHERE topic LIKE '%RequestSettled%'"  # noqa: S608
-        ).fetchone()
-    return int(row[0])
+def settled_in(database_url: str) -> int:
+    """RequestSettled events in the usage log of the store."""
+    store = Store(database_url, create_tables=False)
+    try:
+        return sum(isinstance(e, ev.RequestSettled) for _, e in store.iterate("usage"))
+    finally:
+        store.close()
 
 
 def run_tree(
@@ -206,9 +204,9 @@ def run_tree(
     if warm_failures or failures:
         raise SystemExit(f"{label}: {warm_failures + failures} request(s) not answered 200")
     cpu = {k: after[k] - before.get(k, 0.0) for k in after if k != "tracker"}
-    settled = settled_in(db) if args.store == "sqlite" else -1
+    settled = settled_in(url)
     expected = args.warmup + args.requests
-    if settled not in (-1, expected):
+    if settled != expected:
         raise SystemExit(f"{label}: {settled} settlements in the ledger for {expected} answers")
     return Round(label, args.requests, seconds, cpu, latencies, settled)
 
