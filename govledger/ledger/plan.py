@@ -156,6 +156,8 @@ def make_plan(
     }
     if config.routing != "weighted":  # absent by default: older settings plan no change
         settings["routing"] = config.routing
+    if config.adaptive is not None:  # likewise
+        settings["adaptive"] = config.adaptive.model_dump(exclude_none=True)
     # Absent by default (older settings plan no change), written once it was ever set.
     if config.ledger.durability != "before_response" or "ledger" in state.settings():
         settings["ledger"] = {"durability": config.ledger.durability}

@@ -89,10 +89,14 @@ def create_app(
             lambda: runtime.usage,
             settings.metrics_key_budgets,
             runtime.clock.now,
-            lambda: route_families(runtime.usage.routes, time.time()),
+            lambda: route_families(runtime.usage.routes, time.time(), runtime.routing_groups()),
         )
     )
-    upstream = Upstream(settings.upstream_timeout_s)
+    upstream = Upstream(
+        settings.upstream_timeout_s,
+        cooling=lambda: runtime.usage.routes.cooling,
+        now=lambda: runtime.clock.now().timestamp(),
+    )
     tracing = Tracing()  # OTLP traces when the OTEL_* variables configure them
 
     @asynccontextmanager
