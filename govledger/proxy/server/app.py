@@ -23,6 +23,7 @@ from govledger import __version__
 from govledger.exporters.prometheus import PrometheusExporter, Sources
 from govledger.ledger.clock import Clock
 from govledger.ledger.config import ConfigFile
+from govledger.ledger.heap import freeze_after_start, thaw
 from govledger.proxy.enforcement.settlement import Origin
 from govledger.proxy.flow.gateway import Gateway, Limits
 from govledger.proxy.flow.idempotency import IdempotencyCache
@@ -115,6 +116,7 @@ def create_app(
         await upstream.start()
         tracing.start()
         mock = await _start_mock(settings.mock_upstream_port, mock_socket, settings.max_body_bytes)
+        freeze_after_start()  # no request waits on a full pass over the start-up heap
         if on_ready is not None:
             on_ready(runtime)
         try:
@@ -128,6 +130,7 @@ def create_app(
             tracing.stop()
             runtime.stop()
             metrics.close()
+            thaw()
 
     # /docs is the UI's own page (Swagger UI served from the gateway, not a CDN); no ReDoc.
     app = GatewayApp(
