@@ -62,6 +62,7 @@ class Settings:
     retain_requests: str | None = None  # request log rows older than this go (e.g. 400d)
     retain_headers: str | None = None  # recorded header values older than this go (e.g. 30d)
     secret_ttl_s: float = 300.0  # how often a referenced secret is fetched again (default)
+    session_ttl_s: float = 8 * 3600.0  # a sign-in session's life (docs/identity.md)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -88,6 +89,7 @@ class Settings:
             "retain_requests": env.get("GOVLEDGER_RETAIN_REQUESTS") or None,
             "retain_headers": env.get("GOVLEDGER_RETAIN_HEADERS") or None,
             "secret_ttl_s": _number(env, "GOVLEDGER_SECRET_TTL", 300.0, float),
+            "session_ttl_s": _number(env, "GOVLEDGER_SESSION_TTL", 8 * 3600.0, float),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
