@@ -9,7 +9,9 @@ from govledger.proxy.management import (
     access_reports,
     audit,
     budgets,
+    chain,
     compliance,
+    config_code,
     controls_report,
     customers,
     guardrails,
@@ -39,6 +41,7 @@ def install(app: FastAPI, runtime: Runtime, gateway: Gateway) -> Management:
         providers,
         budgets,
         audit,
+        chain,
         reports,
         compliance,
         access_reports,
@@ -48,6 +51,7 @@ def install(app: FastAPI, runtime: Runtime, gateway: Gateway) -> Management:
         guardrails,
         routes,
         subjects,
+        config_code,
     ):
         app.include_router(module.router(), responses=REFUSALS)
     install_handlers(app)

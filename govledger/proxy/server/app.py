@@ -23,6 +23,7 @@ from govledger import __version__
 from govledger.exporters.prometheus import PrometheusExporter, Sources
 from govledger.ledger.clock import Clock
 from govledger.ledger.config import ConfigFile
+from govledger.ledger.heap import freeze_after_start, thaw
 from govledger.proxy.enforcement.settlement import Origin
 from govledger.proxy.flow.gateway import Gateway, Limits
 from govledger.proxy.flow.idempotency import IdempotencyCache
@@ -45,6 +46,7 @@ from govledger.proxy.surfaces.hotpath import Handler, HotPath
 from govledger.proxy.surfaces.mcp import McpSurface
 from govledger.proxy.surfaces.openai import OpenAISurface
 from govledger.proxy.surfaces.unrouted import unrouted
+from govledger.proxy.ui.pages import routes as ui_routes
 from govledger.proxy.upstream.chain import Upstream
 
 
@@ -115,6 +117,7 @@ def create_app(
         await upstream.start()
         tracing.start()
         mock = await _start_mock(settings.mock_upstream_port, mock_socket, settings.max_body_bytes)
+        freeze_after_start()  # no request waits on a full pass over the start-up heap
         if on_ready is not None:
             on_ready(runtime)
         try:
@@ -128,8 +131,12 @@ def create_app(
             tracing.stop()
             runtime.stop()
             metrics.close()
+            thaw()
 
-    app = GatewayApp(title="govledger", version=__version__, lifespan=lifespan)
+    # /docs is the UI's own page (Swagger UI served from the gateway, not a CDN); no ReDoc.
+    app = GatewayApp(
+        title="govledger", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.runtime = runtime
     gateway = Gateway(
         governance=runtime,
@@ -161,6 +168,7 @@ def create_app(
     app.router.routes.extend(anthropic.routes_with_parameters())
     app.router.routes.extend(GeminiSurface(exchange).routes())
     app.router.routes.append(metrics.route())
+    app.router.routes.extend(ui_routes())
     app.hot_routes.extend(McpSurface(mcp).routes())
     # The router knows the hot routes too, so a wrong method is a 405 naming the right ones.
     app.router.routes.extend(app.hot_routes)
