@@ -160,10 +160,13 @@ def start_gateway(
     text = _with_mock_port(config, mock_port)
     settings = Settings(
         database_url=database_url,
-        instance="test",
-        secret_key_file=tmp_path / "secret.key",
         mock_upstream_port=mock_port,
-        **{"upstream_timeout_s": 10, **overrides},
+        **{
+            "upstream_timeout_s": 10,
+            "instance": "test",
+            "secret_key_file": tmp_path / "secret.key",
+            **overrides,
+        },
     )
     app = create_app(settings, parse_config(text), clock=clock, rng=rng)
     port = free_port()

@@ -1,10 +1,12 @@
 """Who had what access at an instant, and what changed between two: pure folds of the
 governance events (never of the current state), so any past instant is a replay away.
 
-Subjects today are admin tokens (role and the permissions that role granted then), virtual
-keys (team, customer, status, expiry), teams and custom roles. Users and SCIM identities do
-not exist yet (the identity issue is not built): `AccessReview.identities` is where they
-will fold in, and it is always empty now.
+Subjects are admin tokens (role and the permissions that role granted then), virtual keys
+(team, customer, status, expiry), teams, custom roles, and users (role, its permissions,
+teams, active, and the identity provider that manages them: an OIDC issuer, or `scim` for a
+SCIM identity). `AccessReview.identities` holds the users' rows. A user's name is their
+`personal.user_name` when the events are opened (`erased` once they are forgotten; the fold
+of sealed events shows none).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from govledger.ledger.access import BUILTIN_ROLES
 from govledger.ledger.entities import GovernanceState, kind_and_action
 
 Row = dict[str, Any]
-REVIEWED = ("admin_token", "virtual_key", "team", "role")
+REVIEWED = ("admin_token", "virtual_key", "team", "role", "user")
 REVIEW_COLUMNS = [
     "subject_type",
     "subject_id",
@@ -33,6 +35,8 @@ REVIEW_COLUMNS = [
     "managed_by",
     "changed_at",
     "changed_by",
+    "teams",
+    "idp",
 ]
 CHANGE_COLUMNS = [
     "at",
@@ -119,6 +123,17 @@ def subject_row(fold: AccessFold, kind: str, entity_id: str, data: Row) -> Row:
         row["customer_id"] = data.get("customer_id")
     elif kind == "role":
         row.update(role=entity_id, permissions=sorted(data.get("permissions", [])))
+    elif kind == "user":
+        personal = data.get("personal")
+        role = data.get("role")
+        row.update(
+            name=personal.get("user_name") if isinstance(personal, dict) else None,
+            role=role,
+            permissions=role_permissions(state, role) if role else [],
+            teams=sorted(data.get("teams", [])),
+            idp=data.get("idp"),
+            status="active" if data.get("active", True) else "inactive",
+        )
     return row
 
 
@@ -129,7 +144,8 @@ def review_of(fold: AccessFold, at: datetime) -> AccessReview:
         for kind in REVIEWED
         for entity_id, data in sorted(fold.state.live(kind).items())
     ]
-    return AccessReview(at=at.isoformat(), subjects=tuple(rows))
+    users = tuple(row for row in rows if row["subject_type"] == "user")
+    return AccessReview(at=at.isoformat(), subjects=tuple(rows), identities=users)
 
 
 def review_at(events: Iterable[ev.LedgerEvent], at: datetime) -> AccessReview:
@@ -152,6 +168,14 @@ def _access(kind: str, data: Row | None, state: GovernanceState) -> Row | None:
         }
     if kind == "team":
         return {"customer_id": data.get("customer_id")}
+    if kind == "user":
+        role = data.get("role")
+        return {
+            "role": role,
+            "permissions": role_permissions(state, role) if role else [],
+            "teams": sorted(data.get("teams", [])),
+            "active": data.get("active", True),
+        }
     return {"permissions": sorted(data.get("permissions", []))}
 
 
@@ -164,8 +188,15 @@ def classify(kind: str, action: str, before: Row | None, after: Row | None) -> t
         return "grant", _describe(kind, after)
     if after is None or before is None:
         return "revocation", _describe(kind, before or {})
-    if kind == "admin_token" and before["role"] != after["role"]:
+    if kind in ("admin_token", "user") and before["role"] != after["role"]:
         return "role_change", f"role {before['role']} -> {after['role']}"
+    if kind == "user" and before["active"] != after["active"]:
+        return ("grant", "activated") if after["active"] else ("revocation", "deactivated")
+    if kind == "user" and before["teams"] != after["teams"]:
+        joined = sorted(set(after["teams"]) - set(before["teams"]))
+        left = sorted(set(before["teams"]) - set(after["teams"]))
+        change = "reassignment" if joined and left else "grant" if joined else "revocation"
+        return change, f"teams joined {joined or '[]'}, left {left or '[]'}"
     if kind == "role" and before != after:
         added = sorted(set(after["permissions"]) - set(before["permissions"]))
         removed = sorted(set(before["permissions"]) - set(after["permissions"]))
@@ -185,6 +216,8 @@ def _describe(kind: str, access: Row) -> str:
         return f"team {access.get('team_id')}, customer {access.get('customer_id')}"
     if kind == "team":
         return f"customer {access.get('customer_id')}"
+    if kind == "user":
+        return f"role {access.get('role')}, teams {access.get('teams')}"
     return f"permissions {access.get('permissions')}"
 
 

@@ -104,6 +104,8 @@ def gather(
     delivered = {a.alert_id for a in alerts if a.outcome == "delivered"}
     undelivered = sorted({a.alert_id for a in alerts} - delivered)
     entity = [e for e in inside if isinstance(e, ev.EntityEvent)]
+    erasures = [e for e in inside if isinstance(e, ev.SubjectErased)]
+    runs = [e for e in inside if isinstance(e, ev.RetentionPruned)]
     sources = Counter(e.source for e in entity)
     codes = Counter(code for code, _ in refused)
 
@@ -152,7 +154,19 @@ def gather(
             note=", ".join(f"{source} {n}" for source, n in sorted(sources.items())),
         ),
         "identities": Evidence(
-            len(review.identities), note="users and SCIM identities are not built yet"
+            len(review.identities),
+            _sample([f"{r['subject_id']} ({r['idp']}, {r['status']})" for r in review.identities]),
+            note="users at the period's end, by identity provider (scim: SCIM identities)",
+        ),
+        "erasures": Evidence(
+            len(erasures),
+            _sample([f"{e.ref} by {e.actor} ({e.keys_destroyed} key)" for e in erasures]),
+            note="subjects erased by destroying their key (SubjectErased); refs, never values",
+        ),
+        "retention_runs": Evidence(
+            len(runs),
+            _sample([f"{e.timestamp.isoformat()} {e.periods} {e.pruned}" for e in runs]),
+            note="pruning runs of the views (RetentionPruned)",
         ),
         "governance_events": Evidence(len(inside)),
         "audit_chain_head": Evidence(

@@ -10,6 +10,7 @@ from govledger.compliance.retention import RetentionPolicy, cutoffs, pruning_eve
 from govledger.ledger import events as ev
 from govledger.ledger.store import Store
 from govledger.projections.database import ViewDatabase
+from govledger.projections.usage_view import drop_past
 
 
 def prune(
@@ -23,21 +24,8 @@ def prune(
     """Apply the policy at the clock's now; returns the recorded event."""
     now = clock()
     cut = cutoffs(policy, now)
-    pruned: dict[str, int] = {}
     with db.transaction() as cur:
-        if "requests" in cut:
-            done = cur.execute(
-                "DELETE FROM gl_requests WHERE admitted_at < ? AND status <> 'admitted'",
-                (cut["requests"].isoformat(),),
-            )
-            pruned["requests"] = int(done.rowcount)
-        if "headers" in cut:
-            done = cur.execute(
-                "UPDATE gl_requests SET headers = NULL "
-                "WHERE admitted_at < ? AND headers IS NOT NULL AND headers <> '{}'",
-                (cut["headers"].isoformat(),),
-            )
-            pruned["headers"] = int(done.rowcount)
+        pruned = drop_past(cur, cut)
     event = pruning_event(policy, cut, pruned, actor, source, now)
     store.governance.save(event)
     return event

@@ -27,6 +27,7 @@ from govledger.exporters.consumer import Decode, event_id
 from govledger.ledger import events as ev
 from govledger.ledger.entities import kind_and_action
 from govledger.ledger.money import json_default, plain
+from govledger.ledger.personal import is_sealed, sealed_ref
 
 PRODUCT = "govledger"
 VERSION = __version__
@@ -35,12 +36,21 @@ SECRET_NAMES = re.compile(
     r"|x-bf-vk)($|[-_])",
     re.I,
 )
-OCSF_ACTIVITY = {"created": 1, "read": 2, "updated": 3, "rotated": 3, "deleted": 4}
+OCSF_ACTIVITY = {
+    "created": 1,
+    "read": 2,
+    "updated": 3,
+    "rotated": 3,
+    "joined_team": 3,
+    "left_team": 3,
+    "deleted": 4,
+}
 
 
 def redact(value: Any) -> Any:
     """A copy of a JSON value without the fields whose names look like credentials; a
-    provider key's `value_ref` is exported as `reference` (a reference is no secret)."""
+    provider key's `value_ref` is exported as `reference` (a reference is no secret); a
+    sealed personal value as `sealed:<subject ref>`."""
     if isinstance(value, dict):
         kept = {k: redact(v) for k, v in value.items() if not SECRET_NAMES.search(str(k))}
         if isinstance(value.get("value_ref"), str):
@@ -50,6 +60,8 @@ def redact(value: Any) -> Any:
         return [redact(v) for v in value]
     if isinstance(value, Decimal):
         return plain(value)
+    if is_sealed(value):  # personal data: the subject's pseudonym, never its ciphertext
+        return f"sealed:{sealed_ref(value) or ''}"
     return value
 
 

@@ -24,6 +24,7 @@ RESOURCES = (
     "roles",
     "admin_tokens",
     "guardrails",
+    "subjects",  # erasure of personal data (subjects:delete); Admin only
 )
 OPERATIONS = ("view", "create", "update", "delete")
 GOVERNED = ("customers", "teams", "virtual_keys", "providers")
@@ -55,6 +56,9 @@ class RoleSpec(Spec):
     name: str = Field(pattern=IDENTIFIER)
     permissions: list[Annotated[str, AfterValidator(check_permission)]] = Field(
         default_factory=list
+    )
+    rank: int | None = Field(
+        default=None, ge=0, le=1000, description="orders roles mapped to one user (Admin 300)"
     )
 
     @field_validator("name")

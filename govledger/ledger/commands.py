@@ -147,6 +147,8 @@ def virtual_key_data(
         problems.append(("team_id", f"no team {spec.team_id!r}"))
     if spec.customer_id is not None and state.get("customer", spec.customer_id) is None:
         problems.append(("customer_id", f"no customer {spec.customer_id!r}"))
+    if spec.user_id is not None and state.get("user", spec.user_id) is None:
+        problems.append(("user_id", f"no user {spec.user_id!r}"))
     routed: set[str] = set()
     for j, route in enumerate(spec.provider_configs):
         path = f"provider_configs[{j}]"

@@ -9,8 +9,6 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -21,9 +19,11 @@ from pydantic import (
 from govledger.ledger.periods import DurationError, parse_duration
 from govledger.ledger.route_params import health_params, health_problems
 from govledger.ledger.secrets.references import parse_reference
+from govledger.ledger.spec import IDENTIFIER as IDENTIFIER
+from govledger.ledger.spec import PROVIDER_NAME as PROVIDER_NAME
+from govledger.ledger.spec import Spec as Spec
+from govledger.ledger.sso import SsoSpec
 
-IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
-PROVIDER_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 MCP_CLIENT_NAME = r"^[A-Za-z0-9_]{1,32}$"
 MINUTE_SECONDS = 60
 MONTH_SECONDS = 31 * 86400
@@ -39,12 +39,6 @@ class ConfigError(ValueError):
     def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
         self.problems = list(problems)
         super().__init__("; ".join(f"{path}: {message}" for path, message in self.problems))
-
-
-class Spec(BaseModel):
-    """Base of every config model: unknown fields are refused."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _check_duration(value: str) -> str:
@@ -152,6 +146,19 @@ class CustomerSpec(Spec):
     _budgets = field_validator("budgets")(_distinct_durations)
 
 
+class PersonalKeysSpec(Spec):
+    """What a team's members may give their own keys (`/api/me/keys`)."""
+
+    providers: list[str] = Field(min_length=1, description="the providers a personal key uses")
+    models: list[str] = Field(default_factory=lambda: ["*"], description="models it may call")
+    max_budget: Decimal = Field(ge=0, description="the largest budget of one key, USD")
+    budget_duration: str = Field(default="30d", description="the period of that budget")
+    max_days: int = Field(default=90, ge=1, le=3650, description="the longest life of a key")
+    max_keys: int = Field(default=5, ge=1, le=100, description="live keys per member")
+
+    _duration = field_validator("budget_duration")(_check_duration)
+
+
 class TeamSpec(Spec):
     """A team, optionally owned by a customer, with its budgets."""
 
@@ -159,6 +166,7 @@ class TeamSpec(Spec):
     name: str = Field(min_length=1)
     customer_id: str | None = None
     budgets: list[BudgetSpec] = Field(default_factory=list)
+    personal_keys: PersonalKeysSpec | None = None
 
     _budgets = field_validator("budgets")(_distinct_durations)
 
@@ -288,6 +296,9 @@ class VirtualKeySpec(Spec):
     expires_at: datetime | None = None
     team_id: str | None = None
     customer_id: str | None = None
+    user_id: str | None = Field(
+        default=None, description="the user who owns the key (their budgets and limits apply too)"
+    )
     provider_configs: list[ProviderConfigSpec] = Field(default_factory=list)
     budgets: list[BudgetSpec] = Field(default_factory=list)
     rate_limit: RateLimitSpec | None = None
@@ -329,6 +340,15 @@ class VirtualKeySpec(Spec):
         if value is not None and info.data.get("team_id") is not None:
             raise ValueError("a virtual key belongs to a team or a customer, never both")
         return value
+
+
+class UserLimitsSpec(Spec):
+    """A user's own budgets and rate limit, checked on every key the user owns."""
+
+    budgets: list[BudgetSpec] = Field(default_factory=list)
+    rate_limit: RateLimitSpec | None = None
+
+    _budgets = field_validator("budgets")(_distinct_durations)
 
 
 class PricingOverrideSpec(Spec):
@@ -486,6 +506,11 @@ class ConfigFile(Spec):
         default_factory=dict, description='Header -> "*", "env.NAME" or a full-match regex'
     )
     record_headers: list[str] = Field(default_factory=list)
+    personal_headers: list[str] = Field(
+        default_factory=list,
+        description="Recorded headers whose values identify a person: sealed under a key per"
+        " subject, erasable (see docs/compliance.md)",
+    )
     mcp_clients: list[McpClientSpec] = Field(default_factory=list)
     guardrails: list[GuardrailSpec] = Field(default_factory=list)
     routing: Literal["weighted", "adaptive"] = Field(
@@ -496,6 +521,7 @@ class ConfigFile(Spec):
         default=None,
         description="adaptive routing's parameters (docs/routing.md); absent: defaults",
     )
+    sso: SsoSpec | None = Field(None, description="Single sign-on (docs/identity.md)")
 
     @field_validator("required_headers")
     @classmethod
@@ -570,6 +596,12 @@ def describe_errors(items: Sequence[Any]) -> list[tuple[str, str]]:
 def check_references(config: ConfigFile) -> list[tuple[str, str]]:
     """Return the problems of ids that are duplicated or point at nothing."""
     problems = credential_problems(config.record_headers, config.model_dump())
+    recorded = {name.lower() for name in config.record_headers}
+    problems += [
+        (f"personal_headers[{i}]", f"{name!r} is not one of record_headers")
+        for i, name in enumerate(config.personal_headers)
+        if name.lower() not in recorded
+    ]
     for section in ("providers", "customers", "teams", "virtual_keys", "guardrails"):
         seen: set[str] = set()
         for index, item in enumerate(getattr(config, section)):

@@ -19,6 +19,7 @@ KINDS = (
     "admin_token",
     "role",
     "guardrail",
+    "user",
     "session",
 )
 SETTINGS_ID = "gateway"
@@ -46,6 +47,11 @@ _KIND_OF: dict[type[ev.EntityEvent], tuple[str, str]] = {
     ev.GuardrailCreated: ("guardrail", "created"),
     ev.GuardrailUpdated: ("guardrail", "updated"),
     ev.GuardrailDeleted: ("guardrail", "deleted"),
+    ev.UserCreated: ("user", "created"),
+    ev.UserUpdated: ("user", "updated"),
+    ev.UserDeleted: ("user", "deleted"),
+    ev.UserJoinedTeam: ("user", "joined_team"),
+    ev.UserLeftTeam: ("user", "left_team"),
     ev.SessionStarted: ("session", "created"),
     ev.SessionEnded: ("session", "deleted"),
 }

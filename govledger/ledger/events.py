@@ -156,6 +156,35 @@ class GuardrailDeleted(EntityEvent):
 
 
 @dataclass(frozen=True)
+class UserCreated(EntityEvent):
+    """A person became known (sign-in, SCIM, API); `data.personal` holds all personal fields."""
+
+
+@dataclass(frozen=True)
+class UserUpdated(EntityEvent):
+    """A user's personal fields, groups, role or active flag changed."""
+
+
+@dataclass(frozen=True)
+class UserDeleted(EntityEvent):
+    """A user was deleted (SCIM DELETE); their sessions end and their personal keys stop."""
+
+
+@dataclass(frozen=True)
+class UserJoinedTeam(EntityEvent):
+    """A user became a member of a team (team sync or API); `data.teams` lists all of them."""
+
+    team_id: str = ""  # the team joined
+
+
+@dataclass(frozen=True)
+class UserLeftTeam(EntityEvent):
+    """A user stopped being a member of a team; `data.teams` lists those that remain."""
+
+    team_id: str = ""  # the team left
+
+
+@dataclass(frozen=True)
 class SessionStarted(EntityEvent):
     """A sign-in opened a session (its cookie's SHA-256 hash, its subject and its expiry)."""
 
@@ -204,6 +233,14 @@ class RetentionPruned(GovernanceEvent):
     periods: JSON = field(default_factory=dict)  # data class -> retention period, e.g. 90d
     cutoffs: JSON = field(default_factory=dict)  # data class -> rows before this instant went
     pruned: JSON = field(default_factory=dict)  # data class -> rows dropped or emptied
+
+
+@dataclass(frozen=True)
+class SubjectErased(GovernanceEvent):
+    """A subject's key was destroyed, so its sealed personal data opens as erased."""
+
+    ref: str  # the subject's reference (subj- and an HMAC of its value), never the value
+    keys_destroyed: int = 0  # 1 if the subject had a key, 0 if it had none (never seen)
 
 
 @dataclass(frozen=True)
@@ -262,6 +299,7 @@ class RequestAdmitted(UsageEvent):
     rate: list[JSON]  # {limit, kind, amount, capacity, window_s} charged to each rate limit
     estimate: JSON  # the token and cost bounds the reservation was computed from
     headers: JSON  # request headers the settings ask to record
+    user_id: str | None = None  # the user who owns the key, if any (None in older events)
 
 
 @dataclass(frozen=True)
@@ -387,12 +425,18 @@ GOVERNANCE_EVENTS: tuple[type[EntityEvent], ...] = (
     GuardrailCreated,
     GuardrailUpdated,
     GuardrailDeleted,
+    UserCreated,
+    UserUpdated,
+    UserDeleted,
+    UserJoinedTeam,
+    UserLeftTeam,
     SessionStarted,
     SessionEnded,
 )
 ACCESS_EVENTS: tuple[type[GovernanceEvent], ...] = (AccessDenied, LoginFailed)
 ALERT_EVENTS: tuple[type[GovernanceEvent], ...] = (AlertDeliveryAttempted,)
 RETENTION_EVENTS: tuple[type[GovernanceEvent], ...] = (RetentionPruned,)
+ERASURE_EVENTS: tuple[type[GovernanceEvent], ...] = (SubjectErased,)
 SECRET_EVENTS: tuple[type[GovernanceEvent], ...] = (
     SecretRotated,
     SecretFetchFailed,
@@ -413,6 +457,7 @@ ALL_EVENTS: tuple[type[LedgerEvent], ...] = (
     + ACCESS_EVENTS
     + ALERT_EVENTS
     + RETENTION_EVENTS
+    + ERASURE_EVENTS
     + SECRET_EVENTS
     + USAGE_EVENTS
     + ROUTE_EVENTS

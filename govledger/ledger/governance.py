@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -12,8 +13,11 @@ from govledger.ledger import events as ev
 from govledger.ledger.config import ConfigFile
 from govledger.ledger.credentials import SecretBox, generate_virtual_key
 from govledger.ledger.entities import GovernanceState, kind_and_action
+from govledger.ledger.personal import SubjectRef
 from govledger.ledger.plan import Plan, make_plan
+from govledger.ledger.sealed_entities import erased, has_personal, opened, seal_events
 from govledger.ledger.store import Store
+from govledger.ledger.subject_keys import KeyRing
 
 
 class ConcurrentChangeError(RuntimeError):
@@ -29,11 +33,18 @@ class GovernanceLedger:
     """The governance application's use cases over an in-memory folded state."""
 
     def __init__(
-        self, store: Store, box: SecretBox, clock: Callable[[], datetime] = utcnow
+        self,
+        store: Store,
+        box: SecretBox,
+        clock: Callable[[], datetime] = utcnow,
+        ring: KeyRing | None = None,
+        personal_fields: Sequence[str] = (),
     ) -> None:
         self.store = store
         self.box = box
         self.clock = clock
+        self.ring = ring  # with it, entities' personal fields are sealed at rest
+        self.personal_fields = tuple(personal_fields)
         self.state = GovernanceState()
         self._lock = threading.Lock()
 
@@ -42,7 +53,9 @@ class GovernanceLedger:
         with self._lock:
             for position, event in self.store.iterate("governance", self.state.position):
                 if isinstance(event, ev.EntityEvent) and _is_new(self.state, event):
-                    self.state.apply(event)
+                    self.state.apply(self.opened(event))
+                elif isinstance(event, ev.SubjectErased):
+                    self.erase(SubjectRef(event.ref))
                 self.state.position = position
         return self.state
 
@@ -83,8 +96,9 @@ class GovernanceLedger:
         Each event's version is checked against its stream: if another writer got there
         first, nothing is appended and ConcurrentChangeError is raised.
         """
+        stored = seal_events(events, self.ring) if self.ring is not None else list(events)
         try:
-            self.store.governance.save(*events)
+            self.store.governance.save(*stored)
         except IntegrityError:
             raise ConcurrentChangeError(
                 "another change to the same entity landed first; nothing was appended"
@@ -97,6 +111,24 @@ class GovernanceLedger:
             if isinstance(event, ev.EntityEvent) and _is_new(self.state, event):
                 self.state.apply(event)
                 changed = True
+        return changed
+
+    def opened(self, event: ev.EntityEvent) -> ev.EntityEvent:
+        """A stored event as the state folds it: its personal fields opened, or `erased`."""
+        if self.ring is None or not has_personal(event.data):
+            return event
+        return dataclasses.replace(event, data=opened(event.data, self.ring, self.personal_fields))
+
+    def erase(self, ref: SubjectRef) -> int:
+        """Show a forgotten subject's personal fields as `erased` in the state; entities
+        changed."""
+        if self.ring is None:
+            return 0
+        changed = 0
+        for entity in self.state.entities.values():
+            if has_personal(entity.data) and self.ring.ref(entity.id) == ref:
+                entity.data = erased(entity.data, self.personal_fields)
+                changed += 1
         return changed
 
 

@@ -61,11 +61,14 @@ def customer(spec: CustomerSpec, prior: Data | None, now: datetime) -> Data:
 
 def team(spec: TeamSpec, prior: Data | None, now: datetime) -> Data:
     """Team data."""
-    return {
+    data: Data = {
         "name": spec.name,
         "customer_id": spec.customer_id,
         "budgets": budgets(spec.budgets, _prior_budgets(prior), now),
     }
+    if spec.personal_keys is not None:  # absent otherwise: older teams plan no change
+        data["personal_keys"] = spec.personal_keys.model_dump()
+    return data
 
 
 def provider(spec: ProviderSpec, prior: Data | None, box: SecretBox, path: str) -> Data:
@@ -140,6 +143,7 @@ def virtual_key(
         "expires_at": spec.expires_at.isoformat() if spec.expires_at else None,
         "team_id": spec.team_id,
         "customer_id": spec.customer_id,
+        **({"user_id": spec.user_id} if spec.user_id else {}),  # absent: older keys plan alike
         "provider_configs": [
             route(r, prior_routes.get(r.provider), now) for r in spec.provider_configs
         ],

@@ -154,10 +154,14 @@ def make_plan(
         "record_headers": [h.lower() for h in config.record_headers],
         "mcp_clients": [c.model_dump() for c in config.mcp_clients],
     }
+    if config.personal_headers:  # absent by default: older settings plan no change
+        settings["personal_headers"] = [h.lower() for h in config.personal_headers]
     if config.routing != "weighted":  # absent by default: older settings plan no change
         settings["routing"] = config.routing
     if config.adaptive is not None:  # likewise
         settings["adaptive"] = config.adaptive.model_dump(exclude_none=True)
+    if config.sso is not None:  # absent by default, like routing
+        settings["sso"] = config.sso.model_dump()
     # Absent by default (older settings plan no change), written once it was ever set.
     if config.ledger.durability != "before_response" or "ledger" in state.settings():
         settings["ledger"] = {"durability": config.ledger.durability}

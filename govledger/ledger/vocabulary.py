@@ -52,7 +52,7 @@ def _stream(cls: type[ev.LedgerEvent]) -> str:
         return "Application `governance`, one stream for the gateway's settings."
     if cls in kinds:
         return f"Application `governance`, one stream per {kinds[cls].replace('_', ' ')}."
-    if cls in ev.ACCESS_EVENTS or cls in ev.RETENTION_EVENTS or cls in ev.SECRET_EVENTS:
+    if cls in ev.ACCESS_EVENTS + ev.RETENTION_EVENTS + ev.ERASURE_EVENTS + ev.SECRET_EVENTS:
         return "Application `governance`, one stream per event."
     if cls in ev.ALERT_EVENTS:
         return "Application `governance`, one stream per alert, a version per delivery attempt."
@@ -82,6 +82,7 @@ def render() -> str:
         + ev.ACCESS_EVENTS
         + ev.ALERT_EVENTS
         + ev.RETENTION_EVENTS
+        + ev.ERASURE_EVENTS
         + ev.SECRET_EVENTS
     )
     usage = ev.USAGE_EVENTS + ev.ROUTE_EVENTS

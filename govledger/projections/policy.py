@@ -27,7 +27,7 @@ class BudgetRule:
     """One budget: id, the level it belongs to, its limit and schedule."""
 
     id: BudgetId
-    level: str  # provider_config | virtual_key | team | customer
+    level: str  # provider_config | virtual_key | user | team | customer
     owner: str
     limit: Decimal
     schedule: Schedule
@@ -100,6 +100,7 @@ class KeyPolicy:
     mcp_configs: tuple[dict[str, Any], ...]
     routing: str = "weighted"  # weighted | adaptive (the key's, else the gateway default)
     weights: WeightParams = DEFAULT_WEIGHTS  # adaptive weights' parameters (the key's, else)
+    user_id: str | None = None  # the user who owns the key (their limits are in budgets/rates)
 
 
 def _budgets(level: str, owner: str, scope: str, items: list[dict[str, Any]]) -> list[BudgetRule]:
@@ -165,6 +166,15 @@ def compile_policy(
     if customer is not None:
         owner = customer_id or ""
         budgets += _budgets("customer", owner, owner_scope("customer", owner), customer["budgets"])
+    user_id = data.get("user_id")
+    user = state.get("user", user_id) if user_id else None
+    rates = _rates("virtual_key", scope, data["rate_limit"])
+    if user is not None:
+        user_scope = owner_scope("user", user_id or "")
+        budgets += _budgets("user", user_id or "", user_scope, user.get("budgets", []))
+        rates += _rates("user", user_scope, user.get("rate_limit"))
+    # A key of a user who is deactivated or gone stops at once (deprovisioning).
+    active = bool(data["is_active"]) and (not user_id or bool(user and user["active"]))
     routes = []
     for route in data["provider_configs"]:
         provider = state.get("provider", route["provider"])
@@ -196,16 +206,17 @@ def compile_policy(
     return KeyPolicy(
         key_id=key_id,
         name=data["name"],
-        is_active=bool(data["is_active"]),
+        is_active=active,
         expires_at=datetime.fromisoformat(expires).timestamp() if expires else None,
         team_id=data["team_id"],
         customer_id=customer_id,
         routes=tuple(routes),
         budgets=tuple(budgets),
-        rates=tuple(_rates("virtual_key", scope, data["rate_limit"])),
+        rates=tuple(rates),
         mcp_configs=tuple(data["mcp_configs"]),
         routing=str(data.get("routing") or state.settings().get("routing") or "weighted"),
         weights=weight_params(state.settings(), data),
+        user_id=user_id,
     )
 
 

@@ -5,6 +5,8 @@ Every tracked reader (a row of gl_tracking) declares what a rebuild does to it (
   emptied and its position set to 0 in one transaction, then it folds from event 1;
 - `keep`: evidence or delivery (the audit chain; SIEM, OTLP, alerts). Its row and tables
   are not touched, so nothing is chained again or sent again.
+The latest retention cutoffs recorded in the log (`RetentionPruned`) are applied again
+after the fold, so a pruned request row or header does not come back.
 A row that no refold names is kept. The clearing transaction first locks the refolded
 rows, which every batch of their readers locks too: a running gateway's batch either
 commits before the clearing (and is cleared with the rest) or re-reads the reset position
@@ -15,12 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
+from govledger.ledger import events as ev
 from govledger.ledger.store import Store
 from govledger.projections.audit_view import AuditView
 from govledger.projections.database import ViewDatabase
 from govledger.projections.runner import View, catch_up
-from govledger.projections.usage_view import UsageView
+from govledger.projections.usage_view import UsageView, drop_past
 
 Progress = Callable[[int], None]
 Fold = Callable[[Store, ViewDatabase, Progress | None], int]
@@ -115,12 +119,25 @@ def rebuild(
         chosen = readers(refolds)
         clear(db, chosen)
         folded = {r.name: r.fold(store, db, progress) for r in chosen}
+        with db.transaction() as cur:  # the request log refolded: its pruned rows go again
+            drop_past(cur, retention_cutoffs(store))
         names = {(r.name, r.app) for r in chosen}
         rows = db.query("SELECT view, app FROM gl_tracking ORDER BY app, view")
         kept = [(str(v), str(a)) for v, a in rows if (str(v), str(a)) not in names]
     finally:
         db.close()
     return Rebuilt(folded, kept)
+
+
+def retention_cutoffs(store: Store) -> dict[str, datetime]:
+    """The latest cutoff per data class of the pruning runs recorded in the log."""
+    latest: dict[str, datetime] = {}
+    for _, event in store.iterate("governance"):
+        if isinstance(event, ev.RetentionPruned):
+            for name, at in event.cutoffs.items():
+                cutoff = datetime.fromisoformat(at)
+                latest[name] = max(latest.get(name, cutoff), cutoff)
+    return latest
 
 
 def rebuild_views(store: Store, db_url: str, progress: Progress | None = None) -> dict[str, int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -250,6 +250,26 @@ def _rejected_row(position: int, event: ev.RequestRejected) -> dict[str, Any]:
         "cost": "0",
         "headers": dumps(event.headers),
     }
+
+
+def drop_past(cur: Cursor, cutoffs: Mapping[str, datetime]) -> dict[str, int]:
+    """Retention on the request log: closed rows admitted before the `requests` cutoff go,
+    the headers of rows admitted before the `headers` cutoff are emptied; rows per class."""
+    dropped: dict[str, int] = {}
+    if "requests" in cutoffs:
+        done = cur.execute(
+            "DELETE FROM gl_requests WHERE admitted_at < ? AND status <> 'admitted'",
+            (cutoffs["requests"].isoformat(),),
+        )
+        dropped["requests"] = int(done.rowcount)
+    if "headers" in cutoffs:
+        done = cur.execute(
+            "UPDATE gl_requests SET headers = NULL "
+            "WHERE admitted_at < ? AND headers IS NOT NULL AND headers <> '{}'",
+            (cutoffs["headers"].isoformat(),),
+        )
+        dropped["headers"] = int(done.rowcount)
+    return dropped
 
 
 def load_usage_state(

@@ -5,6 +5,7 @@ cutoff are emptied; the events stay in the log, and the run is itself an event; 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from uuid import NAMESPACE_URL, uuid5
 
 import pytest
 from typer.testing import CliRunner
@@ -15,6 +16,9 @@ from govledger.ledger import events as ev
 from govledger.ledger.periods import DurationError
 from govledger.ledger.store import Store
 from govledger.projections.database import ViewDatabase
+from govledger.projections.rebuild import rebuild_views
+from govledger.projections.runner import catch_up
+from govledger.projections.usage_view import UsageView
 from govledger.proxy.cli.main import app
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -117,3 +121,40 @@ def test_govledger_retention_prune_runs_on_the_store(sqlite_url: str) -> None:
     assert set(left(db)) == {"new"}
     assert wrong.exit_code == 1 and "fixed unit" in wrong.output
     assert none.exit_code == 1 and "no retention period" in none.output
+
+
+def rejected(request_id: str, at: datetime) -> ev.RequestRejected:
+    """A refused request (a closed row of the request log) with a recorded header."""
+    return ev.RequestRejected(
+        originator_id=uuid5(NAMESPACE_URL, request_id),
+        originator_version=1,
+        timestamp=at,
+        request_id=request_id,
+        key_id=None,
+        surface="openai_chat",
+        model="m",
+        code="virtual_key_required",
+        level="key",
+        message="no key",
+        headers={"x-user": request_id},
+    )
+
+
+def test_a_rebuild_applies_the_recorded_cutoffs_again(store_url: str) -> None:
+    store = Store(store_url)
+    db = ViewDatabase(store_url)
+    ages = {"old": timedelta(days=40), "middle": timedelta(days=10), "new": timedelta(hours=1)}
+    try:
+        db.create()
+        store.usage.save(*(rejected(name, NOW - age) for name, age in ages.items()))
+        catch_up(store, db, "usage", [UsageView()])
+        prune(store, db, RetentionPolicy.parse("30d", "7d"), "ops", "cli", clock=lambda: NOW)
+        pruned = left(db)
+        rebuild_views(store, store_url)
+        rebuilt = left(db)
+    finally:
+        db.close()
+        store.close()
+
+    assert pruned == {"middle": None, "new": '{"x-user":"new"}'}
+    assert rebuilt == pruned  # the old row and the middle header stay gone

@@ -14,6 +14,8 @@ from typing import Any
 
 import typer
 
+from govledger.proxy.cli.token_store import stored_token
+
 DEFAULT_URL = "http://127.0.0.1:8080"
 given_token: ContextVar[str | None] = ContextVar("govledger_cli_token", default=None)
 TOKEN_HINT = "set GOVLEDGER_TOKEN or pass --token with an admin token"
@@ -42,11 +44,13 @@ class Client:
     @classmethod
     def from_env(cls, url: str | None) -> Client:
         """`--url` (or GOVLEDGER_URL; `host:port` means http://) and the token: `--token`,
-        else GOVLEDGER_TOKEN."""
+        else GOVLEDGER_TOKEN, else the one `govledger login` kept for this gateway."""
         base = url or os.environ.get("GOVLEDGER_URL") or DEFAULT_URL
         if "://" not in base:
             base = f"http://{base}"
-        return cls(base.rstrip("/"), given_token.get() or os.environ.get("GOVLEDGER_TOKEN"))
+        base = base.rstrip("/")
+        token = given_token.get() or os.environ.get("GOVLEDGER_TOKEN") or stored_token(base)
+        return cls(base, token)
 
     def call(
         self,

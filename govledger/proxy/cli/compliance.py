@@ -4,6 +4,7 @@ between two, and the control evidence of a period, from a running gateway's API;
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -106,8 +107,61 @@ def prune(
         typer.echo(f"{name}: {count} row(s) before {event.cutoffs[name]} pruned")
 
 
+users = typer.Typer(no_args_is_help=True, help="People whose data the ledger holds.")
+
+
+@users.command("forget")
+def forget(
+    subject: Annotated[
+        str, typer.Argument(help="the subject as sent, e.g. an x-user-id value; - reads stdin")
+    ],
+) -> None:
+    """Erase a subject: destroy its key, so every value sealed under it shows as erased, and
+    record a SubjectErased event (run on the store, like `retention prune`)."""
+    import sys
+
+    from govledger.compliance.erasure import ErasureNotRecordedError
+    from govledger.compliance.erasure import forget as run_forget
+    from govledger.ledger.credentials import CredentialError, SecretBox
+    from govledger.ledger.store import Store, StoreUnavailableError
+    from govledger.ledger.subject_keys import KeyRing, SubjectKeys
+    from govledger.proxy.cli.environment import settings as _settings
+    from govledger.proxy.cli.environment import user as _user
+    from govledger.proxy.cli.exits import fail
+
+    if subject == "-":  # kept out of the shell's history and the process list
+        subject = sys.stdin.readline().rstrip("\r\n")
+    if not subject:
+        fail("no subject given")
+    settings = _settings()
+    try:
+        box = SecretBox.from_environment_or_file(settings.secret_key_file)
+        store = Store(settings.database_url)
+    except (CredentialError, StoreUnavailableError) as error:
+        fail(str(error))
+    keys = SubjectKeys(settings.database_url, box)
+    try:
+        event = run_forget(
+            KeyRing(keys),
+            lambda events: store.governance.save(*events),
+            subject,
+            _user(),
+            "cli",
+            datetime.now(UTC),
+        )
+    except ErasureNotRecordedError as error:
+        fail(str(error))
+    finally:
+        keys.close()
+        store.close()
+    had = "its key destroyed" if event.keys_destroyed else "it had no key (nothing sealed)"
+    typer.echo(f"{event.ref}: forgotten, {had}; recorded as SubjectErased")
+
+
 def register(app: typer.Typer, reports: typer.Typer) -> None:
-    """Add the compliance reports to `govledger reports`, and `govledger retention`."""
+    """Add the compliance reports to `govledger reports`, `govledger retention` and
+    `govledger users`."""
     reports.command("access")(access)
     reports.command("controls")(controls)
     app.add_typer(retention, name="retention")
+    app.add_typer(users, name="users")

@@ -18,6 +18,7 @@ from govledger.proxy.cli import access, apply, audit, entities, export, reports,
 from govledger.proxy.cli.compliance import register as register_compliance
 from govledger.proxy.cli.guardrails import register as register_guardrails
 from govledger.proxy.cli.init import register as register_init
+from govledger.proxy.cli.login import register as register_login
 from govledger.proxy.cli.routes import register as register_routes
 from govledger.proxy.cli.secrets import register as register_secrets
 
@@ -70,6 +71,7 @@ register_secrets(app)  # secrets check
 register_init(app)  # init: a first config.json and env file
 register_guardrails(app)  # guardrail policies
 register_routes(app)  # routes: adaptive routing's health and weights
+register_login(app)  # login, logout: a sign-in at the identity provider for the CLI
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import logging
 import os
 import random
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -26,6 +26,8 @@ from govledger.ledger.credentials import hash_secret
 from govledger.ledger.entities import SETTINGS_ID, GovernanceState
 from govledger.ledger.loop_writer import CommitDeferredError
 from govledger.ledger.money import plain
+from govledger.ledger.personal import WITHHELD, recorded_value
+from govledger.ledger.subject_keys import KeyRing
 from govledger.projections.policy import KeyPolicy, Route
 from govledger.projections.usage_state import UsageState
 from govledger.proxy.enforcement.admission import Admission, Refusal, admit, key_refusal
@@ -49,26 +51,38 @@ from govledger.proxy.surfaces.errors import GatewayError
 log = logging.getLogger("govledger.gateway")
 
 
-def recorded_headers(settings: Mapping[str, Any], headers: Mapping[str, str]) -> dict[str, str]:
+Seal = Callable[[str], str | None]  # a personal value sealed under its subject's cached key
+
+
+def recorded_headers(
+    settings: Mapping[str, Any], headers: Mapping[str, str], seal: Seal | None = None
+) -> dict[str, str]:
     """The request headers the settings ask to record; credential headers never are
-    (a store written before they were refused may still list one)."""
+    (a store written before they were refused may still list one). A personal header's
+    value is sealed under its subject's key, or `withheld` when no key is at hand."""
     wanted = settings.get("record_headers") or []
     if not wanted:
         return {}
     secret = credential_headers(settings)
-    return {n: recorded_value(headers[n]) for n in wanted if n in headers and n not in secret}
+    found = {n: recorded_value(headers[n]) for n in wanted if n in headers and n not in secret}
+    for name in settings.get("personal_headers") or ():
+        if name in found:
+            found[name] = (seal(found[name]) if seal is not None else None) or WITHHELD
+    return found
+
+
+def personal_values(settings: Mapping[str, Any], headers: Mapping[str, str]) -> list[str]:
+    """The values of a request's personal headers, as they would be recorded."""
+    recorded = set(settings.get("record_headers") or ())
+    return [
+        recorded_value(headers[name])
+        for name in settings.get("personal_headers") or ()
+        if name in headers and name in recorded
+    ]
 
 
 KEY_HEADERS = ("x-bf-vk", "authorization", "x-api-key", "x-goog-api-key")
-RECORDED_HEADER_BYTES = 256  # a recorded header value is cut to this many UTF-8 bytes
-
-
-def recorded_value(value: str, limit: int = RECORDED_HEADER_BYTES) -> str:
-    """A header value as an event records it: at most `limit` UTF-8 bytes, whole characters."""
-    data = value.encode("utf-8", "surrogatepass")
-    if len(data) <= limit:
-        return value
-    return data[:limit].decode("utf-8", "ignore")
+SUBJECT_KEY_WAIT_S = 2.0  # the longest a request waits for a new subject's key
 
 
 def read_virtual_key(headers: Mapping[str, str]) -> str | None:
@@ -206,8 +220,10 @@ class Gateway:
         rng: random.Random,
         origin: Origin,
         limits: Limits,
+        subjects: KeyRing | None = None,
     ) -> None:
         self.governance = governance
+        self.subjects = subjects
         self.usage = usage
         self.clock = clock
         self.rng = rng
@@ -337,6 +353,7 @@ class Gateway:
             rate=stored(decision.rate),
             estimate={"input": input_bound, "output": output_bound, "cost": decision.bound_cost},
             headers=self._recorded_headers(call),
+            user_id=policy.user_id,
         )
         self.usage.usage.apply(event)
         # Never dropped: if the store cannot take it now, the writer keeps it (in order, ahead
@@ -345,7 +362,32 @@ class Gateway:
         return Ticket(call, held)
 
     def _recorded_headers(self, call: Call) -> dict[str, str]:
-        return recorded_headers(self.governance.state.settings(), call.headers)
+        return self.recorded(call.headers)
+
+    def recorded(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """The headers an event records, personal values sealed (keys from the cache)."""
+        seal = self.subjects.seal if self.subjects is not None else None
+        return recorded_headers(self.governance.state.settings(), headers, seal)
+
+    async def prepare_subjects(self, headers: Mapping[str, str]) -> None:
+        """Fetch or create the keys of a request's subjects before its events are written,
+        off the event loop and bounded in time; a subject whose key cannot be had in time
+        (the store is down) has its value withheld, never recorded in clear."""
+        if self.subjects is None:
+            return
+        values = personal_values(self.governance.state.settings(), headers)
+        if values:
+            await self._prepare(self.subjects, values)
+
+    @staticmethod
+    async def _prepare(ring: KeyRing, values: Iterable[str]) -> None:
+        missing = [value for value in values if not ring.has(value)]
+        if not missing:
+            return
+        try:
+            await asyncio.wait_for(asyncio.to_thread(ring.prepare, missing), SUBJECT_KEY_WAIT_S)
+        except Exception as error:  # the value is withheld; the request goes on
+            log.warning("a subject key is not available: %s", type(error).__name__)
 
     def reject(self, call: Call, error: GatewayError, key_id: str | None) -> None:
         """Record a refusal as an event (queued, not awaited: refusals hold nothing)."""

@@ -94,6 +94,7 @@ class Exchange:
         try:
             call = await parse(request)
             logs.request_id.set(call.request_id)
+            await self.gateway.prepare_subjects(call.headers)
             if self.tracing.enabled:  # the one check of the request path when tracing is off
                 call.trace = self.tracing.request(call.surface, call.model)
                 call.trace.request(call.model, call.body, call.request_id)
@@ -122,6 +123,7 @@ class Exchange:
             if call is None:  # the body was unreadable: record and answer under a fresh id
                 call = Call(surface, "", {}, False, request.headers)
                 logs.request_id.set(call.request_id)
+                await self.gateway.prepare_subjects(call.headers)
             error = self._refusal(raised, call)
             self.gateway.reject(call, error, key_id)
             if call.trace is not None:

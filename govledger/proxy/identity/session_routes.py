@@ -14,11 +14,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from govledger.ledger import events as ev
 from govledger.ledger.commands import Author
 from govledger.ledger.credentials import hash_secret
 from govledger.ledger.sessions import Subject, end_session, start_session
 from govledger.proxy.identity.cookies import clear_session_cookies, set_session_cookies
+from govledger.proxy.identity.sign_in import record_failure
 from govledger.proxy.management.auth import (
     Principal,
     channel_of,
@@ -28,27 +28,8 @@ from govledger.proxy.management.auth import (
     signer,
 )
 from govledger.proxy.management.errors import ApiError, JSONResponse
-from govledger.proxy.management.service import Management
 
 MAX_LOGIN_BODY = 4096
-
-
-async def record_failure(service: Management, method: str, reason: str, path: str) -> None:
-    """Append a refused sign-in (the reason, never the credential); best effort."""
-    failed = ev.LoginFailed(
-        originator_id=uuid.uuid4(),
-        originator_version=1,
-        timestamp=service.clock(),
-        actor="anonymous",
-        source="api",
-        method=method,
-        reason=reason,
-        path=path,
-    )
-    try:
-        await service.commit([failed])
-    except Exception:  # noqa: BLE001 - the refusal stands even if the ledger cannot record it
-        return
 
 
 async def _token_from(request: Request) -> str | None:
@@ -138,7 +119,7 @@ def router() -> APIRouter:
     async def who_am_i(request: Request) -> Response:
         """The caller (session cookie or Bearer): actor, role, permissions, session."""
         service = management(request)
-        who = principal_for(request)
+        who = await principal_for(request)
         session = service.state.get("session", who.session_id) if who.session_id else None
         csrf = signer(request).csrf_token(who.session_id) if who.session_id else None
         return JSONResponse(who_body(who, session, csrf))
@@ -150,7 +131,7 @@ def router() -> APIRouter:
         response = Response(status_code=204)
         clear_session_cookies(response, request)
         try:
-            who = principal_for(request)
+            who = await principal_for(request)
         except ApiError as error:
             if error.status == 401:  # an expired or ended session: the cookies go all the same
                 return response

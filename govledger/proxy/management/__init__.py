@@ -19,6 +19,7 @@ from govledger.proxy.management import (
     reports,
     roles,
     routes,
+    subjects,
     teams,
     tokens,
     virtual_keys,
@@ -49,6 +50,7 @@ def install(app: FastAPI, runtime: Runtime, gateway: Gateway) -> Management:
         roles,
         guardrails,
         routes,
+        subjects,
         config_code,
     ):
         app.include_router(module.router(), responses=REFUSALS)

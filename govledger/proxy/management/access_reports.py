@@ -29,9 +29,9 @@ from govledger.proxy.management.service import Management
 
 Printable = Literal["json", "csv", "jsonl", "html"]
 At = Annotated[datetime | None, Query(description="the instant, ISO 8601 (default: now)")]
-NO_IDENTITIES = (
-    "Users and SCIM identities are not built yet: subjects are admin tokens, virtual keys, "
-    "teams and custom roles."
+SUBJECTS_NOTE = (
+    "Subjects: admin tokens, virtual keys, teams, custom roles, and users (idp names the "
+    "identity provider, or scim for a SCIM identity); an erased user's name shows as erased."
 )
 
 
@@ -41,9 +41,18 @@ def utc(value: datetime) -> datetime:
 
 
 async def governance_events(service: Management) -> list[ev.LedgerEvent]:
-    """Every governance event in log order (read off the event loop)."""
+    """Every governance event in log order, personal fields opened or `erased` (read off the
+    event loop)."""
     store = service.runtime.store
-    return await asyncio.to_thread(lambda: [e for _, e in store.iterate("governance")])
+    ledger = service.runtime.governance
+
+    def read() -> list[ev.LedgerEvent]:
+        return [
+            ledger.opened(e) if isinstance(e, ev.EntityEvent) else e
+            for _, e in store.iterate("governance")
+        ]
+
+    return await asyncio.to_thread(read)
 
 
 def router() -> APIRouter:
@@ -82,7 +91,7 @@ def router() -> APIRouter:
             rows, columns = list(review.subjects), REVIEW_COLUMNS
             title = f"Access review at {review.at}"
         if format == "html":
-            return page(title, [NO_IDENTITIES], rows, columns)
+            return page(title, [SUBJECTS_NOTE], rows, columns)
         return render(rows, columns, None, format)
 
     return api

@@ -9,6 +9,7 @@ missing permission is 403 naming it, and is appended to the ledger as AccessDeni
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, replace
@@ -22,6 +23,7 @@ from govledger.ledger import events as ev
 from govledger.ledger.access import permissions_of
 from govledger.ledger.credentials import VIRTUAL_KEY_PREFIX, hash_secret, hashes_match
 from govledger.ledger.entities import GovernanceState
+from govledger.ledger.group_mapping import MappingRefused
 from govledger.ledger.sessions import live_session, subject_is_current
 from govledger.proxy.identity.cookies import (
     COOKIE_PURPOSE,
@@ -30,6 +32,8 @@ from govledger.proxy.identity.cookies import (
     SESSION_COOKIE,
     CookieSigner,
 )
+from govledger.proxy.identity.sign_in import providers, record_failure, sync_signed_in
+from govledger.proxy.identity.verifier import TokenRefused, looks_like_jwt, unverified_issuer
 from govledger.proxy.management.errors import ApiError
 from govledger.proxy.management.service import Management
 
@@ -101,6 +105,8 @@ def session_principal(
         role = token["role"] if token else ""
     else:
         user = state.get("user", data["subject"]) or {}
+        if not user.get("active"):
+            raise ApiError(401, "session_not_recognised", "the session's user is deactivated")
         role = user.get("role") or ""
     kind = data["subject_kind"]
     return Principal(
@@ -108,14 +114,41 @@ def session_principal(
     )
 
 
-def principal_for(request: Request) -> Principal:
-    """The seam: the caller of this request (Bearer admin token, else session cookie), or 401;
-    a state-changing call made with a cookie must carry the session's CSRF token (else 403)."""
+def refusal(error: TokenRefused | MappingRefused) -> ApiError:
+    """A token problem is 401, a mapping that gives no access 403; both name the reason."""
+    status = 403 if isinstance(error, MappingRefused) else 401
+    return ApiError(status, error.reason, str(error))
+
+
+async def idp_principal(request: Request, service: Management, token: str) -> Principal:
+    """The user an identity provider's token names (verified, mapped, synced), or 401/403
+    naming the reason; every refusal is appended as LoginFailed."""
+    known = providers(request, service)
+    provider = known.for_issuer(unverified_issuer(token))
+    try:
+        if provider is None:
+            raise TokenRefused("wrong_issuer", "the token's issuer is not a configured provider")
+        claims = await asyncio.to_thread(provider.verify, token)
+        user_id, mapping = await sync_signed_in(service, provider.spec, claims, channel_of(request))
+    except (TokenRefused, MappingRefused) as error:
+        await record_failure(service, "bearer", error.reason, request.url.path)
+        raise refusal(error) from None
+    role = mapping.role
+    return Principal(user_id, role, permissions_of(service.state, role), kind="user")
+
+
+async def principal_for(request: Request) -> Principal:
+    """The seam: the caller of this request (Bearer admin token or identity provider token,
+    else session cookie), or 401; a state-changing call made with a cookie must carry the
+    session's CSRF token (else 403)."""
     service = management(request)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if header and scheme.lower() == "bearer":
-        who = principal_of(service.state, token.strip() or None)
+    token = token.strip()
+    if header and scheme.lower() == "bearer" and looks_like_jwt(token):
+        who = await idp_principal(request, service, token)
+    elif header and scheme.lower() == "bearer":
+        who = principal_of(service.state, token or None)
     elif cookie := request.cookies.get(SESSION_COOKIE):
         sign = signer(request)
         who = session_principal(service.state, sign, cookie, service.clock())
@@ -176,7 +209,7 @@ def require(permission: str) -> Any:
         credentials: HTTPAuthorizationCredentials | None = Security(bearer),
     ) -> Principal:
         service = management(request)
-        who = principal_for(request)
+        who = await principal_for(request)
         if permission not in who.permissions:
             await deny(service, who, permission, request)
         return who

@@ -103,7 +103,9 @@ def router() -> APIRouter:
         )
         if header:
             name = header.lower()
-            rows = [(at, header_of(recorded, name), *rest) for at, recorded, *rest in rows]
+            values = [header_of(recorded, name) for _, recorded, *_ in rows]
+            opened = await management(request).shown(values)  # sealed values opened or erased
+            rows = [(at, value, *rest) for (at, _, *rest), value in zip(rows, opened, strict=True)]
         totals = spend(rows, granularity)
         offset = cursor or 0
         shown = totals[offset : offset + limit]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from pydantic import Field
 from starlette.responses import Response
@@ -27,6 +29,14 @@ def _not_builtin(name: str) -> None:
         raise ApiError(409, "builtin_role", f"{name!r} is a built-in role and cannot change")
 
 
+def role_data(name: str, body: RoleSpec) -> dict[str, Any]:
+    """A custom role's event data (`rank` only when set, as older roles have none)."""
+    data: dict[str, Any] = {"name": name, "permissions": body.permissions}
+    if body.rank is not None:
+        data["rank"] = body.rank
+    return data
+
+
 PAGE = schemas.page_of(schemas.Role)
 
 
@@ -49,7 +59,7 @@ def router() -> APIRouter:
         request: Request, body: RoleSpec, who: Principal = require("roles:create")
     ) -> Response:
         """Create a custom role."""
-        data = {"name": body.name, "permissions": body.permissions}
+        data = role_data(body.name, body)
         return await crud.create(management(request), who, KIND, body.name, data)
 
     @api.get("/{name}", responses=schemas.ok(schemas.Role))
@@ -68,7 +78,7 @@ def router() -> APIRouter:
         """Replace a custom role's permissions; If-Match refuses stale edits."""
         _not_builtin(name)
         crud.check_path_id(body.name, name, "name")
-        data = {"name": name, "permissions": body.permissions}
+        data = role_data(name, body)
         service = management(request)
         return await crud.replace(service, who, KIND, name, crud.if_match(request), lambda: data)
 

@@ -103,6 +103,7 @@ class Role(Shown):
     id: str
     name: str
     permissions: list[str]
+    rank: int | None = None
     builtin: bool
     version: int
 

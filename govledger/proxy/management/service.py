@@ -10,6 +10,7 @@ from typing import Any
 
 from govledger.ledger import events as ev
 from govledger.ledger.entities import GovernanceState
+from govledger.ledger.personal import is_sealed
 from govledger.projections.database import ViewDatabase
 from govledger.proxy.flow.gateway import Gateway
 from govledger.proxy.server.runtime import Runtime
@@ -43,6 +44,12 @@ class Management:
         await asyncio.to_thread(governance.append, events)
         if governance.fold(events):
             self.runtime.governance_changed()
+
+    async def shown(self, values: Sequence[str | None]) -> list[str | None]:
+        """Recorded values as shown: personal ones opened with their keys, or `erased`."""
+        if not any(is_sealed(value) for value in values):
+            return list(values)
+        return await asyncio.to_thread(self.runtime.subjects.shown, values)
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Rows of a read-only query on the views (a connection of its own, off the loop)."""

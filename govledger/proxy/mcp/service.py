@@ -10,7 +10,7 @@ from typing import Any
 
 from govledger.ledger import events as ev
 from govledger.projections.policy import KeyPolicy
-from govledger.proxy.flow.gateway import Call, Gateway, recorded_headers
+from govledger.proxy.flow.gateway import Call, Gateway
 from govledger.proxy.mcp.allow import (
     Narrowing,
     function_name,
@@ -149,7 +149,7 @@ class McpTools:
         self.gateway.usage.writer.submit("usage", [event], _ignore, linger=True)
 
     def _recorded(self, headers: Mapping[str, str]) -> dict[str, str]:
-        return recorded_headers(self.gateway.governance.state.settings(), headers)
+        return self.gateway.recorded(headers)
 
 
 def _ignore(_error: BaseException | None, _ids: Any) -> None:

@@ -104,6 +104,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime.open()
+        gateway.subjects = runtime.subjects  # personal headers sealed from the first request
         if config is not None:
             runtime.governance.apply(
                 config, actor=f"file:{config_path or 'config'}", source="config"

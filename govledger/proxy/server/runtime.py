@@ -23,12 +23,15 @@ from govledger.ledger.credentials import SecretBox
 from govledger.ledger.entities import GovernanceState, kind_and_action
 from govledger.ledger.governance import GovernanceLedger
 from govledger.ledger.loop_writer import CommitDeferredError, LoopWriter
+from govledger.ledger.personal import SubjectRef
 from govledger.ledger.route_params import health_params
 from govledger.ledger.secrets.cache import Change, SecretCache
 from govledger.ledger.secrets.inventory import provider_references
 from govledger.ledger.secrets.managers import Managers
 from govledger.ledger.spool import Spool, commit_spool
 from govledger.ledger.store import Store
+from govledger.ledger.subject_keys import KeyRing, SubjectKeys
+from govledger.ledger.users import PERSONAL_FIELDS
 from govledger.projections.audit_view import AuditView
 from govledger.projections.database import ViewDatabase
 from govledger.projections.policy import KeyPolicy, compile_policy
@@ -70,6 +73,7 @@ class Runtime:
     _probe: asyncio.Task[None] | None = None
     managers: Managers = field(default_factory=Managers)
     secrets: SecretCache = field(init=False)
+    subjects: KeyRing = field(init=False)
     _route_watch: asyncio.Task[None] | None = None
 
     def open(self) -> None:
@@ -78,7 +82,10 @@ class Runtime:
         self.spool = Spool(self.settings.spool_path)
         commit_spool(self.store, self.spool)  # a crashed incarnation's kept events come first
         box = SecretBox.from_environment_or_file(self.settings.secret_key_file)
-        self.governance = GovernanceLedger(self.store, box)
+        self.subjects = KeyRing(SubjectKeys(self.settings.database_url, box))
+        self.governance = GovernanceLedger(
+            self.store, box, ring=self.subjects, personal_fields=PERSONAL_FIELDS
+        )
         self.governance.load()
         self.secrets = SecretCache(self.managers.fetch, self.settings.secret_ttl_s)
         self.views = ViewDatabase(self.settings.database_url)
@@ -200,6 +207,7 @@ class Runtime:
             tail.stop()
         self.projector.stop()
         self.views.close()
+        self.subjects.keys.close()
         self.store.close()
 
     @property
@@ -279,8 +287,11 @@ class Runtime:
             if isinstance(event, ev.EntityEvent):
                 kind, _ = kind_and_action(event)
                 if event.originator_version > state.version(kind, event.entity_id):
-                    state.apply(event)
+                    state.apply(self.governance.opened(event))  # may fetch a key once
                     changed = True
+            if isinstance(event, ev.SubjectErased):  # its key may be cached here
+                self.subjects.evict(SubjectRef(event.ref))
+                changed = self.governance.erase(SubjectRef(event.ref)) > 0 or changed
             state.position = max(state.position, position)
         if changed:
             self.governance_changed()

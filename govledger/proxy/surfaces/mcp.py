@@ -62,6 +62,7 @@ class McpSurface:
         request_id = uuid.uuid4().hex
         key_id: str | None = None
         call = ToolCall(request_id, "", {}, 0, request.headers)
+        await self.gateway.prepare_subjects(request.headers)
         try:
             body = await read_object(request, self.gateway.max_body_bytes)
             function, arguments, size = parse_tool_call(body)

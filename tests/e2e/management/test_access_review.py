@@ -76,7 +76,7 @@ def test_the_access_review_shows_each_instant_and_the_changes_between(
     assert page.headers["content-type"].startswith("text/html")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
     assert "<script>" not in page.text
-    assert "not built yet" in page.text
+    assert "SCIM identity" in page.text
     table = list(
         csv.DictReader(io.StringIO(api.get(f"/api/reports/access?at={first}&format=csv").text))
     )

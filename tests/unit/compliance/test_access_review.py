@@ -133,7 +133,7 @@ def test_the_review_at_an_instant_equals_a_replay_up_to_it(steps: Any, minutes: 
     events = history(steps)
     at = T0 + timedelta(minutes=minutes)
     assert reviewed(events, at) == model(events, at)
-    assert review_at(events, at).identities == ()  # no users or SCIM identities yet
+    assert review_at(events, at).identities == ()  # these histories have no users
 
 
 @settings(max_examples=150, deadline=None)
@@ -169,3 +169,55 @@ def test_a_role_change_names_the_permissions_added_and_removed() -> None:
     assert change["change"] == "role_change"
     assert change["detail"] == "added ['reports:view', 'roles:update'], removed []"
     assert (change["actor"], change["source"]) == ("actor-2", "config")
+
+
+def user_event(
+    cls: type[ev.EntityEvent], version: int, minutes: int, data: dict[str, Any]
+) -> ev.EntityEvent:
+    """One event of user u-1 (a SCIM identity)."""
+    return cls(
+        originator_id=stream_id("user", "u-1"),
+        originator_version=version,
+        timestamp=T0 + timedelta(minutes=minutes),
+        actor="token:scim",
+        source="scim",
+        entity_id="u-1",
+        data=data,
+        managed_by="scim",
+    )
+
+
+def test_users_are_reviewed_with_their_role_teams_and_identity_provider() -> None:
+    base = {
+        "personal": {"user_name": "ann@example.com"},
+        "active": True,
+        "idp": "scim",
+        "role": "Viewer",
+        "teams": [],
+    }
+    events = [
+        user_event(ev.UserCreated, 1, 1, base),
+        user_event(ev.UserJoinedTeam, 2, 2, {**base, "teams": ["t-1"]}),
+        user_event(ev.UserUpdated, 3, 3, {**base, "teams": ["t-1"], "role": "Developer"}),
+        user_event(
+            ev.UserUpdated, 4, 4, {**base, "teams": ["t-1"], "role": "Developer", "active": False}
+        ),
+    ]
+    [row] = review_at(events, T0 + timedelta(minutes=2)).identities
+    changes = changes_between(events, T0, T0 + timedelta(minutes=5))
+    last = review_at(events, T0 + timedelta(minutes=5)).subjects[-1]
+
+    assert (row["subject_type"], row["name"], row["idp"], row["teams"]) == (
+        "user",
+        "ann@example.com",
+        "scim",
+        ["t-1"],
+    )
+    assert row["role"] == "Viewer" and row["permissions"] == sorted(BUILTIN_ROLES["Viewer"])
+    assert [(c["change"], c["detail"]) for c in changes] == [
+        ("grant", "role Viewer, teams []"),
+        ("grant", "teams joined ['t-1'], left []"),
+        ("role_change", "role Viewer -> Developer"),
+        ("revocation", "deactivated"),
+    ]
+    assert last["status"] == "inactive" and last["role"] == "Developer"

@@ -10,6 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from govledger.compliance.controls import ChainHead, gather, mapping, period_bounds
+from govledger.compliance.erasure import forgetting_event
+from govledger.compliance.retention import RetentionPolicy, pruning_event
+from govledger.ledger.personal import SubjectRef
 
 
 @given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 12, 1)))
@@ -42,3 +45,17 @@ def test_every_mapped_evidence_is_computed_and_no_control_claims_certification()
     }
     assert all(name in evidence for c in controls for name in c["evidence"])
     assert all(e.count == 0 for e in evidence.values())
+
+
+def test_erasures_and_retention_runs_of_the_period_are_counted() -> None:
+    start, end = period_bounds("2026-Q3")
+    inside, before = start + timedelta(days=1), start - timedelta(days=1)
+    erased = [forgetting_event(SubjectRef(f"subj-{n}"), 1, "ops", "cli", inside) for n in "ab"]
+    early = forgetting_event(SubjectRef("subj-c"), 0, "ops", "cli", before)
+    policy = RetentionPolicy.parse("30d", None)
+    run = pruning_event(policy, {}, {"requests": 3}, "ops", "cli", inside)
+    evidence = gather([early, *erased, run], [], start, end, ChainHead(0, ""))
+    assert evidence["erasures"].count == 2
+    assert evidence["erasures"].samples == ("subj-a by ops (1 key)", "subj-b by ops (1 key)")
+    assert evidence["retention_runs"].count == 1
+    assert {"A.5.34", "A.8.10"} <= {c["id"] for c in mapping()}

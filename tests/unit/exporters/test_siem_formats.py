@@ -10,6 +10,7 @@ from decimal import Decimal
 from govledger import __version__
 from govledger.exporters.siem_formats import cef, ecs, fact, ocsf, redact
 from govledger.ledger import events as ev
+from govledger.ledger.personal import seal, subject_ref
 
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 STREAM = uuid.UUID(int=7)
@@ -102,3 +103,12 @@ def test_a_settled_request_is_a_usage_record_with_its_outcome() -> None:
     assert record["event"]["outcome"] == "failure"
     assert record["govledger"]["cost"] == "0.5"
     assert record["govledger"]["latency_ms"] == 3.0
+
+
+def test_a_sealed_personal_value_leaves_as_its_subject_reference_only() -> None:
+    ref = subject_ref(b"s" * 32, "ann@example.com")
+    sealed = seal("ann@example.com", ref, b"k" * 32, b"n" * 12)
+    assert redact({"headers": {"x-user-id": sealed, "x-tenant": "acme"}}) == {
+        "headers": {"x-user-id": f"sealed:{ref}", "x-tenant": "acme"}
+    }
+    assert redact({"personal": sealed}) == {"personal": f"sealed:{ref}"}

@@ -290,3 +290,9 @@ def test_every_credential_header_is_refused(name: str) -> None:
 
 def test_other_headers_are_recorded() -> None:
     assert parse_config(config(record_headers=["x-tenant"])).record_headers == ["x-tenant"]
+
+
+def test_personal_headers_must_be_recorded_headers() -> None:
+    raw = config(record_headers=["X-User-Id", "x-tenant"], personal_headers=["x-user-id", "x-mail"])
+    assert paths_of(raw) == ["personal_headers[1]"]
+    assert problems_of(raw)[0][1] == "'x-mail' is not one of record_headers"

@@ -45,7 +45,14 @@ def test_every_governance_event_has_a_kind_and_an_action() -> None:
     pairs = {cls: kind_and_action(event(cls, "x", 1, {})) for cls in ev.GOVERNANCE_EVENTS}
 
     assert {kind for kind, _ in pairs.values()} == set(KINDS)
-    assert {action for _, action in pairs.values()} == {"created", "updated", "deleted", "rotated"}
+    assert {action for _, action in pairs.values()} == {
+        "created",
+        "updated",
+        "deleted",
+        "rotated",
+        "joined_team",
+        "left_team",
+    }
     assert all(EVENT_FOR[pair] is cls for cls, pair in pairs.items())
 
 

@@ -17,3 +17,14 @@ def test_credential_headers_listed_by_an_old_store_are_not_recorded() -> None:
 
 def test_nothing_is_recorded_when_nothing_is_asked() -> None:
     assert recorded_headers({"record_headers": []}, HEADERS) == {}
+
+
+def test_a_personal_header_is_sealed_and_withheld_without_a_key() -> None:
+    settings = {"record_headers": ["x-tenant", "x-user"], "personal_headers": ["x-user"]}
+    headers = {"x-tenant": "acme", "x-user": "ann"}
+    assert recorded_headers(settings, headers, lambda v: f"sealed({v})") == {
+        "x-tenant": "acme",
+        "x-user": "sealed(ann)",
+    }
+    assert recorded_headers(settings, headers, lambda v: None)["x-user"] == "withheld"
+    assert recorded_headers(settings, headers)["x-user"] == "withheld"
