@@ -132,6 +132,7 @@ def create_app(
         rng=rng or random.Random(),  # noqa: S311 - routing weights, not secrets
         origin=Origin(settings.instance, runtime.incarnation),
         limits=Limits(settings.max_body_bytes, settings.settle_timeout_s),
+        allotments=runtime,
     )
     app.state.gateway = gateway
     install_management(app, runtime, gateway)
