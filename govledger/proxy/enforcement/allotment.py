@@ -115,13 +115,14 @@ def expiries(book: Book, live: set[str], spent: Mapping[str, Decimal | None]) ->
     """Holders of `book` not alive whose spend is known (`spent[holder]` is not None), each
     with what its expiry frees: its unused grant. A holder whose spend is unknown here (its
     first grant came before this process folded the log) is left to an instance that knows
-    it: freeing a guess could overspend."""
+    it: freeing a guess could overspend. One that spent all it held frees nothing."""
     due: dict[str, Decimal] = {}
     for holder, held in book.held.items():
         known = spent.get(holder)
         if holder in live or holder in book.ended or known is None:
             continue
-        due[holder] = unused(held, known)
+        if unused(held, known) > ZERO:  # a holder that spent all it held frees nothing
+            due[holder] = unused(held, known)
     return due
 
 

@@ -119,6 +119,7 @@ def test_an_expired_holder_gets_nothing_more_and_unknown_spend_frees_nothing() -
     assert book.held["b/1"] == Decimal(1)
     assert grant_amount(book, Decimal(10), "b/1", Decimal(1), ZERO, ZERO, 2, SIZING) == 0
     assert expiries(book, {"a/1"}, {"b/1": ZERO}) == {}  # expired once
+    assert expiries(book, set(), {"a/1": Decimal(4)}) == {}  # spent all it held: nothing
 
 
 def test_members_are_alive_within_the_lease_time() -> None:
