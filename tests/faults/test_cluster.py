@@ -7,16 +7,27 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from govledger.ledger import events as ev
 from govledger.ledger.store import Store
-from tests.e2e.openai_support import budget, chat_bound, make_config, virtual_key
+from govledger.proxy.cli.client import Client
+from govledger.proxy.cli.records import replace
+from tests.e2e.openai_support import (
+    OTHER_KEY,
+    budget,
+    make_config,
+    virtual_key,
+)
 from tests.faults.harness import (
     BackgroundLoad,
     LoadPlan,
@@ -29,26 +40,18 @@ from tests.faults.harness import (
     wait_for,
 )
 
-MAX_TOKENS = 16
-FITS = 20  # the budget fits this many requests at their largest bound
+MAX_TOKENS = 2  # the fake's replies are longer: every request costs exactly its bound
+OUTPUT_PRICE = Decimal(10)  # USD per million output tokens; input is free, so bound == cost
+COST = MAX_TOKENS * OUTPUT_PRICE / 1_000_000
+FITS = 20  # the budget fits this many requests exactly
+LIMIT = FITS * COST
 LEASE_S = 3.0
 PLANS = [
     LoadPlan(requests=100, concurrency=100, stream_share=0.5, seed=s, max_tokens=MAX_TOKENS)
     for s in range(3)
 ]
-
-
-def largest_bound(plans: list[LoadPlan]) -> Decimal:
-    """The largest reservation of any request the plans send (their prompts differ)."""
-    return max(
-        chat_bound(f"load request {i} of seed {p.seed}", p.max_tokens)
-        for p in plans
-        for i in range(p.requests)
-    )
-
-
-LIMIT = FITS * largest_bound(PLANS)
-CONFIG = make_config(keys=[virtual_key(budgets=[budget(str(LIMIT))])])
+PRICES = [{"provider": "openai", "model": "m1", "input_per_mtok": "0", "output_per_mtok": "10"}]
+CONFIG = make_config(keys=[virtual_key(budgets=[budget(str(LIMIT))])], pricing_overrides=PRICES)
 
 
 def start_cluster(
@@ -99,8 +102,9 @@ def test_300_concurrent_requests_on_three_instances_never_overspend_a_strict_bud
     record_property("spent", str(figures.settled_cost))
     record_property("limit", str(LIMIT))
     record_property("allotment_events", len(grants))
+    assert {r.cost for r in served} == {COST}
     assert figures.settled_cost <= LIMIT  # no overspend, across the three instances
-    assert len(served) >= FITS - 2, (len(served), statuses)
+    assert FITS - 2 <= len(served) <= FITS, (len(served), statuses)
     assert statuses == [402], statuses  # every other request: budget_exceeded
     assert reconcile(records, figures).clean
     assert {e.holder.split("/")[0] for e in grants} <= {"node0", "node1", "node2"}
@@ -151,10 +155,84 @@ def test_a_kill9_strands_at_most_one_lease_until_it_expires(
     assert {e.recorded_by.split("/")[0] for e in expiries} <= {"node1", "node2"}
     assert expired_after <= LEASE_S + 2 * LEASE_S  # unseen for a lease, noticed within a beat
     assert figures.settled_cost <= LIMIT
-    # The survivors go on after the kill and spend what the dead instance left.
+    # The survivors go on after the kill; with the dead instance's lease expired, the budget
+    # is spent but for what it had reserved at the kill (its orphans).
     assert len(survivors) >= FITS // 2
     # Restarted, the instance closes its orphans (charged at their reservation).
     victim.restart()
     assert read_ledger(postgres_url).open == set()
     for gateway in others:
         assert gateway.tracebacks() == 0
+
+
+ADMIN = "gl-admin-cluster-test-token-0123456789abcdef"
+CHANGES = 20
+
+
+def answer_status(gateway: ServedGateway, key: str) -> int:
+    """The status of one small chat call with `key` (403 while the key is disabled)."""
+    body = orjson.dumps(
+        {"model": "m1", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
+    )
+    request = urllib.request.Request(
+        gateway.url + "/v1/chat/completions",
+        body,
+        {"authorization": f"Bearer {key}", "content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - local
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def enforced(gateway: ServedGateway, status: int) -> bool | None:
+    """True once `gateway` answers OTHER_KEY with `status`."""
+    return answer_status(gateway, OTHER_KEY) == status or None
+
+
+@pytest.mark.fault_bound(120)
+def test_a_governance_change_on_one_instance_is_enforced_on_the_others_within_1s(
+    postgres_url: str,
+    mock_upstream: Callable[..., MockUpstreamProcess],
+    served_gateway: Callable[..., ServedGateway],
+    record_property: Callable[[str, Any], None],
+    tmp_path: Path,
+) -> None:
+    """A key disabled and enabled again on A, 20 times: each time B and C answer the new way
+    (403, then 200 again) within 1 s of the change's reply on A (the slowest of B and C)."""
+    upstream = mock_upstream()
+    config = make_config(keys=[virtual_key(), virtual_key("k2", OTHER_KEY)])
+    env = {
+        "GOVLEDGER_ADMIN_TOKEN": ADMIN,
+        "GOVLEDGER_SECRET_KEY_FILE": str(tmp_path / "secret.key"),
+    }
+    gateways = [
+        served_gateway(postgres_url, config, upstream.url, instance=f"node{n}", env=env)
+        for n in range(3)
+    ]
+    for gateway in gateways:
+        gateway.start()
+    first, *others = gateways
+    admin = Client(first.url, ADMIN)
+    delays = []
+    for change in range(CHANGES):
+        active = change % 2 == 1
+
+        def flip(body: dict[str, Any], active: bool = active) -> dict[str, Any]:
+            return {**body, "is_active": active}
+
+        replace(admin, "/api/governance/virtual-keys/k2", flip)
+        changed_at = time.monotonic()
+        for gateway in others:
+            wait_for(
+                partial(enforced, gateway, 200 if active else 403),
+                5,
+                f"change {change} enforced on {gateway.instance}",
+                interval=0.005,
+            )
+        delays.append(time.monotonic() - changed_at)
+    ordered = sorted(delays)
+    record_property("p50_ms", round(ordered[len(ordered) // 2] * 1000, 1))
+    record_property("max_ms", round(ordered[-1] * 1000, 1))
+    assert ordered[-1] < 1.0  # with 20 changes, p99 is the slowest one

@@ -33,6 +33,7 @@ from govledger.proxy.management.bootstrap import bootstrap_admin_token
 from govledger.proxy.mcp.registry import McpRegistry
 from govledger.proxy.mcp.service import McpTools
 from govledger.proxy.server.clock import SystemClock
+from govledger.proxy.server.cluster_metrics import cluster_families
 from govledger.proxy.server.route_metrics import route_families
 from govledger.proxy.server.runtime import Runtime
 from govledger.proxy.server.settings import Settings
@@ -88,7 +89,10 @@ def create_app(
             lambda: runtime.usage,
             settings.metrics_key_budgets,
             runtime.clock.now,
-            lambda: route_families(runtime.usage.routes, time.time()),
+            lambda: (
+                route_families(runtime.usage.routes, time.time())
+                + cluster_families(runtime.allotter, runtime.usage)
+            ),
         )
     )
     upstream = Upstream(settings.upstream_timeout_s)
