@@ -5,7 +5,9 @@ stranded; a kill -9 of one instance mid-load strands at most its lease until it 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -16,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
 import pytest
 
 from govledger.ledger import events as ev
 from govledger.ledger.store import Store
 from govledger.proxy.cli.client import Client
 from govledger.proxy.cli.records import replace
+from govledger.proxy.server.members import Member, read_members
+from tests.conftest import free_port
 from tests.e2e.openai_support import (
     OTHER_KEY,
     budget,
@@ -39,6 +44,7 @@ from tests.faults.harness import (
     run_load,
     wait_for,
 )
+from tests.faults.harness.served import GOVLEDGER
 
 MAX_TOKENS = 2  # the fake's replies are longer: every request costs exactly its bound
 OUTPUT_PRICE = Decimal(10)  # USD per million output tokens; input is free, so bound == cost
@@ -236,3 +242,54 @@ def test_a_governance_change_on_one_instance_is_enforced_on_the_others_within_1s
     record_property("p50_ms", round(ordered[len(ordered) // 2] * 1000, 1))
     record_property("max_ms", round(ordered[-1] * 1000, 1))
     assert ordered[-1] < 1.0  # with 20 changes, p99 is the slowest one
+
+
+@pytest.mark.fault_bound(120)
+def test_serve_workers_runs_equal_instances_on_one_port_and_stops_them_cleanly(
+    postgres_url: str,
+    mock_upstream: Callable[..., MockUpstreamProcess],
+    tmp_path: Path,
+) -> None:
+    """`serve --workers 3`: three members on one port share the budget; SIGTERM to the
+    supervisor stops all three, each returning what it held unused."""
+    upstream = mock_upstream()
+    config_path = tmp_path / "config.json"
+    config_path.write_text(orjson.dumps(CONFIG).decode().replace("{MOCK}", upstream.url))
+    port = free_port()
+    env = {
+        **os.environ,
+        "GOVLEDGER_DATABASE_URL": postgres_url,
+        "GOVLEDGER_INSTANCE": "pool",
+        "GOVLEDGER_SECRET_KEY_FILE": str(tmp_path / "secret.key"),
+    }
+    command = [GOVLEDGER, "serve", "--workers", "3", "--port", str(port)]
+    command += ["--config", str(config_path)]
+    with (tmp_path / "supervisor.err").open("wb") as err:
+        supervisor = subprocess.Popen(command, env=env, stdout=err, stderr=err)
+    try:
+
+        def three_alive() -> bool | None:
+            members = {m.holder.split("/")[0] for m in members_of(postgres_url) if m.alive}
+            return members == {"pool-w1", "pool-w2", "pool-w3"} or None
+
+        wait_for(three_alive, 60, "three workers alive")
+        plan = LoadPlan(requests=60, concurrency=12, stream_share=0.0, max_tokens=MAX_TOKENS)
+        result = asyncio.run(run_load(f"http://127.0.0.1:{port}", plan, []))
+        assert FITS - 2 <= len(result.served) <= FITS  # the budget across the three workers
+        assert read_ledger(postgres_url).settled_cost <= LIMIT
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(60) == 0
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+    assert all(m.stopped for m in members_of(postgres_url))
+
+
+def members_of(url: str) -> list[Member]:
+    """The members' heartbeats as the store has them."""
+    with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('gl_members')")
+        row = cur.fetchone()
+        if row is None or row[0] is None:
+            return []
+        return read_members(cur, LEASE_S)
