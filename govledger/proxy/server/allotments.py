@@ -89,6 +89,7 @@ class Allotter:
         self._next: dict[Key, asyncio.Future[bool]] = {}
         self._running: set[Key] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._round_tasks: set[asyncio.Task[None]] = set()
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="govledger-allotments")
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -106,9 +107,10 @@ class Allotter:
 
     async def close(self) -> None:
         """Return what is unused (after the writer drained), record the stop, end the thread."""
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._round_tasks]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         try:
@@ -143,7 +145,9 @@ class Allotter:
             future = self._next[key] = loop.create_future()
         if key not in self._running:
             self._running.add(key)
-            self._tasks.append(asyncio.get_running_loop().create_task(self._rounds(key)))
+            task = asyncio.get_running_loop().create_task(self._rounds(key))
+            self._round_tasks.add(task)  # held until done (the loop keeps only weak ones)
+            task.add_done_callback(self._round_tasks.discard)
         return future
 
     async def _rounds(self, key: Key) -> None:
