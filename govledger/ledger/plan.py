@@ -156,6 +156,8 @@ def make_plan(
     }
     if config.routing != "weighted":  # absent by default: older settings plan no change
         settings["routing"] = config.routing
+    if config.adaptive is not None:  # likewise
+        settings["adaptive"] = config.adaptive.model_dump(exclude_none=True)
     if _diff(state.settings(), settings) or state.get("settings", SETTINGS_ID) is None:
         before = state.get("settings", SETTINGS_ID)
         action = "create" if before is None else "update"

@@ -19,6 +19,7 @@ from govledger.ledger.charges import (
 from govledger.ledger.credentials import CredentialError, SecretBox, resolve_reference
 from govledger.ledger.entities import GovernanceState
 from govledger.ledger.periods import Schedule, parse_duration
+from govledger.ledger.route_params import DEFAULT_WEIGHTS, WeightParams, weight_params
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class KeyPolicy:
     rates: tuple[RateRule, ...]
     mcp_configs: tuple[dict[str, Any], ...]
     routing: str = "weighted"  # weighted | adaptive (the key's, else the gateway default)
+    weights: WeightParams = DEFAULT_WEIGHTS  # adaptive weights' parameters (the key's, else)
 
 
 def _budgets(level: str, owner: str, scope: str, items: list[dict[str, Any]]) -> list[BudgetRule]:
@@ -203,6 +205,7 @@ def compile_policy(
         rates=tuple(_rates("virtual_key", scope, data["rate_limit"])),
         mcp_configs=tuple(data["mcp_configs"]),
         routing=str(data.get("routing") or state.settings().get("routing") or "weighted"),
+        weights=weight_params(state.settings(), data),
     )
 
 

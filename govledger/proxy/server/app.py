@@ -90,12 +90,16 @@ def create_app(
             settings.metrics_key_budgets,
             runtime.clock.now,
             lambda: (
-                route_families(runtime.usage.routes, time.time())
+                route_families(runtime.usage.routes, time.time(), runtime.routing_groups())
                 + cluster_families(runtime.allotter, runtime.usage)
             ),
         )
     )
-    upstream = Upstream(settings.upstream_timeout_s)
+    upstream = Upstream(
+        settings.upstream_timeout_s,
+        cooling=lambda: runtime.usage.routes.cooling,
+        now=lambda: runtime.clock.now().timestamp(),
+    )
     tracing = Tracing()  # OTLP traces when the OTEL_* variables configure them
 
     @asynccontextmanager
