@@ -455,6 +455,23 @@ class GuardrailSpec(Spec):
     enabled: bool = True
 
 
+Durability = Literal["before_response", "after_response"]
+
+
+class LedgerSpec(Spec):
+    """When a request's settlement is durable, relative to its response."""
+
+    durability: Durability = Field(
+        default="before_response",
+        description=(
+            "before_response: each response waits for its settlement's commit (nothing served "
+            "is ever lost). after_response: the response goes out once the settlement is in "
+            "memory, committed by the next group commit (a kill -9 can lose the last few "
+            "milliseconds of settlements; docs/reliability.md)"
+        ),
+    )
+
+
 class ConfigFile(Spec):
     """The whole file `govledger apply` reads."""
 
@@ -474,6 +491,7 @@ class ConfigFile(Spec):
     routing: Literal["weighted", "adaptive"] = Field(
         "weighted", description="The routing of keys that do not set their own"
     )
+    ledger: LedgerSpec = Field(default_factory=LedgerSpec)
     adaptive: AdaptiveSpec | None = Field(
         default=None,
         description="adaptive routing's parameters (docs/routing.md); absent: defaults",

@@ -80,6 +80,13 @@ class SecretBox:
         if len(key) != 32:
             raise CredentialError("the master key must be 32 bytes")
         self._aead = AESGCM(key)
+        self._key = key
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for one purpose (e.g. signing session cookies), from the master key:
+        every instance sharing the master key derives the same one."""
+        label = f"govledger:{purpose}".encode()
+        return hmac.new(self._key, label, hashlib.sha256).digest()
 
     @classmethod
     def from_environment_or_file(cls, path: Path) -> SecretBox:

@@ -19,6 +19,7 @@ KINDS = (
     "admin_token",
     "role",
     "guardrail",
+    "session",
 )
 SETTINGS_ID = "gateway"
 
@@ -45,6 +46,8 @@ _KIND_OF: dict[type[ev.EntityEvent], tuple[str, str]] = {
     ev.GuardrailCreated: ("guardrail", "created"),
     ev.GuardrailUpdated: ("guardrail", "updated"),
     ev.GuardrailDeleted: ("guardrail", "deleted"),
+    ev.SessionStarted: ("session", "created"),
+    ev.SessionEnded: ("session", "deleted"),
 }
 EVENT_FOR: dict[tuple[str, str], type[ev.EntityEvent]] = {v: k for k, v in _KIND_OF.items()}
 EVENT_FOR[("settings", "created")] = ev.GatewaySettingsChanged
@@ -81,13 +84,18 @@ class GovernanceState:
     entities: dict[tuple[str, str], Entity] = field(default_factory=dict)
     key_by_hash: dict[str, str] = field(default_factory=dict)  # current and retired hashes
     token_by_hash: dict[str, str] = field(default_factory=dict)  # admin tokens
+    session_by_hash: dict[str, str] = field(default_factory=dict)  # live sessions
     position: int = 0
 
     def apply(self, event: ev.EntityEvent) -> None:
         """Fold one event in; reads only the event and the prior state."""
         kind, action = kind_and_action(event)
         prior = self.entities.get((kind, event.entity_id))
-        index = {"virtual_key": self.key_by_hash, "admin_token": self.token_by_hash}.get(kind)
+        index = {
+            "virtual_key": self.key_by_hash,
+            "admin_token": self.token_by_hash,
+            "session": self.session_by_hash,
+        }.get(kind)
         if index is not None and prior is not None:
             for digest in _hashes(prior.data):
                 index.pop(digest, None)
@@ -157,6 +165,7 @@ def manager_after(event: ev.EntityEvent, prior: str | None) -> str:
 
 
 def _hashes(data: dict[str, Any]) -> list[str]:
-    """The secret hashes an entity answers to: a key's current and retired ones, a token's."""
-    found = [data[name] for name in ("value_hash", "token_hash") if name in data]
+    """The secret hashes an entity answers to: a key's current and retired ones, a token's,
+    a session's."""
+    found = [data[name] for name in ("value_hash", "token_hash", "session_hash") if name in data]
     return found + [old["value_hash"] for old in data.get("retired", [])]

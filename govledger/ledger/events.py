@@ -156,6 +156,25 @@ class GuardrailDeleted(EntityEvent):
 
 
 @dataclass(frozen=True)
+class SessionStarted(EntityEvent):
+    """A sign-in opened a session (its cookie's SHA-256 hash, its subject and its expiry)."""
+
+
+@dataclass(frozen=True)
+class SessionEnded(EntityEvent):
+    """A session ended before its expiry (logout, revocation, deprovisioning); `data.ended`."""
+
+
+@dataclass(frozen=True)
+class LoginFailed(GovernanceEvent):
+    """A sign-in or an identity token was refused; the reason, never the credential."""
+
+    method: str  # admin_token | oidc | bearer | scim: how the caller tried to sign in
+    reason: str  # e.g. admin_token_not_recognised, token_expired, state_replayed
+    path: str  # the path of the refused call
+
+
+@dataclass(frozen=True)
 class AccessDenied(GovernanceEvent):
     """A management call was refused for lack of a permission; one stream per denial."""
 
@@ -406,8 +425,10 @@ GOVERNANCE_EVENTS: tuple[type[EntityEvent], ...] = (
     GuardrailCreated,
     GuardrailUpdated,
     GuardrailDeleted,
+    SessionStarted,
+    SessionEnded,
 )
-ACCESS_EVENTS: tuple[type[GovernanceEvent], ...] = (AccessDenied,)
+ACCESS_EVENTS: tuple[type[GovernanceEvent], ...] = (AccessDenied, LoginFailed)
 ALERT_EVENTS: tuple[type[GovernanceEvent], ...] = (AlertDeliveryAttempted,)
 RETENTION_EVENTS: tuple[type[GovernanceEvent], ...] = (RetentionPruned,)
 SECRET_EVENTS: tuple[type[GovernanceEvent], ...] = (

@@ -33,6 +33,9 @@ class AuditView:
             if isinstance(event, ev.AccessDenied):
                 rows.append(_denial_row(position, event))
                 continue
+            if isinstance(event, ev.LoginFailed):
+                rows.append(_failure_row(position, event))
+                continue
             if not isinstance(event, ev.EntityEvent):
                 continue
             kind, action = kind_and_action(event)
@@ -85,6 +88,22 @@ KIND_OF_RESOURCE = {
     "budgets": "budget",
     "reports": "report",
 }
+
+
+def _failure_row(position: int, event: ev.LoginFailed) -> tuple[Any, ...]:
+    after = {"method": event.method, "reason": event.reason, "path": event.path}
+    return (
+        position,
+        event.timestamp.isoformat(),
+        event.actor,
+        event.source,
+        "login.failed",
+        "session",
+        event.path,
+        event.originator_version,
+        None,
+        dumps(after),
+    )
 
 
 def _denial_row(position: int, event: ev.AccessDenied) -> tuple[Any, ...]:

@@ -1,8 +1,10 @@
 """Who is calling the management API, and whether their role grants the permission.
 
-A management credential is an admin token (`Authorization: Bearer gl-admin-…`). A virtual
-key never is (the quota endpoint authenticates keys itself). A refusal for a missing
-permission is 403 naming it, and is appended to the ledger as AccessDenied.
+A management credential is an admin token (`Authorization: Bearer gl-admin-…`) or a
+sign-in session's cookie (`govledger_session`, with `x-csrf-token` on a state-changing
+call). A virtual key never is (the quota endpoint authenticates keys itself). The seam is
+`principal_for(request)`: every route that needs the caller asks it. A refusal for a
+missing permission is 403 naming it, and is appended to the ledger as AccessDenied.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from fastapi import Depends, Request, Security
@@ -19,6 +22,14 @@ from govledger.ledger import events as ev
 from govledger.ledger.access import permissions_of
 from govledger.ledger.credentials import VIRTUAL_KEY_PREFIX, hash_secret, hashes_match
 from govledger.ledger.entities import GovernanceState
+from govledger.ledger.sessions import live_session, subject_is_current
+from govledger.proxy.identity.cookies import (
+    COOKIE_PURPOSE,
+    CSRF_HEADER,
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    CookieSigner,
+)
 from govledger.proxy.management.errors import ApiError
 from govledger.proxy.management.service import Management
 
@@ -28,17 +39,19 @@ bearer = HTTPBearer(auto_error=False, description="An admin token: `Bearer gl-ad
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated admin token: its name, role and the permissions the role grants."""
+    """An authenticated caller: its name, role and the permissions the role grants."""
 
     name: str
     role: str
     permissions: frozenset[str]
     source: str = "api"  # the channel: api, or cli / ui as the client names itself
+    kind: str = "token"  # token (an admin token) | user (a person from the identity provider)
+    session_id: str | None = None  # the sign-in session the call came with, if any
 
     @property
     def actor(self) -> str:
         """How the ledger names this caller."""
-        return f"token:{self.name}"
+        return f"{self.kind}:{self.name}"
 
 
 def management(request: Request) -> Management:
@@ -61,6 +74,64 @@ def principal_of(state: GovernanceState, token: str | None) -> Principal:
     if data is None or not hashes_match(data["token_hash"], digest):
         raise ApiError(401, "admin_token_not_recognised", "the admin token is not recognised")
     return Principal(name, data["role"], permissions_of(state, data["role"]))
+
+
+def signer(request: Request) -> CookieSigner:
+    """The session cookies' signer (its key derived from the master key once the store opened)."""
+    found: CookieSigner | None = getattr(request.app.state, "cookie_signer", None)
+    if found is None:
+        found = CookieSigner(management(request).runtime.governance.box.derive(COOKIE_PURPOSE))
+        request.app.state.cookie_signer = found
+    return found
+
+
+def session_principal(
+    state: GovernanceState, signer: CookieSigner, cookie: str, now: datetime
+) -> Principal:
+    """The principal of a session cookie, or 401 (forged, expired, ended, subject gone)."""
+    secret = signer.secret_of(cookie)
+    found = None if secret is None else live_session(state, hash_secret(secret), now)
+    if found is None:
+        raise ApiError(401, "session_not_recognised", "the session is not recognised or expired")
+    session_id, data = found
+    if not subject_is_current(state, data):
+        raise ApiError(401, "session_not_recognised", "the session's credential no longer exists")
+    if data["subject_kind"] == "token":
+        token = state.get("admin_token", data["subject"])
+        role = token["role"] if token else ""
+    else:
+        user = state.get("user", data["subject"]) or {}
+        role = user.get("role") or ""
+    kind = data["subject_kind"]
+    return Principal(
+        data["subject"], role, permissions_of(state, role), kind=kind, session_id=session_id
+    )
+
+
+def principal_for(request: Request) -> Principal:
+    """The seam: the caller of this request (Bearer admin token, else session cookie), or 401;
+    a state-changing call made with a cookie must carry the session's CSRF token (else 403)."""
+    service = management(request)
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if header and scheme.lower() == "bearer":
+        who = principal_of(service.state, token.strip() or None)
+    elif cookie := request.cookies.get(SESSION_COOKIE):
+        sign = signer(request)
+        who = session_principal(service.state, sign, cookie, service.clock())
+        if request.method not in SAFE_METHODS and not sign.csrf_ok(
+            who.session_id or "", request.headers.get(CSRF_HEADER)
+        ):
+            raise ApiError(
+                403,
+                "csrf_token_invalid",
+                f"a call made with the session cookie must send its CSRF token in {CSRF_HEADER}",
+            )
+    else:
+        raise ApiError(
+            401, "admin_token_required", "an admin token (Bearer) or a session is required"
+        )
+    return replace(who, source=channel_of(request))
 
 
 async def deny(service: Management, who: Principal, permission: str, request: Request) -> None:
@@ -105,8 +176,7 @@ def require(permission: str) -> Any:
         credentials: HTTPAuthorizationCredentials | None = Security(bearer),
     ) -> Principal:
         service = management(request)
-        who = principal_of(service.state, credentials.credentials if credentials else None)
-        who = replace(who, source=channel_of(request))
+        who = principal_for(request)
         if permission not in who.permissions:
             await deny(service, who, permission, request)
         return who

@@ -69,6 +69,8 @@ def public(kind: str, entity_id: str, data: Data | None, version: int | None = N
         shown["budgets"] = _budgets(data.get("budgets", []))
     elif kind == "role":
         shown.update({**data, "builtin": False})
+    elif kind == "session":
+        shown.update({k: v for k, v in data.items() if k != "session_hash"})
     else:
         shown.update(data)
     if version is not None:

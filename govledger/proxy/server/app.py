@@ -23,11 +23,13 @@ from govledger import __version__
 from govledger.exporters.prometheus import PrometheusExporter, Sources
 from govledger.ledger.clock import Clock
 from govledger.ledger.config import ConfigFile
+from govledger.ledger.heap import freeze_after_start, thaw
 from govledger.proxy.enforcement.settlement import Origin
 from govledger.proxy.flow.gateway import Gateway, Limits
 from govledger.proxy.flow.idempotency import IdempotencyCache
 from govledger.proxy.flow.request_flow import Exchange
 from govledger.proxy.guardrails.enforce import Guardrails
+from govledger.proxy.identity.routes import install as install_identity
 from govledger.proxy.management import install as install_management
 from govledger.proxy.management.bootstrap import bootstrap_admin_token
 from govledger.proxy.mcp.registry import McpRegistry
@@ -45,6 +47,7 @@ from govledger.proxy.surfaces.hotpath import Handler, HotPath
 from govledger.proxy.surfaces.mcp import McpSurface
 from govledger.proxy.surfaces.openai import OpenAISurface
 from govledger.proxy.surfaces.unrouted import unrouted
+from govledger.proxy.ui.pages import routes as ui_routes
 from govledger.proxy.upstream.chain import Upstream
 
 
@@ -117,6 +120,7 @@ def create_app(
         await upstream.start()
         tracing.start()
         mock = await _start_mock(settings.mock_upstream_port, mock_socket, settings.max_body_bytes)
+        freeze_after_start()  # no request waits on a full pass over the start-up heap
         if on_ready is not None:
             on_ready(runtime)
         try:
@@ -130,8 +134,12 @@ def create_app(
             tracing.stop()
             runtime.stop()
             metrics.close()
+            thaw()
 
-    app = GatewayApp(title="govledger", version=__version__, lifespan=lifespan)
+    # /docs is the UI's own page (Swagger UI served from the gateway, not a CDN); no ReDoc.
+    app = GatewayApp(
+        title="govledger", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.runtime = runtime
     gateway = Gateway(
         governance=runtime,
@@ -144,6 +152,7 @@ def create_app(
     )
     app.state.gateway = gateway
     install_management(app, runtime, gateway)
+    install_identity(app)
     mcp = McpTools(gateway, McpRegistry())
     guardrails = Guardrails(runtime)
     exchange = Exchange(
@@ -163,6 +172,7 @@ def create_app(
     app.router.routes.extend(anthropic.routes_with_parameters())
     app.router.routes.extend(GeminiSurface(exchange).routes())
     app.router.routes.append(metrics.route())
+    app.router.routes.extend(ui_routes())
     app.hot_routes.extend(McpSurface(mcp).routes())
     # The router knows the hot routes too, so a wrong method is a 405 naming the right ones.
     app.router.routes.extend(app.hot_routes)

@@ -71,6 +71,7 @@ class Settings:
     secret_ttl_s: float = 300.0  # how often a referenced secret is fetched again (default)
     allotments: str = "auto"  # leased allotments of strict budgets: auto (on PostgreSQL), on, off
     lease_s: float = 5.0  # a member unseen this long is dead; its allotments expire
+    session_ttl_s: float = 8 * 3600.0  # a sign-in session's life (docs/identity.md)
 
     @property
     def leasing(self) -> bool:
@@ -106,6 +107,7 @@ class Settings:
             "secret_ttl_s": _number(env, "GOVLEDGER_SECRET_TTL", 300.0, float),
             "allotments": _choice(env, "GOVLEDGER_ALLOTMENTS", ("auto", "on", "off")),
             "lease_s": _number(env, "GOVLEDGER_LEASE", 5.0, float),
+            "session_ttl_s": _number(env, "GOVLEDGER_SESSION_TTL", 8 * 3600.0, float),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -1,0 +1,1 @@
+"""Identity: sign-in sessions, their cookies and routes (OpenID Connect and SCIM to come)."""
