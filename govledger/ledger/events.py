@@ -402,6 +402,44 @@ class RouteStateChanged(LedgerEvent):
     recorded_by: str = ""  # the instance whose append the store kept (the first)
 
 
+# --- allotments: one stream per strict budget period, shared by every instance ----------
+
+
+@dataclass(frozen=True)
+class AllotmentEvent(LedgerEvent):
+    """A change to one budget period's book of allotments (its stream: `allotment.book_id`)."""
+
+    budget: str  # the budget id, e.g. `virtual_key:k1#1d`
+    period: str  # the period's start, ISO UTC
+    holder: str  # the instance and incarnation holding the allotment: `name/incarnation`
+
+
+@dataclass(frozen=True)
+class AllotmentGranted(AllotmentEvent):
+    """A holder may admit up to `amount` USD more of the period's strict budget."""
+
+    amount: Decimal
+    opening: Decimal  # spent or reserved before the book's first grant (set by version 1)
+    limit: Decimal  # the budget's limit the grant was sized under
+    members: int  # the instances alive when it was sized
+
+
+@dataclass(frozen=True)
+class AllotmentReturned(AllotmentEvent):
+    """A holder gave back `amount` USD it had not used (clean shutdown, or too small to use)."""
+
+    amount: Decimal
+    reason: str  # shutdown | too_small
+
+
+@dataclass(frozen=True)
+class AllotmentExpired(AllotmentEvent):
+    """A holder's lease ended unseen; `amount`, its grant less its spend, is free again."""
+
+    amount: Decimal
+    recorded_by: str  # the instance whose append the store kept
+
+
 GOVERNANCE_EVENTS: tuple[type[EntityEvent], ...] = (
     CustomerCreated,
     CustomerUpdated,
@@ -452,6 +490,11 @@ USAGE_EVENTS: tuple[type[UsageEvent], ...] = (
     GuardrailTriggered,
 )
 ROUTE_EVENTS: tuple[type[LedgerEvent], ...] = (RouteStateChanged,)  # in the usage application
+ALLOTMENT_EVENTS: tuple[type[AllotmentEvent], ...] = (  # in the usage application
+    AllotmentGranted,
+    AllotmentReturned,
+    AllotmentExpired,
+)
 ALL_EVENTS: tuple[type[LedgerEvent], ...] = (
     GOVERNANCE_EVENTS
     + ACCESS_EVENTS
@@ -461,6 +504,7 @@ ALL_EVENTS: tuple[type[LedgerEvent], ...] = (
     + SECRET_EVENTS
     + USAGE_EVENTS
     + ROUTE_EVENTS
+    + ALLOTMENT_EVENTS
 )
 
 

@@ -61,6 +61,12 @@ def _stream(cls: type[ev.LedgerEvent]) -> str:
             "Application `usage`, one stream per route state change (a name-based id:"
             " instances replaying the same evidence write it once)."
         )
+    if cls in ev.ALLOTMENT_EVENTS:
+        return (
+            "Application `usage`, one stream per strict budget period (a name-based id, the"
+            " same on every instance), a version per grant, return or expiry: two instances"
+            " appending the same version cannot both succeed."
+        )
     return "Application `usage`, one stream per request."
 
 
@@ -85,7 +91,7 @@ def render() -> str:
         + ev.ERASURE_EVENTS
         + ev.SECRET_EVENTS
     )
-    usage = ev.USAGE_EVENTS + ev.ROUTE_EVENTS
+    usage = ev.USAGE_EVENTS + ev.ROUTE_EVENTS + ev.ALLOTMENT_EVENTS
     for title, group in (("Governance", governance), ("Usage", usage)):
         lines += ["", f"## {title}"]
         for cls in group:

@@ -7,6 +7,7 @@ included), so replaying the log reproduces the state exactly.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -55,6 +56,15 @@ class UsageState:
     # Adaptive routing's health: a live fold of recent attempts, warmed from the request log,
     # not part of the enforcement state the views restore (so not compared).
     routes: RouteHealthFold = field(default_factory=RouteHealthFold, compare=False)
+    # Leased allotments (several instances on one store; see proxy/enforcement/allotment.py).
+    # `holder` is this process (`instance/incarnation`) when they are on, else None.
+    holder: str | None = field(default=None, compare=False)
+    allotted: dict[tuple[str, str], Decimal] = field(default_factory=dict, compare=False)
+    lease_until: float = field(default=math.inf, compare=False)  # own grants usable until
+    # (budget, period, holder) -> that holder's reserved + settled, for requests folded here
+    spend_by: dict[tuple[str, str, str], Decimal] = field(default_factory=dict, compare=False)
+    # (budget, period, holder) -> the version of the first grant to it that was folded here
+    first_grant: dict[tuple[str, str, str], int] = field(default_factory=dict, compare=False)
 
     def usage(self, budget: str, period: str) -> BudgetUsage:
         """Usage of a budget in a period; a newer period than the one held starts at zero."""
@@ -71,6 +81,24 @@ class UsageState:
             rate = event.rate if isinstance(event, ev.RequestSettled) else []
             self._close(event.request_id, charges_of(event.charges), rate_charges_of(rate), event)
             self.routes.apply(event)
+        elif isinstance(event, ev.AllotmentGranted) and self.holder is not None:
+            key = (event.budget, event.period, event.holder)
+            self.first_grant.setdefault(key, event.originator_version)
+
+    def own_allotment(self, budget: str, period: str, now: float) -> tuple[Decimal, Decimal]:
+        """This holder's live grant and its spend on one budget period."""
+        assert self.holder is not None  # noqa: S101 - only asked when allotments are on
+        held = self.allotted.get((budget, period), ZERO) if now <= self.lease_until else ZERO
+        return held, self.spend_by.get((budget, period, self.holder), ZERO)
+
+    def allot(self, budget: str, period: str, amount: Decimal) -> None:
+        """This holder was granted `amount` more (negative: gave it back)."""
+        key = (budget, period)
+        self.allotted[key] = self.allotted.get(key, ZERO) + amount
+
+    def _spend(self, budget: str, period: str, holder: str, amount: Decimal) -> None:
+        key = (budget, period, holder)
+        self.spend_by[key] = self.spend_by.get(key, ZERO) + amount
 
     def _current(self, budget: str, period: str) -> BudgetUsage | None:
         held = self.budgets.get(budget)
@@ -91,6 +119,10 @@ class UsageState:
         self.inflight[event.request_id] = Inflight(
             reservations, rate, event.instance, event.incarnation, now
         )
+        if self.holder is not None:
+            holder = f"{event.instance}/{event.incarnation}"
+            for item in reservations:
+                self._spend(item.budget, item.period, holder, item.amount)
 
     def _close(
         self,
@@ -107,6 +139,12 @@ class UsageState:
             usage = self._current(charge.budget, charge.period)
             if usage is not None:
                 usage.settled += charge.amount
+        if self.holder is not None and held is not None:
+            holder = f"{held.instance}/{held.incarnation}"
+            for item in held.reservations:
+                self._spend(item.budget, item.period, holder, -item.amount)
+            for charge in charges:
+                self._spend(charge.budget, charge.period, holder, charge.amount)
         now = event.timestamp.timestamp()
         for adjustment in rate:
             self.charge_rate(adjustment, now, clamp=False)
@@ -130,6 +168,8 @@ class UsageState:
             return
         for item in held.reservations:
             self._release(item)
+            if self.holder is not None:
+                self._spend(item.budget, item.period, self.holder, -item.amount)
         for charge in held.rate:
             if charge.limit in self.tats:
                 self.tats[charge.limit] -= charge.amount * charge.interval

@@ -22,10 +22,10 @@ ConfigOption = Annotated[
 ]
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     """A listening socket on host:port, or one line and exit 1 if the port is taken."""
     try:
-        return socket.create_server((host, port), backlog=2048)
+        return socket.create_server((host, port), backlog=2048, reuse_port=reuse_port)
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
             fail(f"port {port} on {host} is already in use")
@@ -51,8 +51,16 @@ def serve(
         typer.Option("--mock-upstream", help="also serve the fake upstream on this port"),
     ] = None,
     log_level: LogLevel = "info",
+    workers: Annotated[
+        int,
+        typer.Option(help="equal instances on this port (PostgreSQL): NAME-w1 ... NAME-wN"),
+    ] = 1,
+    reuse_port: Annotated[bool, typer.Option("--reuse-port", hidden=True)] = False,
 ) -> None:
     """Run the gateway."""
+    if workers != 1:
+        _serve_workers(config, host, port, mock_upstream, log_level, workers)
+        return
     import uvicorn
 
     from govledger.ledger.store import Store
@@ -77,7 +85,7 @@ def serve(
     unresolved = first_unresolved(settings.database_url, parsed)
     if unresolved:  # a referenced secret without a value: one line naming it, and why
         fail(unresolved)
-    listening = bind(host, port)
+    listening = bind(host, port, reuse_port)
     mock_socket = bind("127.0.0.1", mock_upstream) if mock_upstream is not None else None
     logs.configure(log_level, form)
 
@@ -113,6 +121,24 @@ def serve(
     server.run(sockets=[listening])
     if not server.started:  # the lifespan failed (logged above)
         raise typer.Exit(1)
+
+
+def _serve_workers(
+    config: Path | None, host: str, port: int, mock: int | None, log_level: str, workers: int
+) -> None:
+    """Supervise `workers` instances on one port; the first applies the config alone."""
+    from govledger.proxy.cli.workers import supervise, worker_instances, worker_refusal
+
+    settings = environment.settings()
+    refusal = worker_refusal(workers, settings.database_url, mock)
+    if refusal:
+        fail(refusal)
+    bind(host, port, reuse_port=True).close()  # the port is free (or one line and exit 1)
+    argv = ["serve", "--host", host, "--port", str(port), "--log-level", log_level]
+    argv.append("--reuse-port")
+    if config is not None:
+        load_config(config)  # a bad file fails here, once, in one line
+    raise typer.Exit(supervise(argv, worker_instances(settings.instance, workers), config))
 
 
 def mock_upstream(

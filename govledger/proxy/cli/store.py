@@ -79,6 +79,7 @@ def status(
         store.close()
         fail(f"status not read: {first_line(error)}")
     report["events"] = heads
+    report["members"] = _members(views, settings.lease_s)
     for name, app_name, position in rows:
         head = heads.get(app_name, 0)
         report["projections"].append(
@@ -94,3 +95,32 @@ def status(
         typer.echo(f"{app_name} events: {count}")
     for p in report["projections"]:
         typer.echo(f"view {p['name']}: position {p['position']}, lag {p['lag']}")
+    for m in report["members"]:
+        state = "alive" if m["alive"] else ("stopped" if m["stopped"] else "not seen")
+        typer.echo(f"member {m['holder']}: {state}, last seen {m['seen_at']}")
+
+
+def _members(views: Any, lease_s: float) -> list[dict[str, Any]]:
+    """The instances' heartbeats (cluster mode, PostgreSQL); none on SQLite or before any."""
+    from govledger.proxy.server.members import read_members
+
+    if not views.is_postgres:
+        return []
+    try:
+        with views.transaction() as cur:
+            cur.execute("SELECT to_regclass('gl_members')")
+            if cur.fetchone()[0] is None:
+                return []
+            members = read_members(cur, lease_s)
+    except DATABASE_ERRORS:
+        return []
+    return [
+        {
+            "holder": m.holder,
+            "instance": m.instance,
+            "alive": m.alive,
+            "stopped": m.stopped,
+            "seen_at": m.seen_at.isoformat(),
+        }
+        for m in members
+    ]

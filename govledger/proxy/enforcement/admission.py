@@ -28,6 +28,17 @@ PERIODS = PeriodMemo()  # a pure memo: each schedule's last period
 
 
 @dataclass(frozen=True)
+class Shortfall:
+    """What this instance's allotment of a strict budget period lacks to admit a request."""
+
+    budget: str
+    period: str
+    limit: Decimal
+    deficit: Decimal  # how much more must be granted
+    opening: Decimal  # the period's settled + reserved as seen here (a new book's opening)
+
+
+@dataclass(frozen=True)
 class Refusal:
     """Why a request was refused: HTTP status, code, level and a message with figures."""
 
@@ -36,6 +47,7 @@ class Refusal:
     level: str
     message: str
     retry_after: int | None = None
+    shortfall: Shortfall | None = None  # set when only this instance's allotment is short
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,8 @@ def budget_refusal(
         admitted = usage.settled < rule.limit
     else:
         admitted = usage.settled + usage.reserved + amount <= rule.limit
+    if admitted and rule.mode == "strict" and state.holder is not None:
+        return allotment_refusal(rule, state, amount, now, period.key, period.end)
     if admitted:
         return None
     return Refusal(
@@ -70,6 +84,34 @@ def budget_refusal(
         f"budget exceeded at {rule.level} {rule.owner!r} ({rule.schedule.duration} budget): "
         f"limit {rule.limit} USD, spent {usage.settled} USD, reserved {usage.reserved} USD, "
         f"this request needs up to {amount} USD; the period resets at {period.end.isoformat()}",
+    )
+
+
+def allotment_refusal(
+    rule: BudgetRule,
+    state: UsageState,
+    amount: Decimal,
+    now: datetime,
+    period: str,
+    end: datetime,
+) -> Refusal | None:
+    """None if this instance's allotment covers `amount`, else a 402 carrying the shortfall
+    (the caller asks for more before it refuses)."""
+    held, spent = state.own_allotment(rule.id, period, now.timestamp())
+    if spent + amount <= held:
+        return None
+    usage = state.usage(rule.id, period)
+    return Refusal(
+        402,
+        "budget_exceeded",
+        rule.level,
+        f"budget exceeded at {rule.level} {rule.owner!r} ({rule.schedule.duration} budget): "
+        f"limit {rule.limit} USD across instances, every part of it spent, reserved or "
+        f"allotted to another instance; this instance holds {held} USD and has used {spent} "
+        f"USD, this request needs up to {amount} USD; the period resets at {end.isoformat()}",
+        shortfall=Shortfall(
+            rule.id, period, rule.limit, spent + amount - held, usage.settled + usage.reserved
+        ),
     )
 
 

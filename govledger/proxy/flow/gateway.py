@@ -30,7 +30,13 @@ from govledger.ledger.personal import WITHHELD, recorded_value
 from govledger.ledger.subject_keys import KeyRing
 from govledger.projections.policy import KeyPolicy, Route
 from govledger.projections.usage_state import UsageState
-from govledger.proxy.enforcement.admission import Admission, Refusal, admit, key_refusal
+from govledger.proxy.enforcement.admission import (
+    Admission,
+    Refusal,
+    Shortfall,
+    admit,
+    key_refusal,
+)
 from govledger.proxy.enforcement.cost import (
     PriceBook,
     PriceUnknownError,
@@ -192,6 +198,25 @@ class Usage(Protocol):
         ...
 
 
+class Allotments(Protocol):
+    """Where a strict budget's allotment is topped up when this instance's share is short."""
+
+    async def top_up(self, shortfall: Shortfall) -> bool:
+        """True if more was granted (decide again), False if the whole budget is taken."""
+        ...
+
+
+class AllotmentShortError(GatewayError):
+    """Only this instance's allotment is short: ask for more, then decide again."""
+
+    def __init__(self, error: GatewayError, shortfall: Shortfall) -> None:
+        super().__init__(error.status, error.code, error.message, error.param, error.level)
+        self.shortfall = shortfall
+
+
+ALLOTMENT_WAIT_S = 2.0  # the most a request waits for allotments before it is answered
+
+
 @dataclass(frozen=True)
 class Limits:
     """The settings the request path reads."""
@@ -221,7 +246,9 @@ class Gateway:
         origin: Origin,
         limits: Limits,
         subjects: KeyRing | None = None,
+        allotments: Allotments | None = None,
     ) -> None:
+        self.allotments = allotments
         self.governance = governance
         self.subjects = subjects
         self.usage = usage
@@ -331,6 +358,8 @@ class Gateway:
         except ValueError as error:
             raise GatewayError(400, "invalid_request", str(error), level="request") from None
         if isinstance(decision, Refusal):
+            if decision.shortfall is not None:
+                raise AllotmentShortError(refusal_error(decision), decision.shortfall)
             raise refusal_error(decision)
         estimate = TokenUsage(input_bound, output_bound)
         held = Held(
@@ -360,6 +389,34 @@ class Gateway:
         # of this request's settlement) and commits it when the store returns.
         writer.submit("usage", [event], _ignore, linger=True)
         return Ticket(call, held)
+
+    async def admission(self, call: Call, policy: KeyPolicy) -> Ticket:
+        """`admit`; while only this instance's allotment of a strict budget is short, ask for
+        more (bounded in time) and decide again. 402 once the whole budget is taken."""
+        deadline = self.clock.monotonic() + ALLOTMENT_WAIT_S
+        while True:
+            try:
+                return self.admit(call, policy)
+            except AllotmentShortError as short:
+                left = deadline - self.clock.monotonic()
+                if self.allotments is None or left <= 0:
+                    raise GatewayError(
+                        short.status, short.code, short.message, level=short.level
+                    ) from None
+                try:
+                    granted = await asyncio.wait_for(self.allotments.top_up(short.shortfall), left)
+                except TimeoutError:
+                    raise GatewayError(
+                        503,
+                        "ledger_unavailable",
+                        f"no budget allotment was granted within {ALLOTMENT_WAIT_S:g} s; "
+                        "nothing was admitted",
+                        level="ledger",
+                    ) from None
+                if not granted:
+                    raise GatewayError(
+                        short.status, short.code, short.message, level=short.level
+                    ) from None
 
     def _recorded_headers(self, call: Call) -> dict[str, str]:
         return self.recorded(call.headers)

@@ -117,7 +117,7 @@ class Exchange:
             if self.guardrails is not None:
                 await self.guardrails.check_input(call, policy)
             with trace.span("admit") if trace is not None else _UNTRACED:
-                ticket = self.gateway.admit(call, policy)
+                ticket = await self.gateway.admission(call, policy)
         except Exception as raised:
             self.idempotency.abandon(replay)  # refused: the key may be used again
             if call is None:  # the body was unreadable: record and answer under a fresh id

@@ -35,6 +35,7 @@ from govledger.proxy.management.bootstrap import bootstrap_admin_token
 from govledger.proxy.mcp.registry import McpRegistry
 from govledger.proxy.mcp.service import McpTools
 from govledger.proxy.server.clock import SystemClock
+from govledger.proxy.server.cluster_metrics import cluster_families
 from govledger.proxy.server.route_metrics import route_families
 from govledger.proxy.server.runtime import Runtime
 from govledger.proxy.server.settings import Settings
@@ -91,7 +92,10 @@ def create_app(
             lambda: runtime.usage,
             settings.metrics_key_budgets,
             runtime.clock.now,
-            lambda: route_families(runtime.usage.routes, time.time(), runtime.routing_groups()),
+            lambda: (
+                route_families(runtime.usage.routes, time.time(), runtime.routing_groups())
+                + cluster_families(runtime.allotter, runtime.usage)
+            ),
         )
     )
     upstream = Upstream(
@@ -145,6 +149,7 @@ def create_app(
         rng=rng or random.Random(),  # noqa: S311 - routing weights, not secrets
         origin=Origin(settings.instance, runtime.incarnation),
         limits=Limits(settings.max_body_bytes, settings.settle_timeout_s),
+        allotments=runtime,
     )
     app.state.gateway = gateway
     install_management(app, runtime, gateway)

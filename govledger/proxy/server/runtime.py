@@ -40,11 +40,14 @@ from govledger.projections.runner import Batch, Tail, catch_up
 from govledger.projections.usage_state import UsageState
 from govledger.projections.usage_view import UsageView, load_usage_state
 from govledger.projections.worker import ProjectionProcess
+from govledger.proxy.enforcement.admission import Shortfall
 from govledger.proxy.enforcement.cost import PriceBook, PriceOverride
 from govledger.proxy.enforcement.orphans import orphans
 from govledger.proxy.enforcement.route_report import RoutingGroup, routing_groups
 from govledger.proxy.enforcement.settlement import Origin
+from govledger.proxy.server.allotments import Allotter
 from govledger.proxy.server.clock import SystemClock
+from govledger.proxy.server.members import Membership
 from govledger.proxy.server.settings import Settings
 
 log = logging.getLogger("govledger")
@@ -96,6 +99,23 @@ class Runtime:
         with self.views.transaction() as cur:
             health = health_params(self.governance.state.settings())
             self.usage = load_usage_state(cur, datetime.now(UTC), health)
+        self.allotter: Allotter | None = None
+        if self.settings.leasing:  # strict budgets admitted against leased allotments
+            self.usage.holder = self.instance_id
+            membership = Membership(
+                self.settings.database_url,
+                self.instance_id,
+                self.settings.instance,
+                self.settings.lease_s,
+            )
+            self.allotter = Allotter(
+                self.store,
+                self.usage,
+                membership,
+                self.instance_id,
+                self.clock,
+                self.settings.lease_s,
+            )
         self.usage_position = self.views.position("usage", "usage")
         self._refresh_prices()
         self.commits = CommitProcess(self.settings.database_url)
@@ -117,6 +137,8 @@ class Runtime:
         except CommitFailedError as error:  # the writer reports and retries it
             log.debug("commit process not ready at start: %s", error)
         self.writer.start(loop)
+        if self.allotter is not None:
+            self.allotter.start(loop)
         url = self.settings.database_url
         governance = Tail(
             self.store,
@@ -192,8 +214,17 @@ class Runtime:
         return True
 
     async def drain(self) -> None:
-        """Commit what is queued (call before `stop`, on the loop)."""
+        """Commit what is queued, then give back unused allotments (before `stop`, on the
+        loop)."""
         await self.writer.close()
+        if self.allotter is not None:
+            await self.allotter.close()
+
+    async def top_up(self, shortfall: Shortfall) -> bool:
+        """Ask for more of a strict budget's allotment; False if none can be had."""
+        if self.allotter is None:
+            return False
+        return await self.allotter.top_up(shortfall)
 
     def stop(self) -> None:
         """Stop the commit process and the tails, and close the store."""

@@ -33,6 +33,13 @@ def _number(env: Mapping[str, str], name: str, default: N, kind: Callable[[str],
     return value
 
 
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    raw = env.get(name, allowed[0]).strip().lower() or allowed[0]
+    if raw not in allowed:
+        raise SettingsError(f"{name}: expected one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Process settings, read from the environment by `from_env` (never at import)."""
@@ -62,7 +69,16 @@ class Settings:
     retain_requests: str | None = None  # request log rows older than this go (e.g. 400d)
     retain_headers: str | None = None  # recorded header values older than this go (e.g. 30d)
     secret_ttl_s: float = 300.0  # how often a referenced secret is fetched again (default)
+    allotments: str = "auto"  # leased allotments of strict budgets: auto (on PostgreSQL), on, off
+    lease_s: float = 5.0  # a member unseen this long is dead; its allotments expire
     session_ttl_s: float = 8 * 3600.0  # a sign-in session's life (docs/identity.md)
+
+    @property
+    def leasing(self) -> bool:
+        """True if strict budgets are admitted against leased allotments (several instances)."""
+        if self.allotments == "auto":
+            return self.database_url.split(":", 1)[0] in ("postgres", "postgresql")
+        return self.allotments == "on"
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -89,6 +105,8 @@ class Settings:
             "retain_requests": env.get("GOVLEDGER_RETAIN_REQUESTS") or None,
             "retain_headers": env.get("GOVLEDGER_RETAIN_HEADERS") or None,
             "secret_ttl_s": _number(env, "GOVLEDGER_SECRET_TTL", 300.0, float),
+            "allotments": _choice(env, "GOVLEDGER_ALLOTMENTS", ("auto", "on", "off")),
+            "lease_s": _number(env, "GOVLEDGER_LEASE", 5.0, float),
             "session_ttl_s": _number(env, "GOVLEDGER_SESSION_TTL", 8 * 3600.0, float),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})

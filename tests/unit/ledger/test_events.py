@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from govledger.ledger import events as ev
 from govledger.ledger.store import Governance, Usage
 
-BASES = (ev.LedgerEvent, ev.GovernanceEvent, ev.EntityEvent, ev.UsageEvent)
+BASES = (ev.LedgerEvent, ev.GovernanceEvent, ev.EntityEvent, ev.UsageEvent, ev.AllotmentEvent)
 IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 SECRET_WORDS = re.compile(
     r"secret|password|passwd|passphrase|credential|api_?key|private|bearer|plaintext"
