@@ -12,7 +12,11 @@
 #   DURATION [10s]  WARMUP [3s]  CONNECTIONS [64]  THREADS [2]  WRK_TIMEOUT [10s]
 #   SYSTEMS ["upstream govledger-sqlite govledger-postgres litellm portkey"]
 #   SKIP_SETUP [0]       1 = do not run bench/setup.sh first
-#   VENV [<repo>/.venv]  where `govledger` is installed
+#   VENV [<repo>/.venv]  where `govledger` is installed; the repo's own venv is built
+#                        (`make .venv/.installed`) when it is missing
+#
+# Exit status: 0 when every system in SYSTEMS was measured without errors; 1 (after the
+# table, which says why) when any could not be measured or answered non-2xx / socket errors.
 #   CFG [bench/govledger-bench.json]
 #   GOVLEDGER_BENCH_SQLITE_URL [sqlite:///<run dir>/govledger.db, a fresh file per run]
 #   GOVLEDGER_BENCH_PG_URL [a fresh database govledger_bench, recreated per run with psql;
@@ -276,6 +280,19 @@ postgres_url() {
     fi
 }
 
+# The repo's venv is built on a fresh clone (the Makefile's stamp target); any other VENV
+# must already hold govledger.
+ensure_govledger() {
+    [[ -x $VENV/bin/govledger ]] && return 0
+    if [[ $VENV == "$REPO_DIR/.venv" ]]; then
+        log "building $VENV (make .venv/.installed)"
+        make -C "$REPO_DIR" .venv/.installed >&2 || die "could not build $VENV"
+        [[ -x $VENV/bin/govledger ]] || die "$VENV/bin/govledger missing after make .venv/.installed"
+    else
+        die "$VENV/bin/govledger is not installed (VENV=$VENV)"
+    fi
+}
+
 run_govledger() { # NAME DATABASE_URL
     local name=$1 db_url=$2 pid
     if [[ ! -x $VENV/bin/govledger ]]; then
@@ -409,6 +426,9 @@ main() {
     fi
     command -v wrk >/dev/null 2>&1 || die "wrk not found (run bench/setup.sh)"
     [[ -x /usr/sbin/nginx ]] || die "nginx not found (run bench/setup.sh)"
+    if wanted govledger-sqlite || wanted govledger-postgres; then
+        ensure_govledger
+    fi
     mkdir -p "$RUN_DIR"
 
     start_upstream
@@ -424,6 +444,17 @@ main() {
     echo
     report | tee "$RESULT_FILE"
     log "results written to $RESULT_FILE"
+    if ((${#UNAVAILABLE[@]} + ${#ERRORS[@]})); then
+        for name in "${ALL_SYSTEMS[@]}"; do
+            if [[ -n ${UNAVAILABLE[$name]:-} ]]; then
+                log "FAILED: ${LABEL[$name]} could not be measured: ${UNAVAILABLE[$name]}"
+            fi
+            if [[ -n ${ERRORS[$name]:-} ]]; then
+                log "FAILED: ${LABEL[$name]}: ${ERRORS[$name]}"
+            fi
+        done
+        exit 1
+    fi
 }
 
 main "$@"

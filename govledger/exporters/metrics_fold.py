@@ -15,9 +15,10 @@ unbounded. An event that cannot be folded is counted in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 
 import orjson
@@ -81,8 +82,21 @@ def bounded_label(value: object) -> str:
 
 def labels_text(labels: dict[str, str]) -> str:
     """Labels as canonical JSON (sorted keys, values bounded), the table's key."""
-    bounded = {name: bounded_label(value) for name, value in labels.items()}
+    if all(type(value) is str for value in labels.values()):  # 1 == True: str keys only
+        return _labels_text(tuple(labels.items()))
+    return _render_labels(labels.items())
+
+
+def _render_labels(items: Iterable[tuple[str, object]]) -> str:
+    bounded = {name: bounded_label(value) for name, value in items}
     return orjson.dumps(bounded, option=orjson.OPT_SORT_KEYS).decode()
+
+
+# Each settlement observes three histograms of ~15 buckets: the same few label sets, rendered
+# once each instead of ~50 times per event (the projection process's flame graph).
+@functools.lru_cache(maxsize=8192)
+def _labels_text(items: tuple[tuple[str, str], ...]) -> str:
+    return _render_labels(items)
 
 
 class MetricsFold:
@@ -231,6 +245,7 @@ def _fold_settled(add: Add, observe: Add, event: ev.RequestSettled, surface: str
     observe("govledger_gateway_overhead_seconds", {}, overhead)
 
 
+@functools.lru_cache(maxsize=256)
 def le_text(bound: float) -> str:
     """A bucket bound as its `le` label (`0.005`, `1.0`)."""
     return repr(float(bound))

@@ -30,9 +30,11 @@ class CommitFailedError(RuntimeError):
 
 
 def _serve(url: str, conn: Connection) -> None:  # pragma: no cover - runs in the child
+    from govledger.ledger.heap import freeze_after_start
     from govledger.ledger.store import Store
 
     store = None
+    freeze_after_start()
     while True:
         try:
             message = conn.recv()

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from govledger.ledger.periods import DurationError, parse_duration
+from govledger.ledger.route_params import health_params, health_problems
 from govledger.ledger.secrets.references import parse_reference
 from govledger.ledger.spec import IDENTIFIER as IDENTIFIER
 from govledger.ledger.spec import PROVIDER_NAME as PROVIDER_NAME
@@ -211,6 +212,79 @@ class McpClientSpec(Spec):
         return headers
 
 
+class AdaptiveWeightsSpec(Spec):
+    """How health scales a key's weights (adaptive routing; absent: the file's, else defaults)."""
+
+    error_penalty: float | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        description="a Degraded route's factor is exp(-this x error rate)",
+    )
+    latency_tolerance: float | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="latency up to this multiple of the best costs nothing",
+    )
+    latency_samples: float | None = Field(
+        default=None, ge=0, le=1_000_000, description="decayed successes before a latency counts"
+    )
+    probe_floor: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="a Recovering route's factor, and the least of a live one",
+    )
+    max_boost: float | None = Field(
+        default=None, ge=1, le=1000, description="no share above this x the configured share"
+    )
+
+
+class AdaptiveSpec(AdaptiveWeightsSpec):
+    """Adaptive routing's parameters (docs/routing.md): the health fold's and the weights'."""
+
+    bucket_s: float | None = Field(
+        default=None, ge=0.05, le=60, description="evidence bucket width"
+    )
+    interval_s: float | None = Field(default=None, ge=0.05, le=60, description="recompute tick")
+    settle_s: float | None = Field(
+        default=None, ge=0, le=60, description="a bucket counts this long after it ends (tail lag)"
+    )
+    horizon_s: float | None = Field(default=None, ge=1, le=86400, description="evidence kept")
+    decay_s: float | None = Field(default=None, ge=0.1, le=86400, description="decay time constant")
+    min_samples: float | None = Field(
+        default=None, ge=0, le=1_000_000, description="decayed attempts before an error rate counts"
+    )
+    degrade_at: float | None = Field(default=None, gt=0, le=1, description="error rate to Degraded")
+    recover_at: float | None = Field(
+        default=None, ge=0, lt=1, description="error rate back to Healthy"
+    )
+    fail_at: float | None = Field(default=None, gt=0, le=1, description="error rate to Failed")
+    cooldown_s: float | None = Field(
+        default=None,
+        ge=0,
+        le=86400,
+        description="a Failed route's cool-down (a longer Retry-After wins)",
+    )
+    probes_needed: int | None = Field(
+        default=None, ge=1, le=10_000, description="probes that recover"
+    )
+    reference_tokens: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="a stream's latency: first token + this many"
+    )
+    max_routes: int | None = Field(
+        default=None, ge=1, le=100_000, description="routes tracked at most"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AdaptiveSpec:
+        problems = health_problems(health_params({"adaptive": self.model_dump()}))
+        if problems:
+            raise ValueError("; ".join(f"{name}: {message}" for name, message in problems))
+        return self
+
+
 class VirtualKeySpec(Spec):
     """A virtual key: the credential and policy of one consumer."""
 
@@ -233,6 +307,10 @@ class VirtualKeySpec(Spec):
         None,
         description="weighted: configured weights; adaptive: weights follow each route's"
         " health (docs/routing.md); absent: the file's `routing`",
+    )
+    adaptive: AdaptiveWeightsSpec | None = Field(
+        default=None,
+        description="this key's adaptive weight parameters; absent: the file's `adaptive`",
     )
 
     _budgets = field_validator("budgets")(_distinct_durations)
@@ -397,6 +475,23 @@ class GuardrailSpec(Spec):
     enabled: bool = True
 
 
+Durability = Literal["before_response", "after_response"]
+
+
+class LedgerSpec(Spec):
+    """When a request's settlement is durable, relative to its response."""
+
+    durability: Durability = Field(
+        default="before_response",
+        description=(
+            "before_response: each response waits for its settlement's commit (nothing served "
+            "is ever lost). after_response: the response goes out once the settlement is in "
+            "memory, committed by the next group commit (a kill -9 can lose the last few "
+            "milliseconds of settlements; docs/reliability.md)"
+        ),
+    )
+
+
 class ConfigFile(Spec):
     """The whole file `govledger apply` reads."""
 
@@ -417,6 +512,11 @@ class ConfigFile(Spec):
         "weighted", description="The routing of keys that do not set their own"
     )
     sso: SsoSpec | None = Field(None, description="Single sign-on (docs/identity.md)")
+    ledger: LedgerSpec = Field(default_factory=LedgerSpec)
+    adaptive: AdaptiveSpec | None = Field(
+        default=None,
+        description="adaptive routing's parameters (docs/routing.md); absent: defaults",
+    )
 
     @field_validator("required_headers")
     @classmethod

@@ -153,6 +153,8 @@ def virtual_key(
     }
     if spec.routing is not None:  # absent otherwise: keys written before it plan no change
         data["routing"] = spec.routing
+    if spec.adaptive is not None:  # likewise
+        data["adaptive"] = spec.adaptive.model_dump(exclude_none=True)
     if prior is not None and "retired" in prior and value_hash == prior["value_hash"]:
         data["retired"] = prior["retired"]  # a rotation's grace outlives config changes
     return data

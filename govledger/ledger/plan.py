@@ -158,6 +158,11 @@ def make_plan(
         settings["routing"] = config.routing
     if config.sso is not None:  # absent by default, like routing
         settings["sso"] = config.sso.model_dump()
+    if config.adaptive is not None:  # likewise
+        settings["adaptive"] = config.adaptive.model_dump(exclude_none=True)
+    # Absent by default (older settings plan no change), written once it was ever set.
+    if config.ledger.durability != "before_response" or "ledger" in state.settings():
+        settings["ledger"] = {"durability": config.ledger.durability}
     if _diff(state.settings(), settings) or state.get("settings", SETTINGS_ID) is None:
         before = state.get("settings", SETTINGS_ID)
         action = "create" if before is None else "update"

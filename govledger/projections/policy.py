@@ -19,6 +19,7 @@ from govledger.ledger.charges import (
 from govledger.ledger.credentials import CredentialError, SecretBox, resolve_reference
 from govledger.ledger.entities import GovernanceState
 from govledger.ledger.periods import Schedule, parse_duration
+from govledger.ledger.route_params import DEFAULT_WEIGHTS, WeightParams, weight_params
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class KeyPolicy:
     mcp_configs: tuple[dict[str, Any], ...]
     routing: str = "weighted"  # weighted | adaptive (the key's, else the gateway default)
     user_id: str | None = None  # the user who owns the key (their limits are in budgets/rates)
+    weights: WeightParams = DEFAULT_WEIGHTS  # adaptive weights' parameters (the key's, else)
 
 
 def _budgets(level: str, owner: str, scope: str, items: list[dict[str, Any]]) -> list[BudgetRule]:
@@ -214,6 +216,7 @@ def compile_policy(
         mcp_configs=tuple(data["mcp_configs"]),
         routing=str(data.get("routing") or state.settings().get("routing") or "weighted"),
         user_id=user_id,
+        weights=weight_params(state.settings(), data),
     )
 
 

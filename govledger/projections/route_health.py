@@ -1,7 +1,7 @@
 """Route health: a pure fold of the upstream attempts recorded in `RequestSettled` into
 per-route signals and states, in event time.
 
-A route is (provider, provider key, model). Attempts are counted into one-second buckets
+A route is (provider, provider key, model). Attempts are counted into buckets (`bucket_s`)
 of their event's timestamp, so the fold is order-independent: every instance that has read
 the same events holds the same buckets. `health(now)` replays the buckets of the horizon up
 to the recompute tick at or before `now` (exponential decay, hysteresis, cool-down), so two
@@ -9,41 +9,23 @@ instances with the same events compute the same states at the same tick. A bucke
 from `settle_s` after it ends, so an instance whose tail lags less than that has every
 event the tick needs: instances then compute bit-identical health at every tick (bucket
 contents are integers, so the order events arrive in changes no sum). Call `health` with a
-`now` that does not go back: buckets older than the horizon are dropped.
+`now` that does not go back: buckets older than the horizon are dropped. `health` also lays
+this instance's own cool-downs (`route_cooling.py`) over the replay; `replayed` does not.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from govledger.ledger import events as ev
-
-RouteId = tuple[str, str, str]  # provider, provider key id, model
+from govledger.ledger.route_params import HealthParams
+from govledger.projections.route_cooling import RouteCooling, RouteId
 
 HEALTHY, DEGRADED, FAILED, RECOVERING = "healthy", "degraded", "failed", "recovering"
 STATES = (HEALTHY, DEGRADED, FAILED, RECOVERING)
-
-
-@dataclass(frozen=True)
-class HealthParams:
-    """The fold's parameters (documented with their defaults in docs/routing.md)."""
-
-    bucket_s: float = 0.5  # width of an evidence bucket
-    interval_s: float = 0.5  # recompute tick: health is computed at multiples of it
-    settle_s: float = 0.5  # evidence counts from this long after its bucket ends (tail lag)
-    horizon_s: float = 120.0  # buckets older than this before the tick are dropped
-    decay_s: float = 10.0  # time constant of the exponential decay of every signal
-    min_samples: float = 5.0  # decayed attempts needed before an error rate moves a state
-    degrade_at: float = 0.10  # error rate entering Degraded
-    recover_at: float = 0.03  # error rate below which Degraded returns to Healthy
-    fail_at: float = 0.50  # error rate entering Failed
-    cooldown_s: float = 10.0  # a Failed route waits this long (or its Retry-After) before probes
-    probes_needed: int = 3  # successful probes, with no error, that end Recovering
-    reference_tokens: int = 100  # a stream's latency: first byte + this many output tokens
-    max_routes: int = 1000  # routes tracked at most (a new one beyond it is not counted)
 
 
 @dataclass
@@ -56,6 +38,12 @@ class Bucket:
     rate_limited: int = 0
     latency_us: int = 0  # summed over successful attempts (integers: any order, same sum)
     retry_until: float = 0.0  # the latest end of a 429's Retry-After
+    plain: int = 0  # successful plain calls, and their total latency summed
+    plain_us: int = 0
+    streams: int = 0  # answered streams, and their time to first token summed
+    first_us: int = 0
+    tokened: int = 0  # answered streams with output tokens, and their time per token summed
+    per_token_ns: int = 0
 
 
 @dataclass(frozen=True)
@@ -70,6 +58,9 @@ class RouteHealth:
     cooling_until: float  # a Failed route gets no share before this
     rate_limited: float  # decayed 429 answers
     timeouts: float  # decayed timeouts
+    first_token_ms: float | None = None  # streams: decayed mean time to the first token
+    per_token_ms: float | None = None  # streams: decayed mean time per output token after it
+    plain_ms: float | None = None  # plain calls: decayed mean total time
 
 
 @dataclass(frozen=True)
@@ -93,6 +84,12 @@ class _Replay:
     latency_n: float = 0.0
     rate_limited: float = 0.0
     timeouts: float = 0.0
+    plain: float = 0.0
+    plain_n: float = 0.0
+    first: float = 0.0
+    first_n: float = 0.0
+    per_token: float = 0.0
+    per_token_n: float = 0.0
     cooling_until: float = 0.0
     probes: int = 0
     at: float | None = None  # time the decayed sums are at
@@ -122,7 +119,9 @@ class RouteHealthFold:
 
     params: HealthParams = field(default_factory=HealthParams)
     buckets: dict[RouteId, dict[int, Bucket]] = field(default_factory=dict)
+    cooling: RouteCooling = field(default_factory=RouteCooling)  # this instance's own 429s
     _cache: tuple[float, dict[RouteId, RouteHealth], list[Transition]] | None = None
+    _overlaid: tuple[float, int, dict[RouteId, RouteHealth]] | None = None
 
     def apply(self, event: ev.LedgerEvent) -> None:
         """Fold a settled request's attempts in; other events say nothing of routes."""
@@ -158,6 +157,17 @@ class RouteHealthFold:
         if kind == "ok":
             bucket.ok += 1
             bucket.latency_us += round(self.latency_of(attempt, output_tokens) * 1000)
+            ms = float(attempt.get("ms") or 0.0)
+            streamed = attempt.get("stream_ms")
+            if streamed is None:
+                bucket.plain += 1
+                bucket.plain_us += round(ms * 1000)
+            else:
+                bucket.streams += 1
+                bucket.first_us += round(ms * 1000)
+                if output_tokens > 0:
+                    bucket.tokened += 1
+                    bucket.per_token_ns += round(float(streamed) * 1e6 / output_tokens)
         elif kind == "timeout":
             bucket.timeouts += 1
         elif kind == "rate_limited":
@@ -168,12 +178,50 @@ class RouteHealthFold:
         else:
             bucket.errors += 1
 
+    def configure(self, params: HealthParams) -> None:
+        """Take new parameters (the settings changed); a new bucket width restarts the
+        evidence, since the buckets held no longer fit it."""
+        if params == self.params:
+            return
+        if params.bucket_s != self.params.bucket_s:
+            self.buckets = {}
+        self.params = params
+        self.cooling.max_routes, self.cooling.longest_s = params.max_routes, params.horizon_s
+        self._cache = self._overlaid = None
+
     def tick(self, now: float) -> float:
         """The recompute tick at or before `now`."""
         return math.floor(now / self.params.interval_s) * self.params.interval_s
 
     def health(self, now: float) -> dict[RouteId, RouteHealth]:
-        """Every route's health at the tick of `now` (computed once per tick)."""
+        """Every route's health at the tick of `now` (replayed once per tick), with the
+        routes this instance cooled itself (a 429 it saw) Failed until their Retry-After."""
+        tick = self.tick(now)
+        version = self.cooling.version
+        if self._overlaid is not None and self._overlaid[:2] == (tick, version):
+            return self._overlaid[2]
+        replayed = self._at(tick)[0]
+        self.cooling.expire(tick)  # over ones go, so the chain stops checking once all are
+        cooled = self.cooling.until
+        health = replayed
+        if cooled:
+            health = dict(replayed)
+            for route, until in cooled.items():
+                held = health.get(route)
+                if held is None:
+                    health[route] = RouteHealth(FAILED, tick, 0.0, None, 0.0, until, 1.0, 0.0)
+                elif held.state != FAILED or held.cooling_until < until:
+                    since = held.since if held.state == FAILED else tick
+                    cooling_until = max(held.cooling_until, until)
+                    health[route] = replace(
+                        held, state=FAILED, since=since, cooling_until=cooling_until
+                    )
+        self._overlaid = (tick, version, health)
+        return health
+
+    def replayed(self, now: float) -> dict[RouteId, RouteHealth]:
+        """Every route's health replayed from the evidence alone (the same on every instance
+        that read the same events), at the tick of `now`."""
         return self._at(self.tick(now))[0]
 
     def transitions(self, now: float) -> list[Transition]:
@@ -221,6 +269,12 @@ class RouteHealthFold:
                 r.total *= factor
                 r.latency *= factor
                 r.latency_n *= factor
+                r.plain *= factor
+                r.plain_n *= factor
+                r.first *= factor
+                r.first_n *= factor
+                r.per_token *= factor
+                r.per_token_n *= factor
                 r.rate_limited *= factor
                 r.timeouts *= factor
             r.at = at
@@ -239,6 +293,12 @@ class RouteHealthFold:
             r.timeouts += b.timeouts
             r.latency += b.latency_us / 1000
             r.latency_n += b.ok
+            r.plain += b.plain_us / 1000
+            r.plain_n += b.plain
+            r.first += b.first_us / 1000
+            r.first_n += b.streams
+            r.per_token += b.per_token_ns / 1e6
+            r.per_token_n += b.tokened
             rate = r.errors / r.total if r.total >= p.min_samples else 0.0
             if b.retry_until > end and r.state != FAILED:
                 r.cooling_until = b.retry_until
@@ -267,9 +327,16 @@ class RouteHealthFold:
             state=r.state,
             since=r.since,
             error_rate=r.errors / r.total if r.total >= p.min_samples else 0.0,
-            latency_ms=r.latency / r.latency_n if r.latency_n > 1e-9 else None,
+            latency_ms=_mean(r.latency, r.latency_n),
             samples=r.total,
             cooling_until=r.cooling_until,
             rate_limited=r.rate_limited,
             timeouts=r.timeouts,
+            first_token_ms=_mean(r.first, r.first_n),
+            per_token_ms=_mean(r.per_token, r.per_token_n),
+            plain_ms=_mean(r.plain, r.plain_n),
         )
+
+
+def _mean(total: float, count: float) -> float | None:
+    return total / count if count > 1e-9 else None

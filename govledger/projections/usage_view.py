@@ -18,6 +18,7 @@ from govledger.ledger.charges import (
     reservations_of,
 )
 from govledger.ledger.money import json_default, plain
+from govledger.ledger.route_params import DEFAULT_HEALTH, HealthParams
 from govledger.projections.database import Cursor, OnRebuild
 from govledger.projections.usage_state import BudgetUsage, Inflight, UsageState
 
@@ -251,10 +252,14 @@ def _rejected_row(position: int, event: ev.RequestRejected) -> dict[str, Any]:
     }
 
 
-def load_usage_state(cur: Cursor, now: datetime | None = None) -> UsageState:
+def load_usage_state(
+    cur: Cursor, now: datetime | None = None, health: HealthParams = DEFAULT_HEALTH
+) -> UsageState:
     """Build the enforcement usage state from the views (latest period of each budget);
-    with `now`, route health from the attempts of the requests admitted in its horizon."""
+    with `now`, route health (folded with `health`) from the attempts of the requests
+    admitted in its horizon."""
     state = UsageState()
+    state.routes.configure(health)
     if now is not None:
         load_route_health(cur, state, now)
     cur.execute("SELECT budget, period, settled, reserved FROM gl_budget_usage")

@@ -15,6 +15,7 @@ log = logging.getLogger("govledger.projections")
 
 def _run(url: str, stop: Connection, consumers: Sequence[str] = ()) -> None:  # pragma: no cover
     """The child: run every tail until the server closes its end of `stop` (or dies)."""
+    from govledger.ledger.heap import freeze_after_start
     from govledger.ledger.store import Store
     from govledger.projections.audit_view import AuditView
     from govledger.projections.runner import Tail
@@ -30,6 +31,7 @@ def _run(url: str, stop: Connection, consumers: Sequence[str] = ()) -> None:  # 
         tails += getattr(importlib.import_module(module), name)(store, url)
     # Views are not on the request path: under load the server comes first.
     os.nice(5)
+    freeze_after_start()
     for tail in tails:
         tail.start()
     with contextlib.suppress(EOFError, OSError):

@@ -20,6 +20,7 @@ from tests.e2e.openai_support import budget, make_config, virtual_key
 from tests.faults.harness import (
     BackgroundLoad,
     LoadPlan,
+    LoadResult,
     MockUpstreamProcess,
     ServedGateway,
     read_ledger,
@@ -40,6 +41,23 @@ AFTER = LoadPlan(requests=40, concurrency=8, surfaces=SURFACES, seed=10, deadlin
 ABANDONED = "process stopped before settling"
 
 
+def killed_under_load(gateway: ServedGateway, kill: str) -> tuple[LoadResult, float]:
+    """Start it, load it, kill -9 the server (or its process group) once KILL_AFTER_SERVED
+    were served; the load's records and the moment of the kill, its children gone."""
+    gateway.start()
+    load = BackgroundLoad(gateway.url, DURING).start()
+    load.wait_served(KILL_AFTER_SERVED, timeout=30)
+    killed_at = time.monotonic()
+    if kill == "server":
+        gateway.kill9()
+    else:
+        gateway.kill9_group()
+    during = load.join()
+    # The commit and projection processes do not outlive the server.
+    wait_for(lambda: not gateway.group(), 10, "the server's children to exit")
+    return during, killed_at
+
+
 @pytest.mark.fault_bound(75)
 @pytest.mark.parametrize("kill", ["server", "process_group"])
 def test_kill9_under_load_loses_no_served_request_and_closes_every_orphan(
@@ -51,18 +69,7 @@ def test_kill9_under_load_loses_no_served_request_and_closes_every_orphan(
 ) -> None:
     upstream = mock_upstream(latency_ms=UPSTREAM_LATENCY_MS)
     gateway = served_gateway(store_url, CONFIG, upstream.url)
-    gateway.start()
-
-    load = BackgroundLoad(gateway.url, DURING).start()
-    load.wait_served(KILL_AFTER_SERVED, timeout=30)
-    killed_at = time.monotonic()
-    if kill == "server":
-        gateway.kill9()
-    else:
-        gateway.kill9_group()
-    during = load.join()
-    # The commit and projection processes do not outlive the server.
-    wait_for(lambda: not gateway.group(), 10, "the server's children to exit")
+    during, killed_at = killed_under_load(gateway, kill)
 
     crashed = read_ledger(store_url)
     assert crashed.double_charged == set()
@@ -128,3 +135,55 @@ def test_the_server_s_children_exit_quietly_when_it_is_killed(
     gateway.kill9()
     wait_for(lambda: not gateway.group(), 10, "the server's children to exit")
     assert "Traceback" not in gateway.logs()
+
+
+AFTER_RESPONSE = {**CONFIG, "ledger": {"durability": "after_response"}}
+# The writer's stall threshold (GOVLEDGER_STALL_AFTER, 3 s): a commit unanswered for longer
+# stops admissions, so no settlement waits in memory longer than this while requests are served.
+LOSS_WINDOW_BOUND_S = 3.0
+
+
+@pytest.mark.fault_bound(75)
+def test_kill9_in_after_response_mode_loses_only_settlements_served_just_before_it(
+    store_url: str,
+    mock_upstream: Callable[..., MockUpstreamProcess],
+    served_gateway: Callable[..., ServedGateway],
+    record_property: Callable[[str, Any], None],
+) -> None:
+    """The loss window of `ledger.durability: after_response`: responses served whose
+    settlement was still in memory at the kill. Each one was served within the bound before
+    the kill; its admission, if committed, is closed at restart at its reservation (charged
+    the worst case); nothing is charged twice and nothing stays open."""
+    upstream = mock_upstream(latency_ms=UPSTREAM_LATENCY_MS)
+    gateway = served_gateway(store_url, AFTER_RESPONSE, upstream.url)
+    during, killed_at = killed_under_load(gateway, "server")
+
+    crashed = read_ledger(store_url)
+    assert crashed.double_charged == set()
+    assert crashed.closed_without_admission == set()
+    gateway.restart()
+    restarted = read_ledger(store_url)
+    assert restarted.open == set()
+    assert restarted.double_charged == set()
+
+    check = reconcile(during.records, restarted)
+    served_at = {
+        r.request_id: r.began + r.total_s
+        for r in during.served
+        if r.request_id is not None and r.began is not None and r.total_s is not None
+    }
+    lost = [rid for rid in check.missing if rid not in restarted.admitted]
+    ages = sorted(killed_at - served_at[rid] for rid in check.missing)
+    assert check.wrong_cost == []
+    assert ages == [] or ages[-1] <= LOSS_WINDOW_BOUND_S, ages
+    assert set(check.missing) - set(lost) <= set(restarted.abandoned)
+    figures_measured = {
+        "served_before_kill": len(during.served),
+        "served_settlement_missing": len(check.missing),
+        "of_which_admission_also_missing": len(lost),
+        "oldest_missing_served_ms_before_kill": round(ages[-1] * 1000, 1) if ages else 0,
+    }
+    for name, value in figures_measured.items():
+        record_property(name, value)
+    print(f"kill -9 after_response on {store_url.split(':')[0]}: {figures_measured}")
+    assert gateway.stop() in (0, -signal.SIGTERM)

@@ -516,12 +516,16 @@ async def test_stats_record_paths_and_the_provider_key_header_and_reset_clears_t
     assert stats["last_headers"]["x-goog-api-key"] == "g-key"
     assert stats["requests"] == 5
     assert stats["by_path"]["/v1/messages"] == 2
+    assert len(stats["arrivals"]) == 5 and stats["arrivals"] == sorted(stats["arrivals"])
+    assert stats["rate_limited_at"] == []  # no 429 with Retry-After was answered
 
     assert await get_json(url, "/__mock/reset", "POST") == {"ok": True}
     assert await get_json(url, "/__mock/stats") == {
         "requests": 0,
         "by_path": {},
         "last_headers": {},
+        "arrivals": [],
+        "rate_limited_at": [],
     }
 
 

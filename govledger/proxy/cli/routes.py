@@ -9,8 +9,19 @@ import typer
 from govledger.proxy.cli.client import Client, emit
 from govledger.proxy.cli.options import Json, Url, guarded
 
-ROUTE_COLUMNS = ["provider", "key_id", "model", "state", "factor", "error_rate", "latency_ms"]
+ROUTE_COLUMNS = [
+    "provider",
+    "key_id",
+    "model",
+    "state",
+    "factor",
+    "error_rate",
+    "latency_ms",
+    "first_token_ms",
+    "per_token_ms",
+]
 SHARE_COLUMNS = ["provider", "key", "configured", "effective"]
+GROUP_COLUMNS = ["group", "members", "provider", "key_id", "model", "state", "effective"]
 
 
 @guarded
@@ -27,6 +38,9 @@ def routes(
         emit(body, True)
         return
     emit(body["routes"], False, ROUTE_COLUMNS)
+    if body.get("groups"):
+        typer.echo("\nEffective weights per routing group of adaptive keys:")
+        emit(body["groups"], False, GROUP_COLUMNS)
     held = body.get("virtual_key")
     if held:
         typer.echo(f"\n{held['id']} ({held['routing']}) for {held['model']}:")

@@ -197,7 +197,7 @@ def admit(
         if refusal:
             return refusal
     if policy.routing == "adaptive":  # effective weights from route health (weights.py)
-        adapted = ADAPTED.adapted(eligible, model, state.routes, epoch)
+        adapted = ADAPTED.adapted(eligible, model, state.routes, epoch, policy.weights)
         costs.update({id(new): costs[id(old)] for old, new in zip(eligible, adapted, strict=True)})
         eligible = adapted
     chain = choose_chain(eligible, rng)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from govledger.projections.policy import KeyPolicy
-from govledger.projections.route_health import RouteHealth, RouteId
+from govledger.ledger.route_params import WeightParams
+from govledger.projections.policy import KeyPolicy, Route
+from govledger.projections.route_cooling import RouteId
+from govledger.projections.route_health import RouteHealth
 from govledger.proxy.enforcement.weights import PARAMS, adapt_routes, health_factor
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def route_rows(health: Mapping[RouteId, RouteHealth], now: float) -> list[dict[str, Any]]:
@@ -28,7 +35,10 @@ def route_rows(health: Mapping[RouteId, RouteHealth], now: float) -> list[dict[s
                 "since": h.since,
                 "factor": round(health_factor(h, best.get(model), now), 4),
                 "error_rate": round(h.error_rate, 4),
-                "latency_ms": None if h.latency_ms is None else round(h.latency_ms, 3),
+                "latency_ms": _ms(h.latency_ms),
+                "first_token_ms": _ms(h.first_token_ms),
+                "per_token_ms": _ms(h.per_token_ms),
+                "plain_ms": _ms(h.plain_ms),
                 "samples": round(h.samples, 3),
                 "rate_limited": round(h.rate_limited, 3),
                 "timeouts": round(h.timeouts, 3),
@@ -65,4 +75,75 @@ def key_shares(
                 "keys": keys,
             }
         )
+    return rows
+
+
+@dataclass(frozen=True)
+class RoutingGroup:
+    """Adaptive keys with the same routes, weights and weight parameters: they share their
+    effective weights, so they are shown once (named by their first key id)."""
+
+    name: str
+    members: tuple[str, ...]
+    routes: tuple[Route, ...]
+    weights: WeightParams
+
+
+def _signature(policy: KeyPolicy) -> tuple[Any, ...]:
+    routes = tuple(
+        (r.provider, r.weight, r.allowed_models, r.model_map, tuple((k.id, k.weight, k.models)
+         for k in r.keys))
+        for r in policy.routes
+    )  # fmt: skip
+    return routes, policy.weights
+
+
+def routing_groups(policies: Iterable[KeyPolicy | None]) -> list[RoutingGroup]:
+    """The adaptive keys' routing groups, by name."""
+    held: dict[tuple[Any, ...], list[KeyPolicy]] = {}
+    for policy in policies:
+        if (
+            policy is not None
+            and policy.is_active
+            and policy.routing == "adaptive"
+            and policy.routes
+        ):
+            held.setdefault(_signature(policy), []).append(policy)
+    groups = []
+    for members in held.values():
+        ids = tuple(sorted(p.key_id for p in members))
+        first = members[0]
+        groups.append(RoutingGroup(ids[0], ids, first.routes, first.weights))
+    return sorted(groups, key=lambda g: g.name)
+
+
+def group_rows(
+    groups: Iterable[RoutingGroup], health: Mapping[RouteId, RouteHealth], now: float
+) -> list[dict[str, Any]]:
+    """Per routing group, model with evidence and (provider, key): the route's state and its
+    effective weight (the chance that a request's first attempt goes there)."""
+    rows = []
+    for group in groups:
+        providers = {r.provider for r in group.routes}
+        models = sorted({m for (p, _, m) in health if p in providers})
+        for model in models:
+            routes = [r for r in group.routes if r.allows(model)]
+            if not routes:
+                continue
+            adapted = adapt_routes(routes, model, health, now, group.weights)
+            for route in adapted:
+                sent = route.upstream_model(model)
+                for key in route.keys:
+                    held = health.get((route.provider, key.id, sent))
+                    rows.append(
+                        {
+                            "group": group.name,
+                            "members": len(group.members),
+                            "provider": route.provider,
+                            "key_id": key.id,
+                            "model": model,
+                            "state": "healthy" if held is None else held.state,
+                            "effective": round(route.weight * key.weight, 6),
+                        }
+                    )
     return rows

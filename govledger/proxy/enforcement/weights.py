@@ -12,31 +12,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
+from govledger.ledger.route_params import DEFAULT_WEIGHTS, WeightParams
 from govledger.projections.policy import Route
+from govledger.projections.route_cooling import RouteId
 from govledger.projections.route_health import (
     DEGRADED,
     FAILED,
     RECOVERING,
     RouteHealth,
     RouteHealthFold,
-    RouteId,
 )
 
-
-@dataclass(frozen=True)
-class WeightParams:
-    """How health scales a configured weight."""
-
-    error_penalty: float = 20.0  # a Degraded route's factor is exp(-error_penalty * error rate)
-    latency_tolerance: float = 1.5  # latency up to this multiple of the best costs nothing
-    latency_samples: float = 3.0  # decayed successes before a latency counts
-    probe_floor: float = 0.10  # the factor of a Recovering route, and the least of a live one
-    max_boost: float = 3.0  # no share above max_boost x the configured share (see module doc)
-
-
-PARAMS = WeightParams()
+PARAMS = DEFAULT_WEIGHTS
 
 
 def _latency_factor(health: RouteHealth | None, best: float | None, p: WeightParams) -> float:
@@ -166,21 +155,30 @@ class AdaptedMemo:
 
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
-        self.tick: float | None = None
-        self.held: dict[tuple[str, tuple[int, ...]], tuple[list[Route], list[Route]]] = {}
+        self.tick: tuple[float, int] | None = None  # the tick, and the local cool-downs' version
+        self.held: dict[
+            tuple[str, tuple[int, ...], WeightParams], tuple[list[Route], list[Route]]
+        ] = {}
 
     def adapted(
-        self, routes: list[Route], model: str, fold: RouteHealthFold, now: float
+        self,
+        routes: list[Route],
+        model: str,
+        fold: RouteHealthFold,
+        now: float,
+        params: WeightParams = PARAMS,
     ) -> list[Route]:
-        """The routes with effective weights, as of the recompute tick of `now`."""
+        """The routes with effective weights, as of the recompute tick of `now` (and of the
+        cool-downs this instance applied since)."""
         tick = fold.tick(now)
-        if tick != self.tick or len(self.held) >= self.capacity:
-            self.tick, self.held = tick, {}
-        key = (model, tuple(id(r) for r in routes))
+        at = (tick, fold.cooling.version)
+        if at != self.tick or len(self.held) >= self.capacity:
+            self.tick, self.held = at, {}
+        key = (model, tuple(id(r) for r in routes), params)
         found = self.held.get(key)
         if found is not None and all(a is b for a, b in zip(found[0], routes, strict=True)):
             return found[1]
-        adapted = adapt_routes(routes, model, fold.health(tick), tick)
+        adapted = adapt_routes(routes, model, fold.health(tick), tick, params)
         self.held[key] = (list(routes), adapted)
         return adapted
 

@@ -23,7 +23,8 @@ fraction of requests into 503s (RNG seeded with `seed`, 0 when None); `latency_m
 every response, and stream chunks by a tenth of it. `retry_after_s` answers every request
 429 with that `Retry-After`. `POST /__mock/control` with `{"latency_ms", "fail_rate",
 "retry_after_s"}` (any of them; `retry_after_s` null stops the 429s) changes them while
-running. `GET /__mock/stats` reports `{"requests", "by_path", "last_headers"}`;
+running. `GET /__mock/stats` reports `{"requests", "by_path", "last_headers", "arrivals",
+"rate_limited_at"}` (the last two: wall-clock times of the latest 10,000 arrivals and 429s);
 `POST /__mock/reset` clears them.
 """
 
@@ -33,6 +34,7 @@ import asyncio
 import random
 import socket
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
@@ -50,6 +52,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _CONTROLS = ("fail500", "fail429", "garbage", "slow")
 _HEADER_CONTROLS = {"500": "fail500", "429": "fail429", "garbage": "garbage", "slow": "slow"}
 _SLOW_SECONDS = 2.0
+_TIMES_KEPT = 10_000  # arrival and 429 times kept for /__mock/stats
 # Never below the gateway's own limit (4 MiB by default), or the fake would refuse what the
 # gateway forwards; translation can add a little, so well above it.
 MAX_BODY_BYTES = 64 * 2**20
@@ -142,6 +145,9 @@ class MockUpstream:
         self.requests = 0
         self.by_path: dict[str, int] = {}
         self.last_headers: CIMultiDictProxy[str] | None = None
+        # Wall-clock times of the latest requests' arrivals and of the 429s answered (bounded).
+        self.arrivals: deque[float] = deque(maxlen=_TIMES_KEPT)
+        self.rate_limited_at: deque[float] = deque(maxlen=_TIMES_KEPT)
 
     # ------------------------------------------------------------ plumbing
 
@@ -155,6 +161,7 @@ class MockUpstream:
     ) -> tuple[Json, str] | web.Response:
         """Count the request, parse its body, apply latency and failure controls."""
         self.requests += 1
+        self.arrivals.append(time.time())
         self.by_path[request.path] = self.by_path.get(request.path, 0) + 1
         self.last_headers = request.headers
         random_fail = self.fail_rate > 0 and self.rng.random() < self.fail_rate
@@ -174,6 +181,7 @@ class MockUpstream:
             await asyncio.sleep(self.latency_s)
         if self.retry_after_s is not None:
             retry = {"Retry-After": f"{self.retry_after_s:g}"}
+            self.rate_limited_at.append(time.time())
             return _error(vendor, 429, "Rate limit reached (mock upstream).", retry)
         if control == "slow":
             await asyncio.sleep(_SLOW_SECONDS)
@@ -321,7 +329,13 @@ class MockUpstream:
     async def stats(self, request: web.Request) -> web.StreamResponse:
         """GET /__mock/stats: request counters and the last request's headers."""
         headers = {k.lower(): v for k, v in (self.last_headers or {}).items()}
-        payload = {"requests": self.requests, "by_path": self.by_path, "last_headers": headers}
+        payload = {
+            "requests": self.requests,
+            "by_path": self.by_path,
+            "last_headers": headers,
+            "arrivals": list(self.arrivals),
+            "rate_limited_at": list(self.rate_limited_at),
+        }
         return _json(orjson.dumps(payload))
 
     async def control(self, request: web.Request) -> web.StreamResponse:
@@ -347,6 +361,8 @@ class MockUpstream:
         self.requests = 0
         self.by_path = {}
         self.last_headers = None
+        self.arrivals.clear()
+        self.rate_limited_at.clear()
         return _json(b'{"ok":true}')
 
 

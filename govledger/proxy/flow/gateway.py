@@ -21,7 +21,7 @@ from govledger.ledger import events as ev
 from govledger.ledger.charges import stored
 from govledger.ledger.clock import Clock
 from govledger.ledger.commit_bookkeeping import Callback
-from govledger.ledger.config import credential_headers
+from govledger.ledger.config import Durability, credential_headers
 from govledger.ledger.credentials import hash_secret
 from govledger.ledger.entities import SETTINGS_ID, GovernanceState
 from govledger.ledger.loop_writer import CommitDeferredError
@@ -389,6 +389,11 @@ class Gateway:
         CommitDeferredError if it is not committed in time: the event stays queued (or
         spooled) all the same, and the in-memory state already holds it.
         """
+        if durability(self.governance.state.settings()) == "after_response":
+            # Reserved and settled in memory already (budgets hold); committed by the next
+            # group commit, kept (spooled) if the store cannot take it now.
+            self.usage.writer.submit("usage", [event], _ignore)
+            return
         timeout = self.limits.settle_timeout_s
         try:
             await asyncio.wait_for(self.usage.writer.append("usage", [event]), timeout)
@@ -418,6 +423,12 @@ class Gateway:
             return event.cost
         finally:
             trace.end()
+
+
+def durability(settings: Mapping[str, Any]) -> Durability:
+    """When settlements are committed: `before_response` (the default) or `after_response`."""
+    ledger = settings.get("ledger") or {}
+    return "after_response" if ledger.get("durability") == "after_response" else "before_response"
 
 
 def _ignore(_error: BaseException | None, _ids: Any) -> None:

@@ -173,7 +173,11 @@ class Exchange:
         started_ns = time.time_ns() if call.trace is not None else 0
         try:
             answer = await self.upstream.send(
-                ticket.admission.chain, call.model, self.gateway.rng, prepared
+                ticket.admission.chain,
+                call.model,
+                self.gateway.rng,
+                prepared,
+                ticket.policy.routing == "adaptive",
             )
         except AllAttemptsFailed as failed:
             if call.trace is not None:

@@ -55,6 +55,8 @@ class VirtualKey(Shown):
     budgets: list[Json]
     rate_limit: Json | None
     mcp_configs: list[Json]
+    routing: str | None = None  # absent: the gateway's default routing
+    adaptive: Json | None = None  # the key's own adaptive weight parameters, if any
     retired: list[RetiredValue]
     version: int
     managed_by: str

@@ -23,6 +23,7 @@ from govledger import __version__
 from govledger.exporters.prometheus import PrometheusExporter, Sources
 from govledger.ledger.clock import Clock
 from govledger.ledger.config import ConfigFile
+from govledger.ledger.heap import freeze_after_start, thaw
 from govledger.proxy.enforcement.settlement import Origin
 from govledger.proxy.flow.gateway import Gateway, Limits
 from govledger.proxy.flow.idempotency import IdempotencyCache
@@ -89,10 +90,14 @@ def create_app(
             lambda: runtime.usage,
             settings.metrics_key_budgets,
             runtime.clock.now,
-            lambda: route_families(runtime.usage.routes, time.time()),
+            lambda: route_families(runtime.usage.routes, time.time(), runtime.routing_groups()),
         )
     )
-    upstream = Upstream(settings.upstream_timeout_s)
+    upstream = Upstream(
+        settings.upstream_timeout_s,
+        cooling=lambda: runtime.usage.routes.cooling,
+        now=lambda: runtime.clock.now().timestamp(),
+    )
     tracing = Tracing()  # OTLP traces when the OTEL_* variables configure them
 
     @asynccontextmanager
@@ -110,6 +115,7 @@ def create_app(
         await upstream.start()
         tracing.start()
         mock = await _start_mock(settings.mock_upstream_port, mock_socket, settings.max_body_bytes)
+        freeze_after_start()  # no request waits on a full pass over the start-up heap
         if on_ready is not None:
             on_ready(runtime)
         try:
@@ -123,6 +129,7 @@ def create_app(
             tracing.stop()
             runtime.stop()
             metrics.close()
+            thaw()
 
     app = GatewayApp(title="govledger", version=__version__, lifespan=lifespan)
     app.state.runtime = runtime

@@ -23,6 +23,7 @@ from govledger.ledger.credentials import SecretBox
 from govledger.ledger.entities import GovernanceState, kind_and_action
 from govledger.ledger.governance import GovernanceLedger
 from govledger.ledger.loop_writer import CommitDeferredError, LoopWriter
+from govledger.ledger.route_params import health_params
 from govledger.ledger.secrets.cache import Change, SecretCache
 from govledger.ledger.secrets.inventory import provider_references
 from govledger.ledger.secrets.managers import Managers
@@ -38,6 +39,7 @@ from govledger.projections.usage_view import UsageView, load_usage_state
 from govledger.projections.worker import ProjectionProcess
 from govledger.proxy.enforcement.cost import PriceBook, PriceOverride
 from govledger.proxy.enforcement.orphans import orphans
+from govledger.proxy.enforcement.route_report import RoutingGroup, routing_groups
 from govledger.proxy.enforcement.settlement import Origin
 from govledger.proxy.server.clock import SystemClock
 from govledger.proxy.server.settings import Settings
@@ -85,7 +87,8 @@ class Runtime:
         catch_up(self.store, self.views, "governance", [AuditView()])
         catch_up(self.store, self.views, "usage", [UsageView()])
         with self.views.transaction() as cur:
-            self.usage = load_usage_state(cur, datetime.now(UTC))
+            health = health_params(self.governance.state.settings())
+            self.usage = load_usage_state(cur, datetime.now(UTC), health)
         self.usage_position = self.views.position("usage", "usage")
         self._refresh_prices()
         self.commits = CommitProcess(self.settings.database_url)
@@ -154,8 +157,8 @@ class Runtime:
         """At each recompute tick, replay the health fold (so no admission waits for it) and
         record the route state changes it finds."""
         recorder = RouteStateRecorder(self.usage.routes, self.settings.instance, time.time())
-        interval = self.usage.routes.params.interval_s
         while True:
+            interval = self.usage.routes.params.interval_s  # the settings may change it
             await asyncio.sleep(interval - time.time() % interval + 0.001)  # just past a tick
             if not self.writer.accepting():
                 continue
@@ -215,6 +218,10 @@ class Runtime:
             self._policies[key_id] = policy
             return policy
 
+    def routing_groups(self) -> list[RoutingGroup]:
+        """The adaptive keys' routing groups (from the compiled, cached policies)."""
+        return routing_groups(self.policy(k) for k in sorted(self.state.live("virtual_key")))
+
     @property
     def state(self) -> GovernanceState:
         """The folded governance state."""
@@ -231,6 +238,7 @@ class Runtime:
         self.generation += 1  # what compiles from governance (guardrails) recompiles
         self._policies.clear()
         self._refresh_prices()
+        self.usage.routes.configure(health_params(self.governance.state.settings()))
         self.secrets.track(provider_references(self.governance.state))
 
     def resolve_secrets(self) -> None:

@@ -15,7 +15,8 @@ from typing import Any
 import aiohttp
 
 from govledger.projections.policy import ProviderKey, Route
-from govledger.proxy.enforcement.routing import choose_key
+from govledger.projections.route_cooling import RouteCooling
+from govledger.proxy.enforcement.routing import choose_key, cooled_key, cooled_last
 from govledger.proxy.translate import UntranslatableError
 from govledger.proxy.upstream.providers import Prepared
 
@@ -96,9 +97,17 @@ class AllAttemptsFailed(Exception):
 class Upstream:
     """A pooled HTTP client for upstreams of every provider type."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(
+        self,
+        timeout_s: float,
+        cooling: Callable[[], RouteCooling] | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=10)
         self.session: aiohttp.ClientSession | None = None
+        own = RouteCooling()
+        self.cooling = cooling or (lambda: own)  # the local cool-downs a 429 starts at once
+        self.now = now  # event time, as the health fold's (the process clock)
 
     async def start(self) -> None:
         """Open the connection pool."""
@@ -118,14 +127,23 @@ class Upstream:
         model: str,
         rng: random.Random,
         prepare: Prepare,
+        adaptive: bool = False,
     ) -> Answer:
-        """Try each route in turn; return the first answer that is not retryable."""
+        """Try each route in turn; return the first answer that is not retryable. A 429 with
+        Retry-After cools its route locally at once; `adaptive` chains then try cooling routes
+        (and keys) last, even when admitted before that 429."""
         if self.session is None:  # pragma: no cover - start() runs in the lifespan
             raise RuntimeError("upstream client is not started")
         attempts: list[Attempt] = []
         untranslatable: list[UntranslatableError] = []
+        cooling = self.cooling()
+        avoiding = adaptive and bool(cooling.until)
+        now = self.now() if avoiding else 0.0
+        if avoiding:
+            chain = cooled_last(chain, model, cooling, now)
         for route in chain:
-            key = choose_key(route, model, rng)
+            avoid = cooled_key(route, model, cooling, now) if avoiding else None
+            key = choose_key(route, model, rng, avoid)
             started = time.perf_counter()
             sent = route.upstream_model(model)
             if key is None:
@@ -154,6 +172,9 @@ class Upstream:
             if response.status >= 500 or response.status == 429:
                 retry = retry_after_seconds(response.headers.get("retry-after"))
                 response.release()
+                if response.status == 429 and retry:
+                    seen = self.now()
+                    cooling.cool((route.provider, key.id, sent), seen + retry, seen)
                 attempts.append(
                     Attempt(
                         route.provider, key.id, response.status, "retryable status", ms, sent, retry

@@ -13,12 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from govledger.ledger import events as ev
+from govledger.ledger.route_params import HealthParams
 from govledger.projections.route_health import (
     DEGRADED,
     FAILED,
     HEALTHY,
     RECOVERING,
-    HealthParams,
     RouteHealthFold,
 )
 
@@ -194,3 +194,27 @@ def test_a_streams_latency_is_its_first_byte_plus_its_time_per_token_for_100_tok
     assert fold.latency_of(plain, 50) == 800.0  # a plain call: its total
     assert fold.latency_of(stream, 200) == 100.0 + 7.0 * 100
     assert fold.latency_of(stream, 0) == 100.0  # no token count: its first byte only
+
+
+def test_streams_keep_time_to_first_token_and_time_per_output_token_apart() -> None:
+    fold = RouteHealthFold()
+    fold.observe(attempt(200, ms=100.0, stream_ms=900.0), T0, "m", 90)  # 10 ms per token
+    fold.observe(attempt(200, ms=300.0, stream_ms=300.0), T0 + 0.1, "m", 10)  # 30 ms per token
+    fold.observe(attempt(200, ms=40.0, stream_ms=5.0), T0 + 0.2, "m", 0)  # no tokens: TTFT only
+
+    health = fold.health(T0 + 2)[ROUTE]
+    assert health.first_token_ms is not None and health.per_token_ms is not None
+    assert 146 < health.first_token_ms < 148  # the three streams' first tokens, decayed alike
+    assert 19.9 < health.per_token_ms < 20.1  # per token: 10 and 30, normalised by tokens
+    assert health.plain_ms is None
+    # The comparable figure the weights use: each stream's first token + reference_tokens
+    # (100) at its own rate, averaged: (1100 + 3300 + 40) / 3.
+    assert health.latency_ms is not None and math.isclose(health.latency_ms, 1480.0)
+
+
+def test_a_plain_call_counts_its_total_and_no_stream_figure() -> None:
+    fold = RouteHealthFold()
+    fold.observe(attempt(200, ms=250.0), T0, "m", 500)
+    health = fold.health(T0 + 2)[ROUTE]
+    assert (health.plain_ms, health.first_token_ms, health.per_token_ms) == (250.0, None, None)
+    assert health.latency_ms == 250.0

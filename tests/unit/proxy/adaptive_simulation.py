@@ -22,7 +22,7 @@ from govledger.ledger import events as ev
 from govledger.projections.policy import KeyPolicy, ProviderKey, Route
 from govledger.projections.usage_state import UsageState
 from govledger.proxy.enforcement.admission import Admission, admit
-from govledger.proxy.enforcement.routing import choose_key
+from govledger.proxy.enforcement.routing import choose_key, cooled_key, cooled_last
 
 START = 1_780_000_000.0  # event time of the scenario's t = 0
 
@@ -131,12 +131,15 @@ def simulate(
     states: list[UsageState] | None = None,
     lag_s: float = 0.5,
     on_tick: Callable[[float, list[UsageState]], None] | None = None,
+    local_cooling: bool = True,
 ) -> Trace:
     """Run `seconds` of traffic over routes of equal configured weight.
 
     `states` (optional) are other instances' usage states: they fold the same settled
     events as their usage tails would, each up to `lag_s` late and so out of order; the
     first instance admits every request. `on_tick(now, states)` runs at each new second.
+    `local_cooling`: the admitting instance cools a route at once on a 429 with Retry-After
+    (as the gateway does); False leaves it to the fold alone (the behaviour before).
     """
     rng = random.Random(seed)
     routes = [route(name) for name in scripts]
@@ -160,8 +163,15 @@ def simulate(
         attempts: list[dict[str, Any]] = []
         elapsed = 0.0
         ok = False
-        for chosen in decision.chain:
-            key = choose_key(chosen, "m1", rng)
+        cooling = trace.state.routes.cooling  # as Upstream.send: local cool-downs go last
+        chain = decision.chain
+        if local_cooling and routing == "adaptive" and cooling.until:
+            chain = cooled_last(chain, "m1", cooling, now)
+        for chosen in chain:
+            avoid = None
+            if local_cooling and routing == "adaptive" and cooling.until:
+                avoid = cooled_key(chosen, "m1", cooling, now + elapsed / 1000)
+            key = choose_key(chosen, "m1", rng, avoid)
             assert key is not None
             behaviour = scripts[chosen.provider](t + elapsed / 1000)
             attempt: dict[str, Any] = {
@@ -172,6 +182,10 @@ def simulate(
             if behaviour.retry_after_s is not None:
                 attempt.update(status=429, error="retryable status", ms=5.0)
                 attempt["retry_after_s"] = behaviour.retry_after_s
+                if local_cooling:  # the instance that saw the 429 cools the route at once
+                    seen = now + (elapsed + 5.0) / 1000
+                    route_id = (chosen.provider, key.id, "m1")
+                    cooling.cool(route_id, seen + behaviour.retry_after_s, seen)
             elif rng.random() < behaviour.error_rate:
                 attempt.update(status=503, error="retryable status", ms=5.0)
             else:
