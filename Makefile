@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # package without the dev extra), so the image and a developer's venv cannot drift.
 INSTALL ?= -e '.[dev]'
 
-.PHONY: run test lint bench clean node-clients
+.PHONY: run test lint bench clean node-clients screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,12 @@ RUN_CONFIG := data/config.run.json
 run: $(STAMP)
 	@mkdir -p data
 	@sed 's#http://127.0.0.1:9000/#http://127.0.0.1:$(UPSTREAM_PORT)/#' config.example.json > $(RUN_CONFIG)
+	@echo "govledger: web UI at http://127.0.0.1:$(PORT)/ui/ (sign in with GOVLEDGER_ADMIN_TOKEN or the admin token printed below), API docs at http://127.0.0.1:$(PORT)/docs"
 	$(BIN)/govledger serve --config $(RUN_CONFIG) --port $(PORT) --mock-upstream $(UPSTREAM_PORT)
+
+# The UI's screenshots in docs/ui/ (docs/ui.md shows them), taken by its browser tests.
+screenshots: $(STAMP)
+	GOVLEDGER_UI_SCREENSHOTS=docs/ui $(BIN)/python -m pytest -q tests/ui/test_browser.py -k sqlite
 
 # The Node/TypeScript clients of tests/e2e/test_node_clients.py, pinned by the lock file.
 node-clients:

@@ -105,7 +105,8 @@ def test_serve_says_where_it_listens_which_store_and_how_many_keys_in_json(
         _, rest = server.communicate(timeout=30)
     assert (line["level"], line["logger"]) == ("info", "govledger")
     assert line["message"] == (
-        f"govledger {__version__} listening on http://127.0.0.1:{port}; store {store}; "
+        f"govledger {__version__} listening on http://127.0.0.1:{port} "
+        f"(web UI: http://127.0.0.1:{port}/ui/); store {store}; "
         f"1 virtual key(s), 1 active; fake upstream on http://127.0.0.1:{mock}"
     )
     assert "Application shutdown complete." in rest  # SIGTERM stops it gracefully

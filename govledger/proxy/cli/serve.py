@@ -86,8 +86,11 @@ def serve(
         active = sum(1 for k in keys.values() if k.get("is_active"))
         mock = f"; fake upstream on http://127.0.0.1:{mock_upstream}" if mock_upstream else ""
         logging.getLogger("govledger").info(
-            "govledger %s listening on http://%s:%d; store %s; %d virtual key(s), %d active%s",
+            "govledger %s listening on http://%s:%d (web UI: http://%s:%d/ui/); store %s; "
+            "%d virtual key(s), %d active%s",
             metadata.version("govledger"),
+            host,
+            port,
             host,
             port,
             runtime.store.url.masked(),

@@ -9,7 +9,9 @@ from govledger.proxy.management import (
     access_reports,
     audit,
     budgets,
+    chain,
     compliance,
+    config_code,
     controls_report,
     customers,
     guardrails,
@@ -38,6 +40,7 @@ def install(app: FastAPI, runtime: Runtime, gateway: Gateway) -> Management:
         providers,
         budgets,
         audit,
+        chain,
         reports,
         compliance,
         access_reports,
@@ -46,6 +49,7 @@ def install(app: FastAPI, runtime: Runtime, gateway: Gateway) -> Management:
         roles,
         guardrails,
         routes,
+        config_code,
     ):
         app.include_router(module.router(), responses=REFUSALS)
     install_handlers(app)

@@ -15,9 +15,9 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from govledger.ledger.money import plain
-from govledger.projections.usage_view import LISTED_REQUEST_COLUMNS
+from govledger.projections.usage_view import LISTED_REQUEST_COLUMNS, REQUEST_COLUMNS
 from govledger.proxy.management.auth import Principal, management, require
-from govledger.proxy.management.errors import invalid
+from govledger.proxy.management.errors import ApiError, invalid
 from govledger.proxy.management.exports import EXPORTED, Format, render, utc_text
 from govledger.proxy.management.shapes import redacted
 
@@ -80,6 +80,7 @@ def router() -> APIRouter:
         action: str | None = None,
         resource_type: str | None = None,
         resource_id: str | None = None,
+        source: str | None = None,
         start: From = None,
         end: To = None,
         cursor: Cursor = None,
@@ -93,6 +94,7 @@ def router() -> APIRouter:
             "action": action,
             "resource_type": resource_type,
             "resource_id": resource_id,
+            "source": source,
         }
         clause, params = where(filters, "at", start, end)
         rows = await management(request).query(
@@ -149,5 +151,26 @@ def router() -> APIRouter:
                 item["cost"] = plain(Decimal(item["cost"]))
         shown, next_cursor = _page(found, limit)
         return render(shown, LISTED_REQUEST_COLUMNS, next_cursor, format)
+
+    @api.get("/requests/{request_id}")
+    async def audit_request(
+        request: Request, request_id: str, who: Principal = require("audit:view")
+    ) -> dict[str, Any]:
+        """One request's full record: attempts, tokens by kind, cost, reservations, rate."""
+        where({"request_id": request_id}, "admitted_at", None, None)  # refuses a NUL
+        rows = await management(request).query(
+            f"SELECT {', '.join(REQUEST_COLUMNS)} FROM gl_requests "  # noqa: S608
+            "WHERE request_id = ? ORDER BY position DESC LIMIT 1",
+            [request_id],
+        )
+        if not rows:
+            raise ApiError(404, "not_found", f"request {request_id!r} is not in the log")
+        item = dict(zip(REQUEST_COLUMNS, rows[0], strict=True))
+        for column in ("reservations", "rate", "attempts", "headers"):
+            if isinstance(item[column], str):
+                item[column] = orjson.loads(item[column])
+        if item["cost"] is not None:
+            item["cost"] = plain(Decimal(item["cost"]))
+        return item
 
     return api

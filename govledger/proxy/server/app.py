@@ -46,6 +46,7 @@ from govledger.proxy.surfaces.hotpath import Handler, HotPath
 from govledger.proxy.surfaces.mcp import McpSurface
 from govledger.proxy.surfaces.openai import OpenAISurface
 from govledger.proxy.surfaces.unrouted import unrouted
+from govledger.proxy.ui.pages import routes as ui_routes
 from govledger.proxy.upstream.chain import Upstream
 
 
@@ -131,7 +132,10 @@ def create_app(
             metrics.close()
             thaw()
 
-    app = GatewayApp(title="govledger", version=__version__, lifespan=lifespan)
+    # /docs is the UI's own page (Swagger UI served from the gateway, not a CDN); no ReDoc.
+    app = GatewayApp(
+        title="govledger", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.runtime = runtime
     gateway = Gateway(
         governance=runtime,
@@ -163,6 +167,7 @@ def create_app(
     app.router.routes.extend(anthropic.routes_with_parameters())
     app.router.routes.extend(GeminiSurface(exchange).routes())
     app.router.routes.append(metrics.route())
+    app.router.routes.extend(ui_routes())
     app.hot_routes.extend(McpSurface(mcp).routes())
     # The router knows the hot routes too, so a wrong method is a 405 naming the right ones.
     app.router.routes.extend(app.hot_routes)

@@ -1,0 +1,1 @@
+"""The web UI at /ui: a static single-page app served by the gateway, on the management API."""
