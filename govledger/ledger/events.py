@@ -201,6 +201,7 @@ class LoginFailed(GovernanceEvent):
     method: str  # admin_token | oidc | bearer | scim: how the caller tried to sign in
     reason: str  # e.g. admin_token_not_recognised, token_expired, state_replayed
     path: str  # the path of the refused call
+    suppressed: int = 0  # refusals of this method and reason not recorded since the last one
 
 
 @dataclass(frozen=True)

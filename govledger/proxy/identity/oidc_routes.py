@@ -167,15 +167,14 @@ def router() -> APIRouter:
     async def finish_sign_in(request: Request) -> Response:
         """Check state, exchange the code, verify the ID token, sync the user, open a session."""
         service = management(request)
-        path = request.url.path
         try:
             login = _login_of(request, service)
             return await _finish(request, service, login)
         except (TokenRefused, MappingRefused) as error:
-            await record_failure(service, "oidc", error.reason, path)
+            await record_failure(request, service, "oidc", error.reason)
             raise refusal(error) from None
         except ApiError as error:
-            await record_failure(service, "oidc", error.code, path)
+            await record_failure(request, service, "oidc", error.code)
             raise
 
     return api

@@ -239,7 +239,13 @@ def router() -> APIRouter:
 
     def route(path: str, method: str) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            api.add_api_route(path, endpoint(handler), methods=[method], name=handler.__name__)
+            api.add_api_route(  # SCIM documents itself (/Schemas), not in the OpenAPI document
+                path,
+                endpoint(handler),
+                methods=[method],
+                name=handler.__name__,
+                include_in_schema=False,
+            )
             return handler
 
         return register

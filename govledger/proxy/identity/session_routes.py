@@ -89,7 +89,7 @@ def router() -> APIRouter:
         try:
             who = principal_of(service.state, token)
         except ApiError as error:
-            await record_failure(service, "admin_token", error.code, request.url.path)
+            await record_failure(request, service, "admin_token", error.code)
             raise
         sign = signer(request)
         cookie, secret = sign.new_cookie()

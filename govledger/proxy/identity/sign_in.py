@@ -4,6 +4,7 @@ every refusal is a `LoginFailed` event naming the reason, never the credential."
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from collections.abc import Mapping as Claims
@@ -18,6 +19,7 @@ from govledger.ledger.entities import GovernanceState
 from govledger.ledger.group_mapping import Mapping, MappingRefused, map_claims
 from govledger.ledger.sso import IdentityProviderSpec, SsoSpec
 from govledger.ledger.users import Profile, find_user, sync_user
+from govledger.proxy.identity.failure_throttle import FailureThrottle
 from govledger.proxy.identity.verifier import Providers
 
 log = logging.getLogger("govledger.identity")
@@ -54,8 +56,22 @@ def providers(request: Request, service: Ledger) -> Providers:
     return found
 
 
-async def record_failure(service: Ledger, method: str, reason: str, path: str) -> None:
-    """Append a refused sign-in (the reason, never the credential); best effort."""
+def throttle_of(request: Request) -> FailureThrottle:
+    """The app's throttle of recorded sign-in refusals."""
+    found: FailureThrottle | None = getattr(request.app.state, "failure_throttle", None)
+    if found is None:
+        found = FailureThrottle()
+        request.app.state.failure_throttle = found
+    return found
+
+
+async def record_failure(request: Request, service: Ledger, method: str, reason: str) -> None:
+    """Append a refused sign-in (the reason, never the credential); best effort, and at most
+    `per_window` of one kind a minute (the next one counts those left out)."""
+    path = request.url.path
+    record, suppressed = throttle_of(request).admit((method, reason), time.monotonic())
+    if not record:
+        return
     failed = ev.LoginFailed(
         originator_id=uuid.uuid4(),
         originator_version=1,
@@ -65,6 +81,7 @@ async def record_failure(service: Ledger, method: str, reason: str, path: str) -
         method=method,
         reason=reason,
         path=path,
+        suppressed=suppressed,
     )
     try:
         await service.commit([failed])

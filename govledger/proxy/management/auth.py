@@ -131,7 +131,7 @@ async def idp_principal(request: Request, service: Management, token: str) -> Pr
         claims = await asyncio.to_thread(provider.verify, token)
         user_id, mapping = await sync_signed_in(service, provider.spec, claims, channel_of(request))
     except (TokenRefused, MappingRefused) as error:
-        await record_failure(service, "bearer", error.reason, request.url.path)
+        await record_failure(request, service, "bearer", error.reason)
         raise refusal(error) from None
     role = mapping.role
     return Principal(user_id, role, permissions_of(service.state, role), kind="user")

@@ -31,6 +31,7 @@ class Team(Customer):
     """A team as shown."""
 
     customer_id: str | None
+    personal_keys: Json | None = None  # what members may give their own keys (identity.md)
 
 
 class RetiredValue(Shown):
@@ -51,6 +52,7 @@ class VirtualKey(Shown):
     expires_at: str | None
     team_id: str | None
     customer_id: str | None
+    user_id: str | None = None  # the user who owns the key, if any
     provider_configs: list[Json]
     budgets: list[Json]
     rate_limit: Json | None

@@ -131,3 +131,14 @@ def test_an_unknown_kid_refreshes_the_jwks_once_then_is_rate_limited(
     for _ in range(5):
         assert call(gateway, _hostile(idp, "unknown_kid")).status_code == 401
     assert provider.refreshes - before <= 1
+
+
+def test_a_flood_of_bad_tokens_records_a_bounded_number_of_events(
+    gateway: RunningGateway, idp: IdentityProvider
+) -> None:
+    token = _hostile(idp, "tampered")
+    before = sum(isinstance(e, ev.LoginFailed) for e in events_of(gateway))
+    for _ in range(60):
+        assert call(gateway, token).status_code == 401
+    recorded = sum(isinstance(e, ev.LoginFailed) for e in events_of(gateway)) - before
+    assert recorded <= 20  # the throttle's rate per kind and minute
