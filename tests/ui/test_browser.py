@@ -125,7 +125,7 @@ def test_login_by_sso_shows_the_user_and_mapped_role_and_a_viewer_no_edit(
     browser.console_problems()  # the provider's page (its stylesheet is off a CDN) is not ours
     browser.button("Authorize").click()  # the provider's own form
     browser.until(lambda driver: driver.current_url.startswith(f"{sso_gateway.url}/ui/"))
-    assert browser.text_of("#who", bool) == f"user:{sub} · Viewer"
+    assert browser.text_of("#who", bool) == f"Vera (user:{sub}) · Viewer"
     session = browser.driver.get_cookie("govledger_session")
     assert session is not None and session["httpOnly"]
     assert browser.driver.get_cookie("govledger_login") is None  # the login state is spent

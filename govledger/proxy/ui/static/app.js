@@ -89,7 +89,8 @@
     return Boolean(state.me) && state.me.permissions.includes(permission);
   }
   function signedIn(body) {
-    state.me = { name: body.actor, role: body.role, permissions: body.permissions };
+    const name = body.display_name ? `${body.display_name} (${body.actor})` : body.actor;
+    state.me = { name, role: body.role, permissions: body.permissions };
     state.csrf = body.session ? body.session.csrf_token : null;
   }
   async function identify() {
