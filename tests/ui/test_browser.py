@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +17,14 @@ import openai
 import pytest
 
 from tests.conftest import RunningGateway
+from tests.e2e.identity.conftest import idp, sso_config
+from tests.e2e.identity.idp import IdentityProvider
+from tests.e2e.management.conftest import gateway_on
 from tests.e2e.management.support import ADMIN, UPSTREAM_SECRET, Api
 from tests.e2e.openai_support import client, hi
 from tests.ui.browser import Browser
 
+__all__ = ["idp"]  # the identity tests' provider, a fixture of this module too
 SHOTS = os.environ.get("GOVLEDGER_UI_SCREENSHOTS")  # a folder: `make screenshots` sets docs/ui
 
 
@@ -87,9 +93,57 @@ def test_login_with_a_token_shows_identity_and_role_then_logout(browser: Browser
     browser.find("input[name=token]")  # the session ended: signed out after a reload too
 
 
-@pytest.mark.skip(reason="single sign-on (OIDC) is not in the identity branch's session layer yet")
-def test_login_by_sso() -> None:
-    """Placeholder until the identity branch's sessions land."""
+@pytest.fixture
+def sso_gateway(
+    request: pytest.FixtureRequest, gateway: RunningGateway, idp: IdentityProvider, tmp_path: Path
+) -> Iterator[RunningGateway]:
+    """A gateway on the same store as this module's, configured with `sso` against the real
+    test provider (the identity tests' config: gl-admins/gl-devs/gl-viewers mapped to roles)."""
+    store = request.node.callspec.params["gateway"]
+    yield from gateway_on(store, tmp_path, sso_config(idp))
+
+
+def test_login_by_sso_shows_the_user_and_mapped_role_and_a_viewer_no_edit(
+    browser: Browser, sso_gateway: RunningGateway, idp: IdentityProvider
+) -> None:
+    browser.url = sso_gateway.url
+    sub = f"vera-{uuid.uuid4().hex[:6]}"
+    idp.set_user(sub, {"email": f"{sub}@example.com", "name": "Vera", "groups": ["gl-viewers"]})
+    browser.open("/ui/")
+    link = browser.find("#sso a.sso-link")
+    assert link.text == "Sign in with mock"
+    signed_out_chrome = [e for e in browser.all("#nav, #identity") if e.is_displayed()]
+    assert not signed_out_chrome  # no menu, no stale name or Log out before anyone signs in
+    assert link.get_attribute("href") == f"{sso_gateway.url}/auth/login?provider=mock&next=%2Fui%2F"
+    assert not browser.axe()
+    assert not browser.console_problems()  # the strict CSP holds: no inline script
+    if SHOTS:
+        browser.screenshot(Path(SHOTS) / "login.png")
+    link.click()
+    browser.until(lambda driver: driver.current_url.startswith(f"{idp.issuer}/oauth2/authorize"))
+    browser.fill("input[name=sub]", sub)
+    browser.console_problems()  # the provider's page (its stylesheet is off a CDN) is not ours
+    browser.button("Authorize").click()  # the provider's own form
+    browser.until(lambda driver: driver.current_url.startswith(f"{sso_gateway.url}/ui/"))
+    assert browser.text_of("#who", bool) == f"Vera (user:{sub}) · Viewer"
+    session = browser.driver.get_cookie("govledger_session")
+    assert session is not None and session["httpOnly"]
+    assert browser.driver.get_cookie("govledger_login") is None  # the login state is spent
+    browser.go("customers", "Customers")
+    browser.text_of("main p.muted[aria-live]", lambda text: "shown" in text)
+    assert not browser.all("#new-entity")
+    assert not [b for b in browser.all("main button") if b.text in ("Edit", "Delete", "Rotate")]
+    assert not browser.console_problems()  # the landing and pages after it: no CSP violation
+    me = json.loads(fetch(browser, "GET", "/auth/me", None)["body"])
+    assert me["session"]["method"] == "oidc"
+    csrf = me["session"]["csrf_token"]
+    refused = fetch(browser, "POST", "/api/governance/customers", None, **{"x-csrf-token": csrf})
+    assert refused["status"] == 403  # the server refuses it anyway
+    assert json.loads(refused["body"])["error"]["code"] == "permission_denied"
+    browser.console_problems()  # that 403 was asked for
+    browser.logout()
+    browser.find("#sso a.sso-link")
+    assert not [e for e in browser.all("#nav, #identity") if e.is_displayed()]
 
 
 def test_a_key_with_a_budget_its_value_once_spend_moving_and_exhaustion_flagged(
@@ -338,8 +392,6 @@ def test_main_pages_have_no_serious_accessibility_violation_nor_console_error(
         browser.driver.set_window_size(1366, 900)
     browser.logout()
     assert not browser.axe()
-    if SHOTS:
-        browser.screenshot(Path(SHOTS) / "login.png")
 
 
 def test_swagger_docs_load_from_the_gateway_alone(browser: Browser) -> None:

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from govledger.ledger.commands import Author
 from govledger.ledger.credentials import hash_secret
+from govledger.ledger.personal import ERASED
 from govledger.ledger.sessions import Subject, end_session, start_session
 from govledger.proxy.identity.cookies import clear_session_cookies, set_session_cookies
 from govledger.proxy.identity.sign_in import record_failure
@@ -28,6 +29,7 @@ from govledger.proxy.management.auth import (
     signer,
 )
 from govledger.proxy.management.errors import ApiError, JSONResponse
+from govledger.proxy.management.service import Management
 
 MAX_LOGIN_BODY = 4096
 
@@ -56,12 +58,18 @@ async def _token_from(request: Request) -> str | None:
     return token or None
 
 
-def who_body(who: Principal, session: dict[str, Any] | None, csrf: str | None) -> dict[str, Any]:
+def who_body(
+    who: Principal,
+    session: dict[str, Any] | None,
+    csrf: str | None,
+    display_name: str | None = None,
+) -> dict[str, Any]:
     """The caller as /auth/me shows it."""
     body: dict[str, Any] = {
         "actor": who.actor,
         "kind": who.kind,
         "name": who.name,
+        "display_name": display_name or None,
         "role": who.role,
         "permissions": sorted(who.permissions),
         "session": None,
@@ -75,6 +83,14 @@ def who_body(who: Principal, session: dict[str, Any] | None, csrf: str | None) -
             "csrf_token": csrf,
         }
     return body
+
+
+def _display_name(service: Management, who: Principal) -> str | None:
+    """A signed-in user's display name (from the provider's claims), none once erased."""
+    user = service.state.get("user", who.name) if who.kind == "user" else None
+    personal = user.get("personal") if isinstance(user, dict) else None
+    name = personal.get("display_name") if isinstance(personal, dict) else None
+    return name if isinstance(name, str) and name and name != ERASED else None
 
 
 def router() -> APIRouter:
@@ -122,7 +138,7 @@ def router() -> APIRouter:
         who = await principal_for(request)
         session = service.state.get("session", who.session_id) if who.session_id else None
         csrf = signer(request).csrf_token(who.session_id) if who.session_id else None
-        return JSONResponse(who_body(who, session, csrf))
+        return JSONResponse(who_body(who, session, csrf, _display_name(service, who)))
 
     @api.post("/logout", status_code=204)
     async def sign_out(request: Request) -> Response:

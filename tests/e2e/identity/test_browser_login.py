@@ -64,6 +64,7 @@ def test_a_user_in_several_groups_signs_in_with_the_highest_role(
     me = browser.get("/auth/me").json()
     assert me["actor"] == f"user:{sub}"
     assert me["role"] == "Admin"
+    assert me["display_name"] == "Alice"  # the UI shows it beside the actor
     assert me["session"]["method"] == "oidc"
     user = gateway.runtime.state.get("user", sub)
     assert user["personal"] == {

@@ -89,7 +89,8 @@
     return Boolean(state.me) && state.me.permissions.includes(permission);
   }
   function signedIn(body) {
-    state.me = { name: body.actor, role: body.role, permissions: body.permissions };
+    const name = body.display_name ? `${body.display_name} (${body.actor})` : body.actor;
+    state.me = { name, role: body.role, permissions: body.permissions };
     state.csrf = body.session ? body.session.csrf_token : null;
   }
   async function identify() {
@@ -115,6 +116,8 @@
       el("p", { class: "muted", text: "Sign in with an admin token (gl-admin-…, gl-developer-…, gl-viewer-…). It is exchanged for a session cookie and not kept by the page." }),
       field("Admin token", input),
       el("button", { type: "submit", class: "primary", text: "Sign in" }), problem);
+    const sso = el("section", { class: "panel", id: "sso", "aria-labelledby": "sso-title", hidden: true },
+      el("h2", { id: "sso-title", text: "Single sign-on" }));
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const answer = await api("POST", "/auth/token", { token: input.value.trim() });
@@ -123,7 +126,22 @@
       signedIn(answer.data);
       if (location.hash === "#/overview") render(); else location.hash = "#/overview";
     });
-    return [form];
+    ssoProviders(sso);
+    return [form, sso];
+  }
+  // The configured identity providers, each a link into the code flow (/auth/login); the
+  // callback comes back to /ui/ with the session cookie, and /auth/me says who signed in.
+  async function ssoProviders(section) {
+    const answer = await api("GET", "/auth/providers");
+    const known = answer.ok && answer.data && Array.isArray(answer.data.data) ? answer.data.data : [];
+    if (!known.length) return;
+    const links = known.map((provider) => el("li", {}, el("a", {
+      class: "sso-link", "data-provider": provider.name,
+      href: `/auth/login${query({ provider: provider.name, next: "/ui/" })}`,
+      text: `Sign in with ${provider.name}`,
+    })));
+    section.append(el("ul", { class: "sso-providers" }, links));
+    section.hidden = false;
   }
 
   // ---------------------------------------------------------------- formatting
