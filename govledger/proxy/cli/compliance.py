@@ -138,7 +138,7 @@ def archive(
     from govledger.projections.database import ViewDatabase
     from govledger.proxy.cli.environment import settings as _settings
     from govledger.proxy.cli.environment import user as _user
-    from govledger.proxy.cli.exits import fail
+    from govledger.proxy.cli.exits import fail, first_line
 
     try:
         period = retention_period(events)
@@ -158,6 +158,8 @@ def archive(
         done = run_archive(store, db, period, to, _user(), "cli")
     except OSError as error:
         fail(f"{to}: {error.strerror or error}")
+    except Exception as error:  # the store gone mid-run: one line and exit 1, no traceback
+        fail(f"events not archived: {type(error).__name__}: {first_line(error)}")
     finally:
         db.close()
         store.close()
@@ -175,7 +177,7 @@ def verify(path: Annotated[Path, typer.Argument(help="an archive written by `arc
     from govledger.ledger.store import StoreUnavailableError, open_existing
     from govledger.projections.database import ViewDatabase
     from govledger.proxy.cli.environment import settings as _settings
-    from govledger.proxy.cli.exits import fail
+    from govledger.proxy.cli.exits import fail, first_line
 
     if not path.is_file():
         fail(f"{path}: no such file")
@@ -189,6 +191,8 @@ def verify(path: Annotated[Path, typer.Argument(help="an archive written by `arc
         db.create()
         create_tables(db)
         verdict = verify_archive(store, db, path)
+    except Exception as error:  # an unreadable file or the store gone: one line, exit 1
+        fail(f"archive not verified: {type(error).__name__}: {first_line(error)}")
     finally:
         db.close()
         store.close()
