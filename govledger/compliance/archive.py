@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 import orjson
 from eventsourcing.persistence import Notification
 
-from govledger.exporters.audit_chain import AuditChain, link
+from govledger.exporters.audit_chain import AuditChain, Verdict, link
 from govledger.exporters.consumer import consume
 from govledger.ledger import events as ev
 from govledger.ledger.periods import Duration
@@ -35,18 +35,8 @@ class Archived:
 
 
 @dataclass(frozen=True)
-class ArchiveVerdict:
-    """The outcome of checking an archive against the ledger."""
-
-    checked: int
-    head: str
-    broken_at: int | None = None
-    reason: str = ""
-
-    @property
-    def intact(self) -> bool:
-        """True if every archived event and the head match the ledger."""
-        return self.broken_at is None
+class ArchiveVerdict(Verdict):
+    """The outcome of checking an archive against the ledger (the chain's verdict's shape)."""
 
     def describe(self) -> str:
         """One line for the CLI."""
@@ -156,19 +146,21 @@ def verify_archive(store: Store, db: ViewDatabase, path: Path) -> ArchiveVerdict
             if "head" in line:
                 position, head = int(line["head"]["position"]), str(line["head"]["digest"])
                 if position and chain.get(position, ("", ""))[1] != head:
-                    return ArchiveVerdict(checked, head, position, "the head is not the ledger's")
+                    return ArchiveVerdict(
+                        checked, head, position, reason="the head is not the ledger's"
+                    )
                 continue
             note = note_of(line)
         except (ValueError, KeyError, TypeError) as error:
             return ArchiveVerdict(
-                checked, head, 0, f"line {number} is not an archived event: {error}"
+                checked, head, 0, reason=f"line {number} is not an archived event: {error}"
             )
         reason = _mismatch(note, str(line["prev"]), str(line["digest"]), chain, stored)
         if reason:
-            return ArchiveVerdict(checked, head, note.id, reason)
+            return ArchiveVerdict(checked, head, note.id, reason=reason)
         checked += 1
     if not head:
-        return ArchiveVerdict(checked, head, 0, "the archive has no head line (cut short?)")
+        return ArchiveVerdict(checked, head, 0, reason="the archive has no head line (cut short?)")
     return ArchiveVerdict(checked, head)
 
 

@@ -132,13 +132,10 @@ def archive(
     and the chain's head (the events stay in the store); record the run as an event."""
     from govledger.compliance.archive import archive as run_archive
     from govledger.compliance.retention import retention_period
-    from govledger.exporters.audit_chain import create_tables
     from govledger.ledger.periods import DurationError
-    from govledger.ledger.store import StoreUnavailableError, open_existing
-    from govledger.projections.database import ViewDatabase
-    from govledger.proxy.cli.environment import settings as _settings
+    from govledger.proxy.cli.audit import on_chain
     from govledger.proxy.cli.environment import user as _user
-    from govledger.proxy.cli.exits import fail, first_line
+    from govledger.proxy.cli.exits import fail
 
     try:
         period = retention_period(events)
@@ -146,23 +143,10 @@ def archive(
         fail(str(error))
     if not to.parent.is_dir():
         fail(f"{to.parent}: no such directory")
-    settings = _settings()
-    try:
-        store = open_existing(settings.database_url)
-    except StoreUnavailableError as error:
-        fail(str(error))
-    db = ViewDatabase(settings.database_url)
-    try:
-        db.create()
-        create_tables(db)
-        done = run_archive(store, db, period, to, _user(), "cli")
-    except OSError as error:
-        fail(f"{to}: {error.strerror or error}")
-    except Exception as error:  # the store gone mid-run: one line and exit 1, no traceback
-        fail(f"events not archived: {type(error).__name__}: {first_line(error)}")
-    finally:
-        db.close()
-        store.close()
+    done = on_chain(
+        lambda store, db: run_archive(store, db, period, to, _user(), "cli"),
+        "events not archived",
+    )
     typer.echo(
         f"events: {done.events} archived to {to} (kept in the store), "
         f"head {done.head_position} {done.head_digest}"
@@ -173,29 +157,12 @@ def archive(
 def verify(path: Annotated[Path, typer.Argument(help="an archive written by `archive`")]) -> None:
     """Check an archive against the ledger: each event's digest, the chain and the store."""
     from govledger.compliance.archive import verify_archive
-    from govledger.exporters.audit_chain import create_tables
-    from govledger.ledger.store import StoreUnavailableError, open_existing
-    from govledger.projections.database import ViewDatabase
-    from govledger.proxy.cli.environment import settings as _settings
-    from govledger.proxy.cli.exits import fail, first_line
+    from govledger.proxy.cli.audit import on_chain
+    from govledger.proxy.cli.exits import fail
 
     if not path.is_file():
         fail(f"{path}: no such file")
-    settings = _settings()
-    try:
-        store = open_existing(settings.database_url)
-    except StoreUnavailableError as error:
-        fail(str(error))
-    db = ViewDatabase(settings.database_url)
-    try:
-        db.create()
-        create_tables(db)
-        verdict = verify_archive(store, db, path)
-    except Exception as error:  # an unreadable file or the store gone: one line, exit 1
-        fail(f"archive not verified: {type(error).__name__}: {first_line(error)}")
-    finally:
-        db.close()
-        store.close()
+    verdict = on_chain(lambda store, db: verify_archive(store, db, path), "archive not verified")
     typer.echo(verdict.describe())
     if not verdict.intact:
         raise typer.Exit(1)
