@@ -2,8 +2,9 @@
 kept in the log); the cutoffs are a pure decision of the periods and an injected clock, and
 each pruning run is recorded as a `RetentionPruned` event.
 
-Data classes: `requests` (gl_requests rows, closed ones: an open request is never dropped)
-and `headers` (the recorded header values of gl_requests rows, emptied to NULL).
+Data classes: `requests` (gl_requests rows, closed ones: an open request is never dropped),
+`headers` (the recorded header values of gl_requests rows, emptied to NULL) and
+`deliveries` (the exporters' delivery records in the views: gl_alert_fired rows).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from uuid import uuid4
 from govledger.ledger import events as ev
 from govledger.ledger.periods import Duration, DurationError, parse_duration
 
-CLASSES = ("requests", "headers")
+CLASSES = ("requests", "headers", "deliveries")
 
 
 def retention_period(text: str) -> Duration:
@@ -32,13 +33,17 @@ class RetentionPolicy:
 
     requests: Duration | None = None
     headers: Duration | None = None
+    deliveries: Duration | None = None
 
     @classmethod
-    def parse(cls, requests: str | None, headers: str | None) -> RetentionPolicy:
+    def parse(
+        cls, requests: str | None, headers: str | None, deliveries: str | None = None
+    ) -> RetentionPolicy:
         """A policy from period texts such as `90d` (empty or None: kept for ever)."""
         return cls(
             retention_period(requests) if requests else None,
             retention_period(headers) if headers else None,
+            retention_period(deliveries) if deliveries else None,
         )
 
     def periods(self) -> dict[str, str]:

@@ -30,7 +30,9 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS gl_alert_window_at ON gl_alert_window (rule, subject, at)",
     """CREATE TABLE IF NOT EXISTS gl_alert_firing (
         rule TEXT NOT NULL, subject TEXT NOT NULL, PRIMARY KEY (rule, subject))""",
-    "CREATE TABLE IF NOT EXISTS gl_alert_fired (alert_id TEXT PRIMARY KEY)",
+    # One row per alert delivered to every channel; fired_at (the alert's event time, NULL
+    # on rows written before it existed) is what retention of delivery records prunes by.
+    "CREATE TABLE IF NOT EXISTS gl_alert_fired (alert_id TEXT PRIMARY KEY, fired_at TEXT)",
 ]
 
 

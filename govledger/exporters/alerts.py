@@ -84,6 +84,29 @@ def create_tables(db: ViewDatabase) -> None:
         for statement in SCHEMA:
             cur.execute(statement)
         alert_rules.create_tables(cur)
+        add_fired_at(cur, db.is_postgres)
+
+
+def add_fired_at(cur: Cursor, is_postgres: bool) -> None:
+    """Give a gl_alert_fired table created before `fired_at` existed that column."""
+    if is_postgres:
+        cur.execute("ALTER TABLE gl_alert_fired ADD COLUMN IF NOT EXISTS fired_at TEXT")
+        return
+    cur.execute("SELECT name FROM pragma_table_info('gl_alert_fired')")
+    if "fired_at" not in {str(row[0]) for row in cur.fetchall()}:
+        cur.execute("ALTER TABLE gl_alert_fired ADD COLUMN fired_at TEXT")
+
+
+def drop_delivered_before(cur: Cursor, cutoff: datetime) -> int:
+    """Retention of delivery records: the fired-alert rows of alerts before the cutoff go.
+
+    Safe for the never-twice promise: `deliver` skips every channel with a `delivered`
+    attempt in the alert's event stream, and the events are kept."""
+    done = cur.execute(
+        "DELETE FROM gl_alert_fired WHERE fired_at IS NOT NULL AND fired_at < ?",
+        (cutoff.astimezone(UTC).isoformat(),),
+    )
+    return int(done.rowcount)
 
 
 def sign(secret: str, msg_id: str, timestamp: int, payload: bytes) -> str:
@@ -188,7 +211,10 @@ def fire(
         if found is not None and at - float(found[0]) < cooldown_s:
             return False
     deliver(store, channels, alert)
-    cur.execute("INSERT INTO gl_alert_fired (alert_id) VALUES (?)", (alert.id,))
+    cur.execute(
+        "INSERT INTO gl_alert_fired (alert_id, fired_at) VALUES (?, ?)",
+        (alert.id, str(alert.detail["timestamp"])),
+    )
     if alert.action == "trigger":
         cur.execute(
             "INSERT INTO gl_alert_last (budget, level, at) VALUES (?, 0, ?) "

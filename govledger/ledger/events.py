@@ -234,6 +234,7 @@ class RetentionPruned(GovernanceEvent):
     periods: JSON = field(default_factory=dict)  # data class -> retention period, e.g. 90d
     cutoffs: JSON = field(default_factory=dict)  # data class -> rows before this instant went
     pruned: JSON = field(default_factory=dict)  # data class -> rows dropped or emptied
+    archived: JSON = field(default_factory=dict)  # archive run: file, events copied, head
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -13,7 +14,12 @@ from govledger.proxy.cli.exits import fail, first_line
 from govledger.proxy.cli.options import Cursor, Format, Limit, Since, Until, Url, guarded
 from govledger.proxy.cli.records import listing
 
+if TYPE_CHECKING:
+    from govledger.ledger.store import Store
+    from govledger.projections.database import ViewDatabase
+
 audit = typer.Typer(no_args_is_help=True, help="The audit trail and the request log.")
+Done = TypeVar("Done")
 
 
 @audit.command("events")
@@ -79,8 +85,17 @@ def audit_requests(
 @audit.command("verify")
 def verify() -> None:
     """Walk the governance log's hash chain; name the first event whose stored form changed."""
-    from govledger.exporters.audit_chain import create_tables
     from govledger.exporters.audit_chain import verify as walk
+
+    verdict = on_chain(walk, "audit chain not verified")
+    typer.echo(verdict.describe())
+    if not verdict.intact:
+        raise typer.Exit(1)
+
+
+def on_chain(run: Callable[[Store, ViewDatabase], Done], failure: str) -> Done:
+    """Run on the store with the audit chain's table there; any error is one line, exit 1."""
+    from govledger.exporters.audit_chain import create_tables
     from govledger.ledger.store import StoreUnavailableError, open_existing
     from govledger.projections.database import ViewDatabase
 
@@ -93,12 +108,9 @@ def verify() -> None:
     try:
         db.create()
         create_tables(db)
-        verdict = walk(store, db)
+        return run(store, db)
     except Exception as error:  # whatever is wrong: one line and exit 1, never a traceback
-        fail(f"audit chain not verified: {type(error).__name__}: {first_line(error)}")
+        fail(f"{failure}: {type(error).__name__}: {first_line(error)}")
     finally:
         db.close()
         store.close()
-    typer.echo(verdict.describe())
-    if not verdict.intact:
-        raise typer.Exit(1)

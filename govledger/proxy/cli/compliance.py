@@ -1,10 +1,11 @@
 """`govledger reports access|controls`: the access review at an instant or its changes
 between two, and the control evidence of a period, from a running gateway's API; and
-`govledger retention prune`, run on the store itself (like `rebuild`)."""
+`govledger retention prune|archive|verify`, run on the store itself (like `rebuild`)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -71,6 +72,14 @@ def prune(
             "$GOVLEDGER_RETAIN_HEADERS), e.g. 30d",
         ),
     ] = None,
+    deliveries: Annotated[
+        str | None,
+        typer.Option(
+            "--deliveries",
+            help="exporter delivery records (fired alerts) older than this go (default "
+            "$GOVLEDGER_RETAIN_DELIVERIES), e.g. 90d",
+        ),
+    ] = None,
 ) -> None:
     """Drop the view rows past their retention period (the events are kept) and record the
     run as a RetentionPruned event."""
@@ -86,12 +95,17 @@ def prune(
     settings = _settings()
     try:
         policy = RetentionPolicy.parse(
-            requests or settings.retain_requests, headers or settings.retain_headers
+            requests or settings.retain_requests,
+            headers or settings.retain_headers,
+            deliveries or settings.retain_deliveries,
         )
     except DurationError as error:
         fail(str(error))
     if not policy.periods():
-        fail("no retention period: give --requests or --headers (or GOVLEDGER_RETAIN_*)")
+        fail(
+            "no retention period: give --requests, --headers or --deliveries "
+            "(or GOVLEDGER_RETAIN_*)"
+        )
     try:
         store = Store(settings.database_url)
     except StoreUnavailableError as error:
@@ -105,6 +119,53 @@ def prune(
         store.close()
     for name, count in event.pruned.items():
         typer.echo(f"{name}: {count} row(s) before {event.cutoffs[name]} pruned")
+
+
+@retention.command("archive")
+def archive(
+    events: Annotated[
+        str, typer.Option("--events", help="governance events older than this, e.g. 400d")
+    ],
+    to: Annotated[Path, typer.Option("--to", help="the JSON Lines file to write")],
+) -> None:
+    """Copy the governance events past a period to a file with their audit-chain digests
+    and the chain's head (the events stay in the store); record the run as an event."""
+    from govledger.compliance.archive import archive as run_archive
+    from govledger.compliance.retention import retention_period
+    from govledger.ledger.periods import DurationError
+    from govledger.proxy.cli.audit import on_chain
+    from govledger.proxy.cli.environment import user as _user
+    from govledger.proxy.cli.exits import fail
+
+    try:
+        period = retention_period(events)
+    except DurationError as error:
+        fail(str(error))
+    if not to.parent.is_dir():
+        fail(f"{to.parent}: no such directory")
+    done = on_chain(
+        lambda store, db: run_archive(store, db, period, to, _user(), "cli"),
+        "events not archived",
+    )
+    typer.echo(
+        f"events: {done.events} archived to {to} (kept in the store), "
+        f"head {done.head_position} {done.head_digest}"
+    )
+
+
+@retention.command("verify")
+def verify(path: Annotated[Path, typer.Argument(help="an archive written by `archive`")]) -> None:
+    """Check an archive against the ledger: each event's digest, the chain and the store."""
+    from govledger.compliance.archive import verify_archive
+    from govledger.proxy.cli.audit import on_chain
+    from govledger.proxy.cli.exits import fail
+
+    if not path.is_file():
+        fail(f"{path}: no such file")
+    verdict = on_chain(lambda store, db: verify_archive(store, db, path), "archive not verified")
+    typer.echo(verdict.describe())
+    if not verdict.intact:
+        raise typer.Exit(1)
 
 
 users = typer.Typer(no_args_is_help=True, help="People whose data the ledger holds.")

@@ -68,6 +68,7 @@ class Settings:
     management_max_body_bytes: int = 1024 * 1024  # the largest body /api accepts
     retain_requests: str | None = None  # request log rows older than this go (e.g. 400d)
     retain_headers: str | None = None  # recorded header values older than this go (e.g. 30d)
+    retain_deliveries: str | None = None  # exporter delivery records older than this go
     secret_ttl_s: float = 300.0  # how often a referenced secret is fetched again (default)
     allotments: str = "auto"  # leased allotments of strict budgets: auto (on PostgreSQL), on, off
     lease_s: float = 5.0  # a member unseen this long is dead; its allotments expire
@@ -104,6 +105,7 @@ class Settings:
             ),
             "retain_requests": env.get("GOVLEDGER_RETAIN_REQUESTS") or None,
             "retain_headers": env.get("GOVLEDGER_RETAIN_HEADERS") or None,
+            "retain_deliveries": env.get("GOVLEDGER_RETAIN_DELIVERIES") or None,
             "secret_ttl_s": _number(env, "GOVLEDGER_SECRET_TTL", 300.0, float),
             "allotments": _choice(env, "GOVLEDGER_ALLOTMENTS", ("auto", "on", "off")),
             "lease_s": _number(env, "GOVLEDGER_LEASE", 5.0, float),
