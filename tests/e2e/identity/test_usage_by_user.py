@@ -1,5 +1,5 @@
 """Usage by user over HTTP on both stores: a user's two keys are summed under the user in the
-spend report (JSON and CSV), the request log filters by user, /metrics counts by user."""
+spend report (JSON, CSV, the CLI), the request log filters by user, /metrics counts by user."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import uuid
 from decimal import Decimal
 
 import openai
+from typer.testing import CliRunner
 
+from govledger.proxy.cli.main import app
 from tests.conftest import RunningGateway
 from tests.e2e.identity import scim_bodies as bodies
 from tests.e2e.identity.test_user_governance import HI, make_key
-from tests.e2e.management.support import Api, eventually
+from tests.e2e.management.support import ADMIN, Api, eventually
 from tests.integration.exporters.support import sample, scrape
 
 
@@ -52,6 +54,11 @@ def test_a_users_two_keys_are_summed_under_the_user(gateway: RunningGateway, api
     assert any(r["group"] == user_id for r in csv.DictReader(io.StringIO(as_csv.text)))
     assert [r["user_id"] for r in csv.DictReader(io.StringIO(log_csv.text))] == [user_id] * 3
     assert api.get("/api/reports/spend?group_by=person").status == 422
+    env = {"GOVLEDGER_URL": gateway.url, "GOVLEDGER_TOKEN": ADMIN}
+    report = CliRunner().invoke(app, ["reports", "spend", "--group-by", "user"], env=env)
+    listed = CliRunner().invoke(app, ["audit", "requests", "--user", user_id], env=env)
+    assert report.exit_code == 0 and user_id in report.stdout, report.output
+    assert listed.exit_code == 0 and len(listed.stdout.splitlines()) == 4, listed.output
 
     def counted() -> float | None:
         value = sample(scrape(gateway), "govledger_user_requests_total", user=user_id)
