@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from govledger.exporters.consumer import consume
 from govledger.exporters.metrics_fold import MetricsFold, create_tables
+from govledger.exporters.otlp_logs import log_records
 from govledger.exporters.siem_formats import cef, ecs, fact, ocsf
 from govledger.ledger import events as ev
 from govledger.ledger.store import Store
@@ -182,3 +183,18 @@ def test_siem_records_carry_the_user_beside_the_key() -> None:
     assert json.loads(ocsf(owned))["actor"]["user"]["uid"] == "u1"
     assert "suid=u1" in cef(owned)
     assert "id" not in json.loads(ecs(keyless))["user"] and "suid=" not in cef(keyless)
+
+
+def test_otlp_log_records_carry_the_user_beside_the_key(sqlite_url: str) -> None:
+    store, _ = seeded(sqlite_url)
+    try:
+        notes = store.read("usage", 0, 100)
+        records = log_records("usage", notes, lambda n: store.decode("usage", n))
+    finally:
+        store.close()
+    users = [
+        (r.log_record.attributes or {}).get("govledger.user_id")
+        for r in records
+        if r.log_record.event_name == "govledger.request.admitted"
+    ]
+    assert users == [user for _, user, _ in REQUESTS]
