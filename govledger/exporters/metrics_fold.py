@@ -9,7 +9,10 @@ addition is not associative): a rebuild's refold gives exactly the figures of th
 
 Label values are bounded (`bounded_label`): a value past 128 characters is cut and tagged
 with a hash of the whole, so no client-chosen string reaches the table's primary key
-unbounded. An event that cannot be folded is counted in
+unbounded. Spend and requests by user are capped too: the first `user_cap` users seen in
+log order get their own `user` label (stable: a labelled user keeps it), later ones are
+counted under `user="_other"`, and requests of keys without a user under `user="none"`.
+An event that cannot be folded is counted in
 `govledger_unrenderable_events_total` by type, and the fold moves on.
 """
 
@@ -26,17 +29,21 @@ from eventsourcing.persistence import Notification
 
 from govledger.exporters.consumer import Decode
 from govledger.ledger import events as ev
-from govledger.projections.database import Cursor, OnRebuild, ViewDatabase
+from govledger.projections.database import Cursor, OnRebuild, ViewDatabase, add_missing_columns
 
 log = logging.getLogger("govledger.metrics")
 LABEL_CHARS = 128  # a longer label value is cut and tagged with a hash of the whole
+USER_CAP = 200  # users with their own series in the by-user counters; the rest are `_other`
+NO_USER = "none"  # the `user` label of requests whose key has no user
+OTHER_USERS = "_other"  # the `user` label of the users past the cap
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS gl_metrics (
         name TEXT NOT NULL, labels TEXT NOT NULL, value DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (name, labels))""",
     """CREATE TABLE IF NOT EXISTS gl_metric_open (
-        request_id TEXT PRIMARY KEY, surface TEXT NOT NULL, model TEXT NOT NULL)""",
+        request_id TEXT PRIMARY KEY, surface TEXT NOT NULL, model TEXT NOT NULL,
+        user_id TEXT)""",
 ]
 
 UPSTREAM_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -51,6 +58,8 @@ COUNTERS = {
     "govledger_cost_usd": "Actual cost in USD by provider and model.",
     "govledger_rejections": "Requests refused before admission, by reason.",
     "govledger_upstream_attempts": "Upstream attempts by provider and outcome.",
+    "govledger_user_requests": "Closed requests (settled or abandoned) by user, capped.",
+    "govledger_user_cost_usd": "Actual cost in USD of settled requests by user, capped.",
     "govledger_guardrail_decisions": "Guardrail decisions by policy, check, category, action.",
     "govledger_unrenderable_events": "Events the fold could not read, by type (set aside).",
 }
@@ -60,6 +69,7 @@ HISTOGRAM_HELP = {
 }
 
 Key = tuple[str, str]  # (sample name, labels as JSON)
+Open = tuple[str, str, str | None]  # an admitted request's surface, model and user
 Add = Callable[[str, dict[str, str], float], None]
 
 
@@ -68,6 +78,7 @@ def create_tables(db: ViewDatabase) -> None:
     with db.transaction() as cur:
         for statement in SCHEMA:
             cur.execute(statement)
+        add_missing_columns(cur, "gl_metric_open", {"user_id": "TEXT"}, db.is_postgres)
 
 
 def bounded_label(value: object) -> str:
@@ -107,11 +118,15 @@ class MetricsFold:
     on_rebuild: OnRebuild = "refold"  # derived from the log alone: folded again from event 1
     tables: tuple[str, ...] = ("gl_metrics", "gl_metric_open")
 
+    def __init__(self, user_cap: int = USER_CAP) -> None:
+        self.user_cap = user_cap
+
     def process(self, cur: Cursor, notes: Sequence[Notification], decode: Decode) -> None:
         """Fold a batch of notifications inside the caller's transaction."""
         amounts: dict[Key, list[float]] = {}
-        opened: dict[str, tuple[str, str]] = {}
+        opened: dict[str, Open] = {}
         closed: list[str] = []
+        users = Users(self.user_cap, cur)
 
         def add(name: str, labels: dict[str, str], amount: float) -> None:
             amounts.setdefault((name, labels_text(labels)), []).append(amount)
@@ -127,7 +142,7 @@ class MetricsFold:
         for note in notes:
             before = {key: len(added) for key, added in amounts.items()}
             try:
-                self._fold(note, decode, cur, add, observe, opened, closed)
+                self._fold(note, decode, cur, add, observe, opened, closed, users)
             except Exception as error:  # one event's data: set it aside, counted, and go on
                 for key in list(amounts):  # undo what this event had added
                     if key in before:
@@ -139,9 +154,9 @@ class MetricsFold:
                 add("govledger_unrenderable_events_total", {"type": kind}, 1)
         if opened:
             cur.executemany(
-                "INSERT INTO gl_metric_open (request_id, surface, model) VALUES (?, ?, ?) "
-                "ON CONFLICT (request_id) DO NOTHING",
-                [(rid, s, m) for rid, (s, m) in opened.items()],
+                "INSERT INTO gl_metric_open (request_id, surface, model, user_id) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING",
+                [(rid, s, m, u) for rid, (s, m, u) in opened.items()],
             )
         if closed:
             cur.executemany(
@@ -167,20 +182,25 @@ class MetricsFold:
         cur: Cursor,
         add: Add,
         observe: Add,
-        opened: dict[str, tuple[str, str]],
+        opened: dict[str, Open],
         closed: list[str],
+        users: Users,
     ) -> None:
         event = decode(note)
         if isinstance(event, ev.RequestAdmitted):
-            opened[event.request_id] = (event.surface, bounded_label(event.model))
+            opened[event.request_id] = (event.surface, bounded_label(event.model), event.user_id)
         elif isinstance(event, ev.RequestSettled | ev.RequestAbandoned):
             held = opened.pop(event.request_id, None)
-            surface, model = held or self._held(cur, event.request_id)
+            surface, model, user_id = held or self._held(cur, event.request_id)
             closed.append(event.request_id)
             if isinstance(event, ev.RequestAbandoned):
                 _count_request(add, surface, "none", model, "abandoned")
-                return
-            _fold_settled(add, observe, event, surface)
+            else:
+                _fold_settled(add, observe, event, surface)
+            user = {"user": users.label(user_id)}  # last: a failure above labels no user
+            add("govledger_user_requests_total", user, 1)
+            if isinstance(event, ev.RequestSettled) and event.cost:
+                add("govledger_user_cost_usd_total", user, float(Decimal(event.cost)))
         elif isinstance(event, ev.RequestRejected):
             _count_request(add, event.surface, "none", event.model, "rejected")
             add("govledger_rejections_total", {"reason": event.code}, 1)
@@ -207,10 +227,47 @@ class MetricsFold:
         return {(str(r[0]), str(r[1])): float(r[2]) for r in cur.fetchall()}
 
     @staticmethod
-    def _held(cur: Cursor, request_id: str) -> tuple[str, str]:
-        cur.execute("SELECT surface, model FROM gl_metric_open WHERE request_id = ?", (request_id,))
+    def _held(cur: Cursor, request_id: str) -> Open:
+        cur.execute(
+            "SELECT surface, model, user_id FROM gl_metric_open WHERE request_id = ?",
+            (request_id,),
+        )
         found = cur.fetchone()
-        return (str(found[0]), str(found[1])) if found else ("unknown", "unknown")
+        if not found:
+            return ("unknown", "unknown", None)
+        return (str(found[0]), str(found[1]), None if found[2] is None else str(found[2]))
+
+
+class Users:
+    """The `user` labels of the by-user counters: the first `cap` users in log order by
+    name, the rest `_other`, keys without a user `none` (read from the stored series)."""
+
+    def __init__(self, cap: int, cur: Cursor) -> None:
+        self.cap = cap
+        self._cur = cur
+        self._named: set[str] | None = None
+
+    def label(self, user_id: str | None) -> str:
+        """The label of this user's series (a new user takes a free place under the cap)."""
+        if not user_id:
+            return NO_USER
+        named = self._load()
+        label = bounded_label(user_id)
+        if label in named:
+            return label
+        if len(named) < self.cap:
+            named.add(label)
+            return label
+        return OTHER_USERS
+
+    def _load(self) -> set[str]:
+        if self._named is None:
+            self._cur.execute(
+                "SELECT labels FROM gl_metrics WHERE name = 'govledger_user_requests_total'"
+            )
+            found = (orjson.loads(r[0]).get("user", "") for r in self._cur.fetchall())
+            self._named = {u for u in found if u not in (NO_USER, OTHER_USERS)}
+        return self._named
 
 
 def _count_request(add: Add, surface: str, provider: str, model: str, outcome: str) -> None:

@@ -87,6 +87,7 @@ def log_records(app: str, notes: Sequence[Notification], decode: Decode) -> list
                 "govledger.log": app,
                 "govledger.position": f.position,
                 "govledger.actor": f.actor,
+                **({"govledger.user_id": f.user_id} if f.user_id else {}),
                 "govledger.resource_type": f.resource_type,
                 "govledger.resource_id": f.resource_id,
                 "govledger.message": f.message.strip(),

@@ -47,6 +47,8 @@ COUNTER_LABELS = {
     "govledger_cost_usd": ("provider", "model"),
     "govledger_rejections": ("reason",),
     "govledger_upstream_attempts": ("provider", "outcome"),
+    "govledger_user_requests": ("user",),
+    "govledger_user_cost_usd": ("user",),
     "govledger_guardrail_decisions": ("policy", "check", "category", "action", "direction"),
     "govledger_unrenderable_events": ("type",),
 }

@@ -82,6 +82,7 @@ class Fact:
     resource_id: str
     message: str
     details: dict[str, Any]
+    user_id: str = ""  # a request's user (the key's owner), where the record names the key
 
 
 def fact(app: str, position: int, event: ev.LedgerEvent) -> Fact:
@@ -143,6 +144,7 @@ def fact(app: str, position: int, event: ev.LedgerEvent) -> Fact:
         resource_id=str(fields.get("request_id", "")),
         message=f"{name.replace('_', ' ')} {fields.get('model') or fields.get('tool') or ''}",
         details=fields,
+        user_id=str(fields.get("user_id") or "") if key_id else "",
     )
 
 
@@ -211,7 +213,7 @@ def ecs(f: Fact) -> str:
             "dataset": f"{PRODUCT}.{f.app}",
             "sequence": f.position,
         },
-        "user": {"name": f.actor},
+        "user": {"name": f.actor, **({"id": f.user_id} if f.user_id else {})},
         "observer": {"product": PRODUCT, "vendor": PRODUCT, "version": VERSION},
         "labels": {"resource_type": f.resource_type, "resource_id": f.resource_id},
         PRODUCT: f.details,
@@ -237,7 +239,7 @@ def ocsf(f: Fact) -> str:
         "status": {0: "Unknown", 1: "Success", 2: "Failure"}[status],
         "time": f.at_ms,
         "message": f.message.strip(),
-        "actor": {"user": {"name": f.actor}},
+        "actor": {"user": {"name": f.actor, **({"uid": f.user_id} if f.user_id else {})}},
         "api": {"operation": f.action, "service": {"name": PRODUCT}},
         "src_endpoint": {"name": PRODUCT},
         "resources": [{"type": f.resource_type, "uid": f.resource_id}],
@@ -260,6 +262,7 @@ def cef(f: Fact) -> str:
         "externalId": f.id,
         "rt": str(f.at_ms),
         "suser": f.actor,
+        **({"suid": f.user_id} if f.user_id else {}),
         "act": f.action,
         "outcome": f.outcome,
         "cs1Label": "resourceType",

@@ -28,7 +28,7 @@ SCHEMA = [
         reason TEXT, input_tokens BIGINT, output_tokens BIGINT, cached_tokens BIGINT,
         reasoning_tokens BIGINT, cost TEXT, price_source TEXT, latency_ms DOUBLE PRECISION,
         instance TEXT, incarnation TEXT, reservations TEXT, rate TEXT, attempts TEXT,
-        headers TEXT)""",
+        headers TEXT, user_id TEXT)""",
     "CREATE INDEX IF NOT EXISTS gl_requests_status ON gl_requests (status)",
     "CREATE INDEX IF NOT EXISTS gl_requests_admitted ON gl_requests (admitted_at)",
     """CREATE TABLE IF NOT EXISTS gl_audit (
@@ -36,6 +36,8 @@ SCHEMA = [
         source TEXT NOT NULL, action TEXT NOT NULL, resource_type TEXT NOT NULL,
         resource_id TEXT NOT NULL, version BIGINT NOT NULL, before TEXT, after TEXT)""",
 ]
+# Columns added after a table's first release: added to an existing table on start.
+ADDED_COLUMNS = {"gl_requests": {"user_id": "TEXT"}}
 OnRebuild = Literal["refold", "keep"]  # what `govledger rebuild` does to a tracked reader
 VIEW_TABLES = ("gl_budget_usage", "gl_rate_state", "gl_requests", "gl_audit")
 
@@ -47,6 +49,8 @@ class Cursor(Protocol):
     def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> Any: ...
     def fetchall(self) -> list[Any]: ...
     def fetchone(self) -> Any: ...
+    @property
+    def description(self) -> Any: ...
 
 
 class ViewDatabase:
@@ -119,6 +123,8 @@ class ViewDatabase:
         with self.transaction() as cur:
             for statement in SCHEMA:
                 cur.execute(statement)
+            for table, columns in ADDED_COLUMNS.items():
+                add_missing_columns(cur, table, columns, self.is_postgres)
             for view, app in (("audit", "governance"), ("usage", "usage")):
                 cur.execute(
                     "INSERT INTO gl_tracking (view, app, position) VALUES (?, ?, 0) "
@@ -158,6 +164,24 @@ class _Translating:
 
     def fetchone(self) -> Any:
         return self._cursor.fetchone()
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+
+def add_missing_columns(
+    cur: Cursor, table: str, columns: dict[str, str], is_postgres: bool
+) -> None:
+    """Add to an existing table the columns (name -> SQL type) it lacks, on either store
+    (PostgreSQL: `IF NOT EXISTS`, as two instances may start at once; SQLite's
+    `BEGIN IMMEDIATE` already serialises them)."""
+    cur.execute(f"SELECT * FROM {table} WHERE 1 = 0")  # noqa: S608 - names are constants
+    present = {str(d[0]).lower() for d in cur.description}
+    for name, kind in columns.items():
+        if name.lower() not in present:
+            guard = "IF NOT EXISTS " if is_postgres else ""
+            cur.execute(f"ALTER TABLE {table} ADD COLUMN {guard}{name} {kind}")
 
 
 def set_position(cur: Cursor, view: str, app: str, position: int) -> None:

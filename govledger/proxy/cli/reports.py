@@ -17,7 +17,7 @@ reports = typer.Typer(no_args_is_help=True, help="Spend and compliance reports."
 @guarded
 def spend(
     group_by: Annotated[
-        str, typer.Option(help="customer, team, virtual_key, provider or model")
+        str, typer.Option(help="customer, team, user, virtual_key, provider or model")
     ] = "virtual_key",
     granularity: Annotated[str, typer.Option(help="hour, day or month")] = "day",
     since: Since = None,

@@ -16,11 +16,12 @@ from govledger.proxy.management.auth import Principal, management, require
 from govledger.proxy.management.errors import invalid
 from govledger.proxy.management.exports import EXPORTED, Format, render
 
-GroupBy = Literal["customer", "team", "virtual_key", "provider", "model"]
+GroupBy = Literal["customer", "team", "user", "virtual_key", "provider", "model"]
 Granularity = Literal["hour", "day", "month"]
 GROUP_COLUMN = {
     "customer": "customer_id",
     "team": "team_id",
+    "user": "user_id",
     "virtual_key": "key_id",
     "provider": "provider",
     "model": "model",
