@@ -520,7 +520,7 @@
   }
   function overviewPage() {
     const cards = el("div", { class: "cards", id: "cards" });
-    const group = el("select", { id: "breakdown-by" }, ["customer", "team", "virtual_key", "provider", "model"].map((g) => el("option", { value: g, text: g.replace("_", " ") })));
+    const group = el("select", { id: "breakdown-by" }, ["customer", "team", "virtual_key", "user", "provider", "model"].map((g) => el("option", { value: g, text: g.replace("_", " ") })));
     const series = el("canvas", { role: "img", "aria-label": "Spend per day, last 30 days", id: "spend-series" });
     const breakdown = el("canvas", { role: "img", "aria-label": "Spend by group, last 30 days", id: "spend-breakdown" });
     const traffic = el("canvas", { role: "img", "aria-label": "Requests per minute, last 15 minutes", id: "traffic" });
@@ -730,8 +730,8 @@
     const detail = el("div", { id: "request-detail" });
     const more = el("button", { type: "button", text: "Next page", disabled: true });
     let cursor = null;
-    const filters = filterForm("request-filters", [["virtual_key_id", "Key"], ["model", "Model"], ["status", "Status"], ["from", "From (UTC)", "datetime-local"], ["to", "To (UTC)", "datetime-local"]], () => { cursor = null; load(false); });
-    const columns = ["admitted_at", "key_id", "model", "provider", "status", "input_tokens", "output_tokens", "cost", "latency_ms"];
+    const filters = filterForm("request-filters", [["virtual_key_id", "Key"], ["user_id", "User"], ["model", "Model"], ["status", "Status"], ["from", "From (UTC)", "datetime-local"], ["to", "To (UTC)", "datetime-local"]], () => { cursor = null; load(false); });
+    const columns = ["admitted_at", "key_id", "user_id", "model", "provider", "status", "input_tokens", "output_tokens", "cost", "latency_ms"];
     async function load(append) {
       tbody.setAttribute("aria-busy", "true");
       const answer = await api("GET", `/api/audit/requests${query({ ...filters.values(), limit: 50, cursor })}`);
