@@ -96,8 +96,8 @@ def test_a_store_outage_loses_no_upstream_call_and_recovers_without_a_restart(
     first_ok_s = min(
         (r.began + (r.head_s or 0)) - back_at for r in after.records if r.served and r.began
     )
-    refused = [r.body[:300] for r in after.records if not r.served]
-    assert len(after.served) == AFTER.requests, (after.statuses(), refused)
+    refusals = [r.body[:300] for r in after.records if not r.served]
+    assert len(after.served) == AFTER.requests, (after.statuses(), refusals)
 
     # While it was down: refusals within 1 s, in the surface's shape; no stream cut.
     began_down = [r for r in during.records if r.began and r.began > down_at + 0.1]
