@@ -72,7 +72,11 @@ def start_cluster(
     config: dict[str, Any] = CONFIG,
 ) -> list[ServedGateway]:
     """`count` instances on one store, each its own GOVLEDGER_INSTANCE, one secret key."""
-    env = {"GOVLEDGER_LEASE": str(LEASE_S), "GOVLEDGER_SECRET_KEY_FILE": str(shared / "secret.key")}
+    env = {
+        "GOVLEDGER_ALLOTMENTS": "on",
+        "GOVLEDGER_LEASE": str(LEASE_S),
+        "GOVLEDGER_SECRET_KEY_FILE": str(shared / "secret.key"),
+    }
     gateways = [make(url, config, upstream, instance=f"node{n}", env=env) for n in range(count)]
     for gateway in gateways:
         gateway.start()

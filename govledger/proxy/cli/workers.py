@@ -78,7 +78,8 @@ class Worker:
 
     def start(self, argv: Sequence[str]) -> None:
         """Start (or start again) the worker's `govledger serve`."""
-        env = {**os.environ, "GOVLEDGER_INSTANCE": self.instance}
+        # Equal instances share strict budgets through leased allotments unless told otherwise.
+        env = {"GOVLEDGER_ALLOTMENTS": "on", **os.environ, "GOVLEDGER_INSTANCE": self.instance}
         self.process = subprocess.Popen([sys.executable, "-m", "govledger", *argv], env=env)
 
 

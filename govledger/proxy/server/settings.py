@@ -70,7 +70,7 @@ class Settings:
     retain_headers: str | None = None  # recorded header values older than this go (e.g. 30d)
     retain_deliveries: str | None = None  # exporter delivery records older than this go
     secret_ttl_s: float = 300.0  # how often a referenced secret is fetched again (default)
-    allotments: str = "auto"  # leased allotments of strict budgets: auto (on PostgreSQL), on, off
+    allotments: str = "off"  # leased allotments of strict budgets: off, auto (on PostgreSQL), on
     lease_s: float = 5.0  # a member unseen this long is dead; its allotments expire
     session_ttl_s: float = 8 * 3600.0  # a sign-in session's life (docs/identity.md)
 
@@ -107,7 +107,7 @@ class Settings:
             "retain_headers": env.get("GOVLEDGER_RETAIN_HEADERS") or None,
             "retain_deliveries": env.get("GOVLEDGER_RETAIN_DELIVERIES") or None,
             "secret_ttl_s": _number(env, "GOVLEDGER_SECRET_TTL", 300.0, float),
-            "allotments": _choice(env, "GOVLEDGER_ALLOTMENTS", ("auto", "on", "off")),
+            "allotments": _choice(env, "GOVLEDGER_ALLOTMENTS", ("off", "auto", "on")),
             "lease_s": _number(env, "GOVLEDGER_LEASE", 5.0, float),
             "session_ttl_s": _number(env, "GOVLEDGER_SESSION_TTL", 8 * 3600.0, float),
         }

@@ -23,11 +23,12 @@ def test_several_workers_need_postgresql_and_no_fake_upstream() -> None:
     assert worker_refusal(0, PG, None) == "--workers: at least 1"
 
 
-def test_allotments_are_on_by_default_on_postgresql_only() -> None:
-    assert Settings(database_url=PG).leasing
-    assert not Settings(database_url="sqlite:///data/x.sqlite").leasing
+def test_allotments_are_off_by_default_and_auto_means_postgresql_only() -> None:
+    assert not Settings(database_url=PG).leasing
+    assert Settings(database_url=PG, allotments="auto").leasing
+    assert not Settings(database_url="sqlite:///data/x.sqlite", allotments="auto").leasing
     assert Settings(database_url="sqlite:///data/x.sqlite", allotments="on").leasing
-    assert not Settings(database_url=PG, allotments="off").leasing
+    assert Settings(database_url=PG, allotments="on").leasing
 
 
 def test_a_bad_allotments_setting_is_one_error_naming_the_variable(
