@@ -498,6 +498,10 @@ async def test_a_chunked_body_over_the_limit_is_cut_off_not_read_to_its_end(
         aiohttp.ClientSession() as session,
         session.post(gateway.url + CHAT, data=endless(), headers=headers) as response,
     ):
+        sent_when_answered = sent  # the answer's head has arrived
         assert response.status == 400
         assert (await response.json())["error"]["code"] == "request_too_large"
-    assert sent < total // 2  # answered after the limit, not after 100 MiB
+    # Answered after the limit, not after 100 MiB. What the client sends after the answer is
+    # the server discarding the rest to keep the connection alive, which a loaded machine can
+    # let run to the end before this line; the answer itself came first.
+    assert sent_when_answered < total // 2
