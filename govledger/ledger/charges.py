@@ -6,6 +6,7 @@ load); this module is the one place that converts between the two.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -109,6 +110,24 @@ class RateCharge:
     def from_json(cls, item: Mapping[str, Any]) -> RateCharge:
         """From the event's shape."""
         return cls(item["limit"], item["kind"], item["amount"], item["capacity"], item["window_s"])
+
+
+RATE_BOOK = "rate:"  # the prefix of a rate limit's allotment book key (budget books have none)
+
+
+@dataclass(frozen=True, slots=True)
+class RateWindow:
+    """One fixed window of a rate limit across instances: its book key, period and end."""
+
+    book: str
+    period: str
+    end: float
+
+
+def rate_window(limit: str, window_s: float, now: float) -> RateWindow:
+    """The fixed window of `limit` that `now` falls in (the same on every instance)."""
+    index = math.floor(now / window_s)
+    return RateWindow(f"{RATE_BOOK}{limit}", f"w{index}", (index + 1) * window_s)
 
 
 def reservations_of(items: Iterable[Mapping[str, Any]]) -> tuple[Reservation, ...]:

@@ -19,6 +19,7 @@ from govledger.ledger.charges import (
     Reservation,
     charges_of,
     rate_charges_of,
+    rate_window,
     reservations_of,
 )
 from govledger.projections.route_health import RouteHealthFold
@@ -123,6 +124,9 @@ class UsageState:
             holder = f"{event.instance}/{event.incarnation}"
             for item in reservations:
                 self._spend(item.budget, item.period, holder, item.amount)
+            for charge in rate:  # a rate window's use: what was admitted, never given back
+                window = rate_window(charge.limit, charge.window_s, now)
+                self._spend(window.book, window.period, holder, Decimal(charge.amount))
 
     def _close(
         self,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from govledger.ledger.charges import LimitId, RateCharge, Reservation
+from govledger.ledger.charges import LimitId, RateCharge, Reservation, rate_window
 from govledger.ledger.periods import PeriodMemo
 from govledger.projections.policy import BudgetRule, KeyPolicy, RateRule, Route
 from govledger.projections.usage_state import UsageState
@@ -29,7 +29,8 @@ PERIODS = PeriodMemo()  # a pure memo: each schedule's last period
 
 @dataclass(frozen=True)
 class Shortfall:
-    """What this instance's allotment of a strict budget period lacks to admit a request."""
+    """What this instance's allotment of a strict budget period (or of a rate limit's window,
+    `budget` then being its book `rate:{limit}`) lacks to admit a request."""
 
     budget: str
     period: str
@@ -143,6 +144,31 @@ def rate_refusal(rule: RateRule, tats: dict[str, float], amount: int, now: float
     )
 
 
+def limit_refusal(rule: RateRule, state: UsageState, amount: int, now: float) -> Refusal | None:
+    """GCRA (`rate_refusal`) and, across instances, this instance's grant of the current
+    fixed window: a 429 carrying the shortfall while only the grant is short."""
+    refusal = rate_refusal(rule, state.tats, amount, now)
+    if refusal is not None or state.holder is None:
+        return refusal
+    window = rate_window(rule.id, rule.window_s, now)
+    held, used = state.own_allotment(window.book, window.period, now)
+    if used + amount <= held:
+        return None
+    code = "request_limited" if rule.kind == "requests" else "token_limited"
+    wait = max(math.ceil(window.end - now), 1)  # the next window's book starts empty
+    return Refusal(
+        429,
+        code,
+        rule.level,
+        f"rate limit of {rule.capacity} {rule.kind} per {rule.window_s:g}s reached at "
+        f"{rule.level} across instances; retry in {wait}s",
+        retry_after=wait,
+        shortfall=Shortfall(
+            window.book, window.period, Decimal(rule.capacity), used + amount - held, Decimal(0)
+        ),
+    )
+
+
 def rate_amount(rule: RateRule, tokens: int) -> int:
     """What one request of `tokens` tokens counts on a limit: 1 request, or its tokens."""
     return 1 if rule.kind == "requests" else tokens
@@ -161,7 +187,7 @@ def _route_refusal(
     route: Route, state: UsageState, cost: Decimal, tokens: int, now: datetime
 ) -> Refusal | None:
     for rule, amount in _rate_charges(route.rates, tokens):
-        refusal = rate_refusal(rule, state.tats, amount, now.timestamp())
+        refusal = limit_refusal(rule, state, amount, now.timestamp())
         if refusal:
             return refusal
     for budget in route.budgets:
@@ -235,7 +261,7 @@ def admit(
         return first_refusal
     epoch = now.timestamp()
     for rule, amount in _rate_charges(policy.rates, tokens):
-        refusal = rate_refusal(rule, state.tats, amount, epoch)
+        refusal = limit_refusal(rule, state, amount, epoch)
         if refusal:
             return refusal
     if policy.routing == "adaptive":  # effective weights from route health (weights.py)

@@ -80,20 +80,23 @@ def grant_amount(
     members: int,
     sizing: Sizing,
     opening: Decimal = ZERO,
+    whole: bool = False,
 ) -> Decimal:
     """How much to grant `holder` now: at least its `deficit` (or nothing, if that does not
     fit), else what its queued `demand` or about `horizon_s` of its spend asks for, never more
     than a fair share of what is free among the `members` alive.
 
     Near the end of a budget the fair share is small, so little is stranded on one holder.
-    `opening` is what the period had spent or reserved before a new book's first grant.
+    `opening` is what the period had spent or reserved before a new book's first grant;
+    `whole` grants whole units only (a rate limit's requests or tokens; `deficit` is whole).
     """
     free = book.free(limit) if book.version else max(limit - opening, ZERO)
     if holder in book.ended or free <= ZERO or deficit > free:
         return ZERO
     share = free / max(members, 1)
     wanted = max(demand, spend_rate * Decimal(str(sizing.horizon_s)))
-    return min(free, max(deficit, min(wanted, share).quantize(GRAIN, ROUND_DOWN)))
+    amount = min(free, max(deficit, min(wanted, share).quantize(GRAIN, ROUND_DOWN)))
+    return amount.to_integral_value(ROUND_DOWN) if whole else amount
 
 
 def ask_ahead(unused: Decimal, spend_rate: Decimal, sizing: Sizing) -> bool:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from eventsourcing.persistence import IntegrityError
 
 from govledger.ledger import events as ev
+from govledger.ledger.charges import RATE_BOOK
 from govledger.ledger.clock import Clock
 from govledger.ledger.store import Store
 from govledger.projections.usage_state import UsageState
@@ -295,7 +296,16 @@ class Allotter:
         for book in self._attempts(key):
             opening = self._openings.get(key, ZERO) if book.version == 0 else book.opening
             amount = grant_amount(
-                book, limit, self.holder, deficit, demand, rate, members, self.sizing, opening
+                book,
+                limit,
+                self.holder,
+                deficit,
+                demand,
+                rate,
+                members,
+                self.sizing,
+                opening,
+                whole=key[0].startswith(RATE_BOOK),  # a rate limit's window: whole units
             )
             if amount <= ZERO:
                 return ZERO
