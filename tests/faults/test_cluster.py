@@ -31,6 +31,7 @@ from govledger.proxy.cli.records import replace
 from govledger.proxy.server.members import Member, read_members
 from tests.conftest import free_port
 from tests.e2e.openai_support import (
+    KEY,
     OTHER_KEY,
     budget,
     make_config,
@@ -131,6 +132,80 @@ def test_300_concurrent_requests_on_three_instances_never_overspend_a_strict_bud
     back = sum((e.amount for e in after if isinstance(e, ev.AllotmentReturned)), Decimal(0))
     assert granted - back == figures.settled_cost
     assert not [e for e in after if isinstance(e, ev.AllotmentExpired)]
+
+
+RATED = make_config(
+    keys=[
+        virtual_key(
+            rate_limit={"request_max_limit": FITS, "request_reset_duration": "1h"},
+            budgets=[budget(str(100 * LIMIT))],
+        )
+    ],
+    pricing_overrides=PRICES,
+)
+
+
+def admitted_windows(url: str, window_s: float) -> dict[int, int]:
+    """How many requests the ledger admitted in each fixed window of `window_s`."""
+    store = Store(url, create_tables=False)
+    try:
+        counts: dict[int, int] = {}
+        for _, event in store.iterate("usage"):
+            if isinstance(event, ev.RequestAdmitted):
+                index = int(event.timestamp.timestamp() // window_s)
+                counts[index] = counts.get(index, 0) + 1
+        return counts
+    finally:
+        store.close()
+
+
+@pytest.mark.fault_bound(120)
+def test_300_concurrent_requests_on_three_instances_never_pass_a_rate_limit(
+    private_database: str,
+    mock_upstream: Callable[..., MockUpstreamProcess],
+    served_gateway: Callable[..., ServedGateway],
+    record_property: Callable[[str, Any], None],
+    tmp_path: Path,
+) -> None:
+    upstream = mock_upstream(latency_ms=50)
+    gateways = start_cluster(served_gateway, private_database, upstream.url, tmp_path, config=RATED)
+
+    results = asyncio.run(burst(gateways, PLANS))
+
+    records = [r for result in results for r in result.records]
+    served = [r for r in records if r.served]
+    statuses = sorted({r.status for r in records if not r.served}, key=str)
+    windows = admitted_windows(private_database, 3600.0)
+    grants = allotment_events(private_database)
+    record_property("served", len(served))
+    record_property("admitted_per_window", sorted(windows.values()))
+    record_property("allotment_events", len(grants))
+    assert all(count <= FITS for count in windows.values()), windows  # never past the limit
+    assert len(served) >= FITS - 2, (len(served), statuses)  # little stranded
+    assert statuses == [429], statuses  # every other request: request_limited
+    assert reconcile(records, read_ledger(private_database)).clean
+    retry_after = refused_retry_after(gateways[0])
+    record_property("retry_after_s", retry_after)
+    assert 1 <= retry_after <= 3600  # until the next window at most
+    for gateway in gateways:
+        assert gateway.stop() in (0, -signal.SIGTERM)
+        assert gateway.tracebacks() == 0
+
+
+def refused_retry_after(gateway: ServedGateway) -> int:
+    """The Retry-After of one more request, refused while the window is used up."""
+    body = orjson.dumps(
+        {"model": "m1", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
+    )
+    request = urllib.request.Request(
+        gateway.url + "/v1/chat/completions",
+        body,
+        {"authorization": f"Bearer {KEY}", "content-type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)  # noqa: S310 - a local test gateway
+    assert refused.value.code == 429
+    return int(refused.value.headers["retry-after"])
 
 
 @pytest.mark.fault_bound(150)
