@@ -64,6 +64,8 @@ class UsageState:
     lease_until: float = field(default=math.inf, compare=False)  # own grants usable until
     # (budget, period, holder) -> that holder's reserved + settled, for requests folded here
     spend_by: dict[tuple[str, str, str], Decimal] = field(default_factory=dict, compare=False)
+    # (rate book, window) -> what every instance admitted in that window, as folded here
+    window_use: dict[tuple[str, str], int] = field(default_factory=dict, compare=False)
     # (budget, period, holder) -> the version of the first grant to it that was folded here
     first_grant: dict[tuple[str, str, str], int] = field(default_factory=dict, compare=False)
 
@@ -127,6 +129,8 @@ class UsageState:
             for charge in rate:  # a rate window's use: what was admitted, never given back
                 window = rate_window(charge.limit, charge.window_s, now)
                 self._spend(window.book, window.period, holder, Decimal(charge.amount))
+                used = self.window_use.get((window.book, window.period), 0)
+                self.window_use[(window.book, window.period)] = used + charge.amount
 
     def _close(
         self,

@@ -186,7 +186,8 @@ def test_300_concurrent_requests_on_three_instances_never_pass_a_rate_limit(
     assert reconcile(records, read_ledger(private_database)).clean
     retry_after = refused_retry_after(gateways[0])
     record_property("retry_after_s", retry_after)
-    assert 1 <= retry_after <= 3600  # until the next window at most
+    until_next_window = 3600 - time.time() % 3600
+    assert until_next_window - 5 <= retry_after <= 3600  # honest: not before the window frees
     for gateway in gateways:
         assert gateway.stop() in (0, -signal.SIGTERM)
         assert gateway.tracebacks() == 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -148,14 +148,27 @@ def limit_refusal(rule: RateRule, state: UsageState, amount: int, now: float) ->
     """GCRA (`rate_refusal`) and, across instances, this instance's grant of the current
     fixed window: a 429 carrying the shortfall while only the grant is short."""
     refusal = rate_refusal(rule, state.tats, amount, now)
-    if refusal is not None or state.holder is None:
+    if state.holder is None:
         return refusal
     window = rate_window(rule.id, rule.window_s, now)
+    wait = max(math.ceil(window.end - now), 1)  # the next window's book starts empty
+    if refusal is not None:  # honest: no sooner than the window has room for it
+        full = state.window_use.get((window.book, window.period), 0) + amount > rule.capacity
+        later = full and refusal.retry_after is not None and refusal.retry_after < wait
+        return _window_refusal(rule, wait) if later else refusal
     held, used = state.own_allotment(window.book, window.period, now)
     if used + amount <= held:
         return None
+    return replace(
+        _window_refusal(rule, wait),
+        shortfall=Shortfall(
+            window.book, window.period, Decimal(rule.capacity), used + amount - held, Decimal(0)
+        ),
+    )
+
+
+def _window_refusal(rule: RateRule, wait: int) -> Refusal:
     code = "request_limited" if rule.kind == "requests" else "token_limited"
-    wait = max(math.ceil(window.end - now), 1)  # the next window's book starts empty
     return Refusal(
         429,
         code,
@@ -163,9 +176,6 @@ def limit_refusal(rule: RateRule, state: UsageState, amount: int, now: float) ->
         f"rate limit of {rule.capacity} {rule.kind} per {rule.window_s:g}s reached at "
         f"{rule.level} across instances; retry in {wait}s",
         retry_after=wait,
-        shortfall=Shortfall(
-            window.book, window.period, Decimal(rule.capacity), used + amount - held, Decimal(0)
-        ),
     )
 
 

@@ -155,6 +155,15 @@ def test_one_instance_admits_the_whole_limit_then_refuses() -> None:
     assert [cluster.request("a/1", 1, 600.0) is None for _ in range(6)] == [True] * 5 + [False]
 
 
+def test_retry_after_waits_for_the_window_when_gcra_alone_would_say_sooner() -> None:
+    """With the window's capacity admitted, GCRA's wait (one emission interval) would be
+    too early: Retry-After is the time until the next window instead."""
+    cluster = Cluster(rule("requests", 5, 60.0))
+    for _ in range(5):
+        assert cluster.request("a/1", 1, 600.0) is None
+    assert cluster.request("a/1", 1, 610.0) == 50  # GCRA alone: 2 s; the window ends at 660
+
+
 def test_gcra_still_refuses_first_without_asking_for_a_grant() -> None:
     """A request GCRA refuses carries no shortfall: no grant is asked for."""
     limit = rule("tokens", 10, 60.0)
