@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from decimal import Decimal
+from email.message import Message
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -195,18 +196,9 @@ def test_300_concurrent_requests_on_three_instances_never_pass_a_rate_limit(
 
 def refused_retry_after(gateway: ServedGateway) -> int:
     """The Retry-After of one more request, refused while the window is used up."""
-    body = orjson.dumps(
-        {"model": "m1", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
-    )
-    request = urllib.request.Request(
-        gateway.url + "/v1/chat/completions",
-        body,
-        {"authorization": f"Bearer {KEY}", "content-type": "application/json"},
-    )
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=30)  # noqa: S310 - a local test gateway
-    assert refused.value.code == 429
-    return int(refused.value.headers["retry-after"])
+    status, headers = answer(gateway, KEY)
+    assert status == 429
+    return int(headers["retry-after"])
 
 
 @pytest.mark.fault_bound(150)
@@ -265,8 +257,8 @@ ADMIN = "gl-admin-cluster-test-token-0123456789abcdef"
 CHANGES = 20
 
 
-def answer_status(gateway: ServedGateway, key: str) -> int:
-    """The status of one small chat call with `key` (403 while the key is disabled)."""
+def answer(gateway: ServedGateway, key: str) -> tuple[int, Message]:
+    """The status and headers of one small chat call with `key`."""
     body = orjson.dumps(
         {"model": "m1", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
     )
@@ -277,9 +269,14 @@ def answer_status(gateway: ServedGateway, key: str) -> int:
     )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - local
-            return int(response.status)
+            return int(response.status), response.headers
     except urllib.error.HTTPError as error:
-        return int(error.code)
+        return int(error.code), error.headers
+
+
+def answer_status(gateway: ServedGateway, key: str) -> int:
+    """The status of one small chat call with `key` (403 while the key is disabled)."""
+    return answer(gateway, key)[0]
 
 
 def enforced(gateway: ServedGateway, status: int) -> bool | None:
