@@ -170,6 +170,10 @@ class Allotter:
             self._running.discard(key)
 
     async def _grant(self, key: Key, deficit: Decimal, demand: Decimal) -> bool:
+        if self.clock.now().timestamp() > self.usage.lease_until:
+            # The lease lapsed (the store was away past it): what this holder holds is not
+            # usable until a heartbeat renews it, so renew it before asking for more.
+            await self._run(self._beat_now)
         rate = self._rates.setdefault(key, SpendRate()).rate
         members = self.stats.members_alive
         amount = await self._run(
