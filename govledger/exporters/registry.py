@@ -8,6 +8,7 @@ from govledger.exporters import alerts, audit_chain, metrics_fold
 from govledger.exporters.audit_chain import AuditChain
 from govledger.exporters.consumer import Consumer, ConsumerTail, consume
 from govledger.exporters.metrics_fold import MetricsFold
+from govledger.exporters.nats_export import NatsExport, nats_configured, settings_from_env
 from govledger.exporters.otlp_logs import OtlpLogs, otlp_configured
 from govledger.exporters.siem_export import APPS, SiemExport
 from govledger.exporters.siem_sinks import open_sink
@@ -52,7 +53,8 @@ def tails(store: Store, url: str) -> list[ConsumerTail]:
     With any alert channel configured (GOVLEDGER_ALERT_WEBHOOK_URL, _SLACK_URL, _TEAMS_URL,
     _PAGERDUTY_ROUTING_KEY, _SMTP_URL; see docs/exporters.md), the alert rules run and
     their alerts are sent there. With OTLP logs configured by the OTEL_* variables,
-    both logs' events are exported as OTLP log records (exporters.otlp_logs).
+    both logs' events are exported as OTLP log records (exporters.otlp_logs). With
+    GOVLEDGER_NATS_URL set, both logs are published to NATS JetStream (exporters.nats_export).
     """
     found = [ConsumerTail(store, url, MetricsFold()), ConsumerTail(store, url, AuditChain())]
     sink_url = os.environ.get("GOVLEDGER_SIEM_SINK")
@@ -66,4 +68,8 @@ def tails(store: Store, url: str) -> list[ConsumerTail]:
     if otlp_configured("logs"):  # OTEL_LOGS_EXPORTER=otlp or an OTLP endpoint
         for app in APPS:
             found.append(ConsumerTail(store, url, OtlpLogs(app)))
+    if nats_configured(os.environ):  # GOVLEDGER_NATS_URL: the JetStream fan-out
+        settings = settings_from_env(os.environ)
+        for app in APPS:
+            found.append(ConsumerTail(store, url, NatsExport(app, settings)))
     return found
