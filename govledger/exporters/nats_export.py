@@ -21,6 +21,7 @@ Configured by the environment, like the other exporters:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -86,7 +87,11 @@ def settings_from_env(environ: Mapping[str, str]) -> NatsSettings:
     """The settings from GOVLEDGER_NATS_*; NatsConfigError names a bad one (never its value)."""
     url = secret_setting(environ, "GOVLEDGER_NATS_URL")
     check_url(current(url))
-    token = secret_setting(environ, "GOVLEDGER_NATS_TOKEN") if "GOVLEDGER_NATS_TOKEN" in environ else None
+    token = (
+        secret_setting(environ, "GOVLEDGER_NATS_TOKEN")
+        if "GOVLEDGER_NATS_TOKEN" in environ
+        else None
+    )
     return NatsSettings(
         url=url,
         token=token,
@@ -186,7 +191,8 @@ class NatsExport:
             self.errors += 1
             self._failures += 1
             self._retry_at = now + min(30.0, 0.5 * 2 ** min(self._failures, 6))
-            self.last_error = f"{type(error).__name__}: {str(error).splitlines()[0][:160] if str(error) else ''}"
+            first = str(error).splitlines()[0][:160] if str(error) else ""
+            self.last_error = f"{type(error).__name__}: {first}"
             self._loop.run_until_complete(self._drop())
             raise NatsPublishError(f"nats: {self.last_error}") from None
         self._failures = 0
@@ -250,10 +256,8 @@ class NatsExport:
     async def _drop(self) -> None:
         nc, self._nc, self._js = self._nc, None, None
         if nc is not None:
-            try:
+            with contextlib.suppress(Exception):  # already gone
                 await nc.close()
-            except Exception:  # already gone
-                pass
 
     def close(self) -> None:
         """Close the connection and the loop."""

@@ -25,7 +25,6 @@ from govledger.exporters.nats_export import (
     settings_from_env,
 )
 from govledger.ledger import events as ev
-from govledger.ledger.store import Store
 from govledger.projections.database import ViewDatabase, set_position
 from tests.conftest import free_port
 from tests.integration.exporters.test_poison_events import admitted, poisoned_store
@@ -51,7 +50,16 @@ class NatsServer:
     def start(self) -> None:
         assert NATS_SERVER is not None
         self.process = subprocess.Popen(
-            [NATS_SERVER, "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1", "-p", str(self.port)],
+            [
+                NATS_SERVER,
+                "-js",
+                "-sd",
+                str(self.store_dir),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -174,7 +182,7 @@ def test_the_server_down_then_back_loses_nothing_and_keeps_the_order(
     db.create()
     clock = Clock()
     exporter = NatsExport("usage", NatsSettings(url=server.url), clock=clock)
-    later = [admitted("m2", n) for n in range(1, 21)]
+    later: list[ev.LedgerEvent] = [admitted("m2", n) for n in range(1, 21)]
     try:
         consume(store, db, exporter)
         server.kill()
