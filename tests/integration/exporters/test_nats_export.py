@@ -25,6 +25,7 @@ from govledger.exporters.nats_export import (
     settings_from_env,
 )
 from govledger.ledger import events as ev
+from govledger.ledger.store import Store
 from govledger.projections.database import ViewDatabase, set_position
 from tests.conftest import free_port
 from tests.integration.exporters.test_poison_events import admitted, poisoned_store
@@ -257,3 +258,22 @@ def test_the_url_may_be_a_secret_reference() -> None:
     environ = {"GOVLEDGER_NATS_URL": "env.NATS_SECRET_URL", "NATS_SECRET_URL": "nats://h:4222"}
     settings = settings_from_env(environ)
     assert callable(settings.url) and settings.url() == "nats://h:4222"
+
+
+def test_the_projection_process_runs_one_nats_consumer_per_log(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from govledger.exporters.registry import tails
+
+    monkeypatch.setenv("GOVLEDGER_NATS_URL", "nats://127.0.0.1:4222")
+    store = Store(sqlite_url)
+    try:
+        running = tails(store, sqlite_url)
+        nats_consumers = [t.consumer for t in running if isinstance(t.consumer, NatsExport)]
+        assert [c.app for c in nats_consumers] == ["governance", "usage"]
+        for c in nats_consumers:
+            c.close()
+        for t in running:
+            t.db.close()
+    finally:
+        store.close()
