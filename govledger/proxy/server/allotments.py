@@ -22,7 +22,7 @@ from eventsourcing.persistence import IntegrityError
 
 from govledger.ledger import events as ev
 from govledger.ledger.clock import Clock
-from govledger.ledger.store import Store
+from govledger.ledger.store import Store, StoreUnavailableError
 from govledger.projections.usage_state import UsageState
 from govledger.proxy.enforcement.admission import Shortfall
 from govledger.proxy.enforcement.allotment import (
@@ -73,6 +73,7 @@ class Allotter:
         sizing: Sizing | None = None,
     ) -> None:
         self.store = store
+        self.books = BookStore(store)
         self.usage = usage
         self.membership = membership
         self.holder = holder
@@ -119,6 +120,7 @@ class Allotter:
         except Exception as error:  # the lease expires by itself: nothing is lost for long
             log.warning("allotments not returned at stop: %s", _line(error))
         await self._run(self.membership.close)
+        await self._run(self.books.close)
         self._thread.shutdown(wait=True)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -263,9 +265,7 @@ class Allotter:
         book = self._books.get(key)
         if book is None:
             book = self._books[key] = Book(*key)
-        mapper = self.store.usage.mapper
-        for stored in self.store.usage.recorder.select_events(book_id(*key), gt=book.version):
-            event = mapper.to_domain_event(stored)
+        for event in self.books.read(book_id(*key), book.version):
             if isinstance(event, ev.AllotmentGranted):
                 book.granted(event.holder, event.amount, event.opening)
             elif isinstance(event, ev.AllotmentReturned | ev.AllotmentExpired):
@@ -274,9 +274,8 @@ class Allotter:
 
     def _append(self, event: ev.AllotmentEvent) -> bool:
         """True if the store took the event as the book's next version."""
-        stored = self.store.usage.mapper.to_stored_event(event)
         try:
-            self.store.usage.recorder.insert_events([stored])
+            self.books.append(event)
         except IntegrityError:
             self.stats.conflicts += 1
             return False
@@ -378,6 +377,85 @@ class Allotter:
                     book.returned(holder, amount, expired=True)
                     expired += 1
         return expired
+
+
+class BookStore:
+    """The books' own connection to the store, used only on the allotter's thread.
+
+    Not the server's pool: after the store restarts, its idle connections are dead, the
+    library's recorder retries each call ten times 0.2 s apart, and the pool reconnects in the
+    background with a backoff that grew during the outage, so the first grants after the
+    store's return waited out the 2 s allotment wait. Here each call is one attempt with a
+    short connect timeout; a connection that fails is dropped at once, and a call that failed
+    on a connection opened before is tried once more on a fresh one (the stale one was dead).
+    """
+
+    def __init__(self, server_store: Store, connect_timeout: int = 1) -> None:
+        self.url = server_store.url.raw
+        self.connect_timeout = connect_timeout
+        self._shared = server_store.url.scheme != "postgresql"  # SQLite: one file, no pool
+        self._store: Store | None = server_store if self._shared else None
+
+    def _usage(self) -> tuple[Store, bool]:
+        fresh = self._store is None
+        if self._store is None:
+            self._store = Store(
+                self.url,
+                create_tables=False,
+                connect_timeout=self.connect_timeout,
+                pool_size=1,
+                max_overflow=0,
+            )
+        return self._store, fresh
+
+    def _call(self, work: Callable[[Store], T]) -> T:
+        for _ in range(2):
+            store, fresh = self._usage()
+            try:
+                return work(store)
+            except IntegrityError:
+                raise
+            except Exception:
+                if self._shared:
+                    raise
+                self.close()
+                if fresh:
+                    raise
+        raise StoreUnavailableError("the store did not answer")  # pragma: no cover
+
+    def read(self, originator: Any, after: int) -> list[Any]:
+        """The book's events after a version."""
+
+        def work(store: Store) -> list[Any]:
+            recorder = store.usage.recorder
+            stored = _once(type(recorder).select_events)(recorder, originator, gt=after)
+            return [store.usage.mapper.to_domain_event(s) for s in stored]
+
+        return self._call(work)
+
+    def append(self, event: ev.AllotmentEvent) -> None:
+        """Record one event as its book's next version (IntegrityError if it was taken)."""
+
+        def work(store: Store) -> None:
+            recorder = store.usage.recorder
+            stored = store.usage.mapper.to_stored_event(event)
+            _once(type(recorder).insert_events)(recorder, [stored])
+
+        self._call(work)
+
+    def close(self) -> None:
+        """Drop the connection (a fresh one is opened on the next call)."""
+        if self._shared:
+            return
+        store, self._store = self._store, None
+        if store is not None:
+            with contextlib.suppress(Exception):
+                store.close()
+
+
+def _once(method: Any) -> Any:
+    """The library's recorder method without its retry loop (ten attempts, 0.2 s apart)."""
+    return getattr(method, "__wrapped__", method)
 
 
 def _line(error: BaseException) -> str:

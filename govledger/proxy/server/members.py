@@ -49,23 +49,28 @@ class Membership:
 
     def _cursor(self) -> Any:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+            self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=1)
             self._conn.execute(SCHEMA)
         return self._conn.cursor()
 
     def beat(self) -> None:
-        """Record that this process is alive now."""
-        try:
-            with self._cursor() as cur:
-                cur.execute(
-                    "INSERT INTO gl_members (holder, instance, started_at, seen_at) "
-                    "VALUES (%s, %s, now(), now()) ON CONFLICT (holder) DO UPDATE "
-                    "SET seen_at = now(), stopped = false",
-                    (self.holder, self.instance),
-                )
-        except psycopg.Error:
-            self.close()
-            raise
+        """Record that this process is alive now; a connection opened before that fails
+        (dead after a store restart) is dropped and the beat tried once on a fresh one."""
+        for attempt in range(2):
+            stale = self._conn is not None
+            try:
+                with self._cursor() as cur:
+                    cur.execute(
+                        "INSERT INTO gl_members (holder, instance, started_at, seen_at) "
+                        "VALUES (%s, %s, now(), now()) ON CONFLICT (holder) DO UPDATE "
+                        "SET seen_at = now(), stopped = false",
+                        (self.holder, self.instance),
+                    )
+                return
+            except psycopg.Error:
+                self.close()
+                if not stale or attempt:
+                    raise
 
     def stopped(self) -> None:
         """Record a clean stop (the others need not wait for the lease time)."""
