@@ -22,6 +22,8 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
+from govledger.ledger.child_start import start_without_main
+
 log = logging.getLogger("govledger.commit")
 
 
@@ -99,7 +101,7 @@ class CommitProcess:
         self._process = context.Process(
             target=_serve, args=(self.url, child), name="govledger-commit", daemon=True
         )
-        self._process.start()
+        start_without_main(self._process)
         child.close()
         self._conn = parent
 

@@ -10,6 +10,8 @@ import os
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 
+from govledger.ledger.child_start import start_without_main
+
 log = logging.getLogger("govledger.projections")
 
 
@@ -62,7 +64,7 @@ class ProjectionProcess:
 
     def start(self) -> None:
         """Start the child."""
-        self._process.start()
+        start_without_main(self._process)
         self._child_end.close()
 
     def stop(self) -> None:
