@@ -502,7 +502,9 @@ async def test_a_chunked_body_over_the_limit_is_cut_off_not_read_to_its_end(
         # to its end before judging its size would never answer here.
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=30)
         assert head.startswith(b"HTTP/1.1 400 "), head
-        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+        declared = re.search(rb"(?i)content-length: *(\d+)", head)
+        assert declared is not None, head
+        length = int(declared.group(1))
         body = orjson.loads(await asyncio.wait_for(reader.readexactly(length), timeout=30))
         assert body["error"]["code"] == "request_too_large"
     finally:
