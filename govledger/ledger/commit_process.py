@@ -66,7 +66,7 @@ def unpacked(rows: Sequence[PackedEvent]) -> list[StoredEvent]:
 
 def _serve(url: str, conn: Connection) -> None:  # pragma: no cover - runs in the child
     from govledger.ledger.heap import freeze_after_start
-    from govledger.ledger.store import Store
+    from govledger.ledger.store import Store, without_retries
 
     store = None
     freeze_after_start()
@@ -85,10 +85,10 @@ def _serve(url: str, conn: Connection) -> None:  # pragma: no cover - runs in th
                 )
             recorder = store.apps[app].recorder
             if stored is None:  # a ping: does the store answer?
-                _once(type(recorder).max_notification_id)(recorder)
+                without_retries(type(recorder).max_notification_id)(recorder)
                 ids: Sequence[int] | None = []
             else:
-                ids = _once(type(recorder).insert_events)(recorder, unpacked(stored))
+                ids = without_retries(type(recorder).insert_events)(recorder, unpacked(stored))
             reply: tuple[str, Any] = ("ok", list(ids or []))
         except IntegrityError as error:
             reply = ("integrity", str(error).splitlines()[0])
@@ -103,15 +103,6 @@ def _serve(url: str, conn: Connection) -> None:  # pragma: no cover - runs in th
             break
     if store is not None:
         store.close()
-
-
-def _once(method: Any) -> Any:
-    """The library's recorder method without its retry loop (ten attempts, 0.2 s apart).
-
-    The writer retries on its own and spools meanwhile; the library's loop, waiting on a pool
-    that backs off, held a commit for over ten seconds after the store had come back.
-    """
-    return getattr(method, "__wrapped__", method)
 
 
 class CommitProcess:

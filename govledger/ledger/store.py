@@ -216,6 +216,16 @@ def open_existing(url: str) -> Store:
     return store
 
 
+def without_retries(method: Any) -> Any:
+    """The library's recorder method without its retry loop (ten attempts, 0.2 s apart).
+
+    Callers that retry on their own (the commit process, the allotter's books) use this: the
+    library's loop, waiting on a pool that backs off, held a call for seconds after the store
+    had come back.
+    """
+    return getattr(method, "__wrapped__", method)
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0]

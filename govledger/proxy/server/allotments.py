@@ -22,7 +22,7 @@ from eventsourcing.persistence import IntegrityError
 
 from govledger.ledger import events as ev
 from govledger.ledger.clock import Clock
-from govledger.ledger.store import Store, StoreUnavailableError
+from govledger.ledger.store import Store, StoreUnavailableError, without_retries
 from govledger.projections.usage_state import UsageState
 from govledger.proxy.enforcement.admission import Shortfall
 from govledger.proxy.enforcement.allotment import (
@@ -428,7 +428,7 @@ class BookStore:
 
         def work(store: Store) -> list[Any]:
             recorder = store.usage.recorder
-            stored = _once(type(recorder).select_events)(recorder, originator, gt=after)
+            stored = without_retries(type(recorder).select_events)(recorder, originator, gt=after)
             return [store.usage.mapper.to_domain_event(s) for s in stored]
 
         return self._call(work)
@@ -439,7 +439,7 @@ class BookStore:
         def work(store: Store) -> None:
             recorder = store.usage.recorder
             stored = store.usage.mapper.to_stored_event(event)
-            _once(type(recorder).insert_events)(recorder, [stored])
+            without_retries(type(recorder).insert_events)(recorder, [stored])
 
         self._call(work)
 
@@ -451,11 +451,6 @@ class BookStore:
         if store is not None:
             with contextlib.suppress(Exception):
                 store.close()
-
-
-def _once(method: Any) -> Any:
-    """The library's recorder method without its retry loop (ten attempts, 0.2 s apart)."""
-    return getattr(method, "__wrapped__", method)
 
 
 def _line(error: BaseException) -> str:
