@@ -34,10 +34,15 @@ from eventsourcing.persistence import Notification
 from govledger.exporters.consumer import Decode
 from govledger.exporters.siem_formats import decoded, line_of
 from govledger.ledger.secrets.live import Secret, current, secret_setting
-from govledger.projections.database import Cursor, OnRebuild
+from govledger.projections.database import Cursor, OnRebuild, ViewDatabase
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # one subject token / a stream name
 RETENTIONS = ("limits", "interest", "workqueue")
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS gl_nats_export (
+        app TEXT PRIMARY KEY, published BIGINT NOT NULL, duplicates BIGINT NOT NULL,
+        unrenderable BIGINT NOT NULL)""",
+]
 SCHEMES = ("nats", "tls")
 
 
@@ -76,6 +81,31 @@ class NatsSettings:
             raise NatsConfigError("GOVLEDGER_NATS_IN_FLIGHT: between 1 and 10000")
         if self.max_age_s < 0:
             raise NatsConfigError("GOVLEDGER_NATS_MAX_AGE_S: zero or more seconds")
+
+
+def create_tables(db: ViewDatabase) -> None:
+    """Create the counters' table if it is missing."""
+    with db.transaction() as cur:
+        for statement in SCHEMA:
+            cur.execute(statement)
+
+
+def count_batch(cur: Cursor, app: str, published: int, duplicates: int, unrenderable: int) -> None:
+    """Add one acknowledged batch to the log's counters, in the batch's own transaction."""
+    cur.execute(
+        "INSERT INTO gl_nats_export (app, published, duplicates, unrenderable) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (app) DO UPDATE SET "
+        "published = gl_nats_export.published + excluded.published, "
+        "duplicates = gl_nats_export.duplicates + excluded.duplicates, "
+        "unrenderable = gl_nats_export.unrenderable + excluded.unrenderable",
+        (app, published, duplicates, unrenderable),
+    )
+
+
+def counted(cur: Cursor) -> list[tuple[str, int, int, int]]:
+    """Every log's (app, published, duplicates, unrenderable), as committed."""
+    cur.execute("SELECT app, published, duplicates, unrenderable FROM gl_nats_export ORDER BY app")
+    return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in cur.fetchall()]
 
 
 def nats_configured(environ: Mapping[str, str]) -> bool:
@@ -146,7 +176,7 @@ class NatsExport:
         self.name = "nats_export"
         self.app = app
         self.on_rebuild: OnRebuild = "keep"  # delivery: a rebuild never publishes again
-        self.tables: tuple[str, ...] = ()
+        self.tables: tuple[str, ...] = ("gl_nats_export",)
         self.settings = settings
         self.clock = clock
         self.published = 0
@@ -160,6 +190,7 @@ class NatsExport:
         self._js: Any = None
         self._failures = 0
         self._retry_at = 0.0
+        self._table_made = False
 
     def status(self) -> dict[str, Any]:
         """Counters for the status endpoint / logs."""
@@ -176,17 +207,17 @@ class NatsExport:
     def process(self, cur: Cursor, notes: Sequence[Notification], decode: Decode) -> None:
         """Render and publish the batch; returns once every message is acked, else raises."""
         messages = []
+        degraded = 0
         for note in notes:
             event = decoded(note, decode)
             msg_id, record = line_of(self.app, note, event, "ecs")
-            if '"event.unrenderable"' in record:
-                self.unrenderable += 1
+            degraded += '"event.unrenderable"' in record
             messages.append((subject_of(self.settings.prefix, self.app, note), msg_id, record))
         now = self.clock()
         if now < self._retry_at:
             raise NatsPublishError(f"nats: backing off after {self._failures} failures")
         try:
-            self._loop.run_until_complete(self._publish(messages))
+            fresh, again = self._loop.run_until_complete(self._publish(messages))
         except Exception as error:
             self.errors += 1
             self._failures += 1
@@ -196,9 +227,18 @@ class NatsExport:
             self._loop.run_until_complete(self._drop())
             raise NatsPublishError(f"nats: {self.last_error}") from None
         self._failures = 0
+        self.published += fresh
+        self.duplicates += again
+        self.unrenderable += degraded
+        if not self._table_made:  # the server makes it; a consumer run alone makes its own
+            for statement in SCHEMA:
+                cur.execute(statement)
+            self._table_made = True
+        count_batch(cur, self.app, fresh, again, degraded)  # committed with the position
         self.last_position = notes[-1].id if notes else self.last_position
 
-    async def _publish(self, messages: list[tuple[str, str, str]]) -> None:
+    async def _publish(self, messages: list[tuple[str, str, str]]) -> tuple[int, int]:
+        """Publish every message, at most `in_flight` at once: (stored, dropped as duplicates)."""
         js = await self._jetstream()
         window = asyncio.Semaphore(self.settings.in_flight)
 
@@ -213,8 +253,8 @@ class NatsExport:
                 )
 
         acks = await asyncio.gather(*(one(*m) for m in messages))
-        self.published += sum(1 for a in acks if not a.duplicate)
-        self.duplicates += sum(1 for a in acks if a.duplicate)
+        again = sum(1 for a in acks if a.duplicate)
+        return len(acks) - again, again
 
     async def _jetstream(self) -> Any:
         if self._js is not None and self._nc is not None and self._nc.is_connected:

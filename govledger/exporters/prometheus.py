@@ -34,6 +34,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from govledger.exporters.metrics_fold import COUNTERS, HISTOGRAM_HELP, HISTOGRAMS, le_text
+from govledger.exporters.nats_export import counted
 from govledger.ledger.entities import GovernanceState
 from govledger.ledger.periods import period_of
 from govledger.ledger.store import Store
@@ -146,6 +147,23 @@ def lag_family(positions: Iterable[tuple[str, str, int]], heads: dict[str, int])
     return family
 
 
+def nats_families(rows: Iterable[tuple[str, int, int, int]]) -> list[Metric]:
+    """The NATS fan-out's committed counters per log (none until it has published)."""
+    families = {
+        name: CounterMetricFamily(f"govledger_nats_{name}", help_text, labels=["app"])
+        for name, help_text in (
+            ("published", "Events JetStream stored from this log."),
+            ("duplicates", "Re-sent events JetStream dropped as duplicates (Nats-Msg-Id)."),
+            ("unrenderable", "Events published as their degraded event.unrenderable record."),
+        )
+    }
+    for app, published, duplicates, unrenderable in rows:
+        families["published"].add_metric([app], published)
+        families["duplicates"].add_metric([app], duplicates)
+        families["unrenderable"].add_metric([app], unrenderable)
+    return list(families.values())
+
+
 def budget_rules_of(state: GovernanceState, key_cap: int) -> tuple[list[BudgetRule], int]:
     """Customer and team budgets always; key and route budgets only up to `key_cap`.
 
@@ -233,18 +251,20 @@ class PrometheusExporter:
     def render(self, extra: list[Metric]) -> bytes:
         """The exposition text: stream folds, consumer lag, `extra` and the live histograms."""
         with self._lock:
-            rows, positions = self._read()
+            rows, positions, nats = self._read()
         store = self.sources.store()
         heads = {app: store.max_position(app) for app in ("governance", "usage")}
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Fixed([*stream_families(rows), lag_family(positions, heads), *extra]))
+        families = [*stream_families(rows), lag_family(positions, heads), *nats_families(nats)]
+        registry.register(_Fixed([*families, *extra]))
         live_registry(registry, self.live)
         return generate_latest(registry)
 
-    def _read(self) -> tuple[list[Any], list[Any]]:
+    def _read(self) -> tuple[list[Any], list[Any], list[tuple[str, int, int, int]]]:
         with self._db.transaction() as cur:
             cur.execute("SELECT name, labels, value FROM gl_metrics")
             rows = [(str(r[0]), str(r[1]), float(r[2])) for r in cur.fetchall()]
             cur.execute("SELECT view, app, position FROM gl_tracking")
             positions = [(str(r[0]), str(r[1]), int(r[2])) for r in cur.fetchall()]
-        return rows, positions
+            nats = counted(cur)
+        return rows, positions, nats

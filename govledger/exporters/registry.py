@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from govledger.exporters import alerts, audit_chain, metrics_fold
+from govledger.exporters import alerts, audit_chain, metrics_fold, nats_export
 from govledger.exporters.audit_chain import AuditChain
 from govledger.exporters.consumer import Consumer, ConsumerTail, consume
 from govledger.exporters.metrics_fold import MetricsFold
@@ -24,6 +24,7 @@ def create_tables(db: ViewDatabase) -> None:
     metrics_fold.create_tables(db)
     audit_chain.create_tables(db)
     alerts.create_tables(db)
+    nats_export.create_tables(db)
 
 
 def refolds() -> list[Refold]:

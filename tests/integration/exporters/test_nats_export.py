@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +24,14 @@ from govledger.exporters.nats_export import (
     NatsExport,
     NatsPublishError,
     NatsSettings,
+    counted,
     settings_from_env,
 )
 from govledger.ledger import events as ev
 from govledger.ledger.store import Store
 from govledger.projections.database import ViewDatabase, set_position
-from tests.conftest import free_port
+from tests.conftest import RunningGateway, free_port
+from tests.integration.exporters.support import CONFIG, chat, sample, scrape
 from tests.integration.exporters.test_poison_events import admitted, poisoned_store
 
 NATS_SERVER = shutil.which("nats-server") or (
@@ -277,3 +281,78 @@ def test_the_projection_process_runs_one_nats_consumer_per_log(
             t.db.close()
     finally:
         store.close()
+
+
+def test_a_gateway_shows_the_fan_out_on_metrics_equal_to_what_jetstream_holds(
+    server: NatsServer,
+    gateway_factory: Callable[..., RunningGateway],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GOVLEDGER_NATS_URL", server.url)
+    gateway = gateway_factory(CONFIG)
+    chat(gateway, 3)
+    deadline = time.monotonic() + 30
+    while True:
+        text = scrape(gateway)
+        held = [s for s, _, _ in stream_messages(server.url) if s.startswith("govledger.usage.")]
+        lag = sample(text, "govledger_consumer_lag_events", consumer="nats_export", app="usage")
+        published = sample(text, "govledger_nats_published_total", app="usage")
+        if lag == 0 and held and published == len(held):
+            break
+        assert time.monotonic() < deadline, f"lag {lag}, published {published}, held {len(held)}"
+        time.sleep(0.2)
+    assert held.count("govledger.usage.RequestSettled") == 3
+    assert sample(text, "govledger_nats_duplicates_total", app="usage") == 0
+    assert sample(text, "govledger_nats_published_total", app="governance") is not None
+
+
+KILLED_AFTER_THE_ACKS = """
+import os, signal, sys
+from govledger.exporters.consumer import consume
+from govledger.exporters.nats_export import NatsExport, NatsSettings
+from govledger.ledger.store import Store
+from govledger.projections.database import ViewDatabase
+
+class DiesAfterSecondBatch(NatsExport):
+    batches = 0
+    async def _publish(self, messages):
+        counts = await super()._publish(messages)
+        self.batches += 1
+        if self.batches == 2:
+            os.kill(os.getpid(), signal.SIGKILL)  # acked; the position never commits
+        return counts
+
+url, nats_url = sys.argv[1], sys.argv[2]
+store = Store(url)
+db = ViewDatabase(url)
+db.create()
+consume(store, db, DiesAfterSecondBatch("usage", NatsSettings(url=nats_url)), batch_size=2)
+"""
+
+
+def test_an_exporter_killed_between_the_acks_and_its_commit_sends_each_event_once(
+    server: NatsServer, sqlite_url: str
+) -> None:
+    store, events = poisoned_store(sqlite_url)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_THE_ACKS, sqlite_url, server.url],
+        cwd=Path(__file__).resolve().parents[3],
+        capture_output=True,
+        timeout=60,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    db = ViewDatabase(sqlite_url)
+    again = NatsExport("usage", NatsSettings(url=server.url))
+    try:
+        assert db.position("nats_export", "usage") == 2  # the first batch of two committed
+        assert consume(store, db, again, batch_size=2) == len(events) - 2
+        assert again.duplicates == 2  # the second batch, acked before the kill, re-sent
+        with db.transaction() as cur:
+            # Committed with the positions: the batch stored before the kill is counted once,
+            # as the duplicates of its re-send; published + duplicates = every event once.
+            assert counted(cur) == [("usage", len(events) - 2, 2, 1)]  # one poison event
+    finally:
+        again.close()
+        db.close()
+        store.close()
+    assert [msg_id for _, msg_id, _ in stream_messages(server.url)] == ids_of(events)
