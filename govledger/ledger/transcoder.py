@@ -14,7 +14,7 @@ are the library's own. Decoding is the library's.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -29,7 +29,6 @@ MAX_DEPTH = 64  # deeper states go to the library (orjson refuses past 254 level
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 _STRING_TRANSCODINGS = (DecimalAsStr, DatetimeAsISO)  # the library's, each writes a str
 _NATIVE: frozenset[type] = frozenset((str, int, bool, type(None)))
-_CONTAINERS: frozenset[type] = frozenset((dict, list, float))  # looked into (floats: by value)
 
 
 class LedgerTranscoder(JSONTranscoder):
@@ -38,14 +37,12 @@ class LedgerTranscoder(JSONTranscoder):
     def __init__(self) -> None:
         super().__init__()
         self._scalars: frozenset[type] = _NATIVE
-        self._known: frozenset[type] = _NATIVE | _CONTAINERS
 
     def register(self, transcoding: Transcoding) -> None:
         """Register as the library does; the library's string transcodings go through orjson."""
         super().register(transcoding)
         tagged = {t for t, known in self.types.items() if type(known) in _STRING_TRANSCODINGS}
         self._scalars = _NATIVE | tagged
-        self._known = self._scalars | _CONTAINERS
 
     def encode(self, obj: Any) -> bytes:
         """The bytes `JSONTranscoder.encode` gives, by orjson when the state is plain."""
@@ -56,21 +53,22 @@ class LedgerTranscoder(JSONTranscoder):
                 pass  # ints past 64 bits, keys that are not str, lone surrogates
         return super().encode(obj)
 
-    def plain(self, values: Collection[Any], depth: int) -> bool:
+    def plain(self, values: Iterable[Any], depth: int) -> bool:
         """Whether every value (and all they hold) is of a type orjson writes as the library."""
-        kinds = set(map(type, values))
-        if kinds <= self._scalars:
-            return True
-        if not kinds <= self._known or depth >= MAX_DEPTH:
-            return False
+        scalars = self._scalars
         for value in values:
             kind = type(value)
+            if kind in scalars:
+                continue
             if kind is dict:
-                if not self.plain(value.values(), depth + 1):
+                if depth >= MAX_DEPTH or not self.plain(value.values(), depth + 1):
                     return False
             elif kind is list:
-                if not self.plain(value, depth + 1):
+                if depth >= MAX_DEPTH or not self.plain(value, depth + 1):
                     return False
-            elif kind is float and not (value == 0.0 or 1e-4 <= abs(value) < 1e16):
-                return False  # repr writes an exponent (1e-05) where orjson does not; nan, inf
+            elif kind is float:
+                if not (value == 0.0 or 1e-4 <= abs(value) < 1e16):
+                    return False  # repr writes an exponent (1e-05) where orjson does not; nan
+            else:
+                return False
         return True
