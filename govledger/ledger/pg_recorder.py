@@ -2,8 +2,9 @@
 
 The library's recorder sends a batch as an array of a composite type, which psycopg
 escapes as text (two regex passes per event). Parallel arrays of uuid, int, text and
-bytea go in binary and cut the per-event cost of a group commit by about a third. The
-table, the lock that keeps the log gapless and the NOTIFY are the library's own.
+bytea go in binary (`%b`: with `%s` psycopg dumped these lists as text, escaping each
+state, ~24 µs per event against ~1.5). The table, the lock that keeps the log gapless
+and the NOTIFY are the library's own.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
         super().__init__(*args, **kwargs)
         self.insert_events_statement = SQL(
             "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%s::uuid[], %s::int[], %s::text[], %s::bytea[]) "
+            "SELECT * FROM unnest(%b::uuid[], %b::int[], %b::text[], %b::bytea[]) "
             "RETURNING notification_id"
         ).format(
             schema=Identifier(self.datastore.schema),
@@ -37,10 +38,13 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
     ) -> None:
         self._lock_table(curs)
         self._notify_channel(curs)
+        ids = [e.originator_id for e in stored_events]
+        if len(set(map(type, ids))) > 1:  # binary lists are of one type: UUIDs and str as text
+            ids = [str(i) for i in ids]
         curs.execute(
             self.insert_events_statement,
             (
-                [e.originator_id for e in stored_events],
+                ids,
                 [e.originator_version for e in stored_events],
                 [e.topic for e in stored_events],
                 [e.state for e in stored_events],

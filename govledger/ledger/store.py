@@ -10,9 +10,10 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 from eventsourcing.application import Application
-from eventsourcing.persistence import Notification, OperationalError
+from eventsourcing.persistence import Notification, OperationalError, Transcoder
 
 from govledger.ledger.events import LedgerEvent
+from govledger.ledger.transcoder import LedgerTranscoder
 
 DEFAULT_URL = "sqlite:///data/govledger.sqlite"
 
@@ -21,13 +22,23 @@ class StoreUnavailableError(RuntimeError):
     """The event store cannot be reached or opened."""
 
 
-class Governance(Application[Any]):
+class LedgerApplication(Application[Any]):
+    """An application of the store: the library's, encoding with `LedgerTranscoder`."""
+
+    def construct_transcoder(self) -> Transcoder:
+        """The library's transcodings on the orjson-backed transcoder."""
+        transcoder = LedgerTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
+
+
+class Governance(LedgerApplication):
     """Governance changes: customers, teams, providers, virtual keys, settings."""
 
     name = "governance"
 
 
-class Usage(Application[Any]):
+class Usage(LedgerApplication):
     """Request usage: admitted, settled, abandoned and rejected requests."""
 
     name = "usage"
