@@ -39,6 +39,7 @@ class RateGrants:
 
     grants: dict[int, HeldGrant] = field(default_factory=dict)  # grant version -> grant
     taken: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # request -> takes
+    used: int = 0  # units taken by admissions so far, net of refunds (its use rate's input)
 
     def usable(self, now: float) -> int:
         """Units left in grants still usable at `now`."""
@@ -60,6 +61,7 @@ class RateGrants:
             part = min(units, grant.left)
             grant.left -= part
             units -= part
+            self.used += part
             takes.append((version, part))
         return units
 
@@ -75,6 +77,7 @@ class RateGrants:
             back = min(units, part, grant.units - grant.left)
             grant.left += back
             units -= back
+            self.used -= back
 
     def settled(self, request: str) -> None:
         """A request is closed: its takes are no longer refundable."""

@@ -86,14 +86,17 @@ class RateBook:
             del self.open[version]
 
 
-def grant_units(book: RateBook, at: float, deficit: int, demand: int, members: int) -> int:
+def grant_units(
+    book: RateBook, at: float, deficit: int, demand: int, members: int, ahead: int = 0
+) -> int:
     """How many units to grant now: at least `deficit` (or none, if that does not fit), else
-    the queued `demand`, never more than a fair share of what is free among `members`."""
+    the queued `demand` or `ahead` (about a second of the holder's recent use), never more
+    than a fair share of what is free among `members`."""
     free = book.free(at)
-    if deficit <= 0 or deficit > free:
+    if deficit > free:
         return 0
     share = free // max(members, 1)
-    return min(free, max(deficit, min(demand, share)))
+    return min(free, max(deficit, min(max(demand, ahead), share)))
 
 
 def retry_after(ready_at: float, now: float) -> int:

@@ -198,8 +198,10 @@ class Allotter:
     async def _rate_grant(self, key: Key, deficit: int, demand: int) -> bool:
         """A grant of a rate limit's shared book (no lease: its units lapse by themselves)."""
         members = self.stats.members_alive
+        rate = self._rates.setdefault(key, SpendRate()).rate  # units per second taken here
+        ahead = int(rate * Decimal(str(self.rate_use_s / 2)))
         version, units, at = await self._run(
-            self._rate_grant_on_store, key, deficit, demand, members
+            self._rate_grant_on_store, key, deficit, demand, members, ahead
         )
         if units <= 0:  # `at`: when the book would grant the deficit
             self.usage.rate_ready[key] = at
@@ -245,12 +247,19 @@ class Allotter:
                     self._round(key)
 
     def _rate_lapses(self) -> None:
-        """Give back the unused units of rate grants whose use time ended."""
-        now = self.clock.now().timestamp()
+        """Give back the unused units of rate grants whose use time ended; sample each rate
+        book's use and ask ahead when what is usable covers less than `low_water_s`."""
+        now, at = self.clock.now().timestamp(), self.clock.monotonic()
         for key, grants in list(self.usage.rate_grants.items()):
             due = grants.lapsed(now)
             if due:
                 self._thread.submit(self._return_rate_on_store, key, due, "lapsed")
+            rate = self._rates.setdefault(key, SpendRate()).observe(Decimal(grants.used), at)
+            usable = Decimal(grants.usable(now))
+            if key not in self._running and ask_ahead(usable, rate, self.sizing):
+                self._demand.setdefault(key, ZERO)
+                self._least.setdefault(key, ZERO)
+                self._round(key)
 
     async def _heartbeats(self) -> None:
         """Heartbeat every quarter lease; expire the leases of members no longer seen."""
@@ -320,14 +329,14 @@ class Allotter:
         return book
 
     def _rate_grant_on_store(
-        self, key: Key, deficit: int, demand: int, members: int
+        self, key: Key, deficit: int, demand: int, members: int, ahead: int
     ) -> tuple[int, int, float]:
         """(version, units, time) of a grant made, or (0, 0, when it would be granted)."""
         for _ in range(RETRIES):
             book = self._rate_book(key)
             now = self.clock.now()
             at = now.timestamp()
-            units = grant_units(book, at, deficit, demand, members)
+            units = grant_units(book, at, deficit, demand, members, ahead)
             if units <= 0:
                 return 0, 0, book.ready_at(max(deficit, 1), at)
             event = ev.AllotmentGranted(

@@ -360,3 +360,11 @@ def test_units_unused_within_their_use_time_cannot_be_used_later() -> None:
     served = sum(cluster.request("b/1", 1, 1, later) for _ in range(10))
     served += sum(cluster.request("a/1", 1, 1, later) for _ in range(2))
     assert served <= bound(10, 60.0, 0.0, 2.0)
+
+
+def test_a_busy_holder_is_granted_about_a_second_of_its_use_within_its_share() -> None:
+    """`ahead` sizes a grant past the deficit (fewer grants), never past the fair share."""
+    book = RateBook(10_000, 60.0)
+    assert grant_units(book, 0.0, 1, 1, 3, ahead=150) == 150
+    assert grant_units(book, 0.0, 1, 1, 3, ahead=50_000) == 3333
+    assert grant_units(book, 0.0, 0, 0, 3) == 0  # nothing asked, nothing granted
