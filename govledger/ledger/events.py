@@ -425,6 +425,7 @@ class AllotmentGranted(AllotmentEvent):
     opening: Decimal  # spent or reserved before the book's first grant (set by version 1)
     limit: Decimal  # the budget's limit the grant was sized under
     members: int  # the instances alive when it was sized
+    tat: float = 0.0  # a rate limit's book: its TAT after this grant (a cold reader starts here)
 
 
 @dataclass(frozen=True)
@@ -434,6 +435,7 @@ class AllotmentReturned(AllotmentEvent):
     amount: Decimal
     reason: str  # shutdown | too_small | lapsed (a rate grant's use time ended)
     grant: int = 0  # a rate limit's book: the version of the grant given back (0: a budget's)
+    tat: float = 0.0  # a rate limit's book: its TAT after this return
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,17 @@ class RateBook:
                 other.since = max(other.since - back, given.since)
         self.tat = max(self.tat - back, given.since)
 
+    def tat_granted(self, units: int, at: float) -> float:
+        """The TAT a grant of `units` at `at` would leave (recorded in its event)."""
+        return max(self.tat, at) + units * self.interval
+
+    def tat_returned(self, grant: int, units: int) -> float:
+        """The TAT a return of `units` of `grant` would leave (recorded in its event)."""
+        given = self.open.get(grant)
+        if given is None or units <= 0:
+            return self.tat
+        return max(self.tat - min(units, given.units) * self.interval, given.since)
+
     def prune(self, now: float, use_s: float) -> None:
         """Drop open grants too old to be given back (bounded memory)."""
         keep = max(KEEP_S, 10 * use_s)

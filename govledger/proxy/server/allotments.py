@@ -316,8 +316,12 @@ class Allotter:
     def _rate_book(self, key: Key) -> RateBook:
         """A rate limit's book as the store has it now (read from the last version known)."""
         book = self._rate_books.get(key)
-        if book is None:
-            book = self._rate_books[key] = RateBook(*rate_terms(key[1]))
+        if book is None:  # cold: from the last event's TAT, not folded from version 1
+            book = RateBook(*rate_terms(key[1]))
+            last = self.books.read_last(book_id(*key))
+            if isinstance(last, ev.AllotmentGranted | ev.AllotmentReturned) and last.tat:
+                book.version, book.tat = last.originator_version, last.tat
+            self._rate_books[key] = book
         for event in self.books.read(book_id(*key), book.version):
             if isinstance(event, ev.AllotmentGranted):
                 book.granted(int(event.amount), event.timestamp.timestamp())
@@ -350,6 +354,7 @@ class Allotter:
                 opening=ZERO,
                 limit=Decimal(book.capacity),
                 members=members,
+                tat=book.tat_granted(units, at),
             )
             if self._append(event):
                 book.granted(units, at)
@@ -374,6 +379,7 @@ class Allotter:
                         amount=Decimal(units),
                         reason=reason,
                         grant=grant,
+                        tat=book.tat_returned(grant, units),
                     )
                     if self._append(event):
                         book.returned(grant, units)
@@ -542,6 +548,17 @@ class BookStore:
             recorder = store.usage.recorder
             stored = without_retries(type(recorder).select_events)(recorder, originator, gt=after)
             return [store.usage.mapper.to_domain_event(s) for s in stored]
+
+        return self._call(work)
+
+    def read_last(self, originator: Any) -> Any | None:
+        """The stream's last event (None if it has none)."""
+
+        def work(store: Store) -> Any | None:
+            recorder = store.usage.recorder
+            select = without_retries(type(recorder).select_events)
+            stored = select(recorder, originator, desc=True, limit=1)
+            return store.usage.mapper.to_domain_event(stored[0]) if stored else None
 
         return self._call(work)
 

@@ -183,12 +183,16 @@ def test_a_return_moves_the_tat_back_exactly_as_if_the_units_were_never_granted(
     now, made = 0.0, []
     for units, dt, back in grants:
         now += dt
+        recorded = book.tat_granted(units, now)  # what the grant's event carries
         book.granted(units, now)
+        assert book.tat == recorded
         made.append((book.version, units, now, min(back, units)))
     returns = list(made)
     order.shuffle(returns)
     for version, _, _, back in returns:
+        recorded = book.tat_returned(version, back)  # what the return's event carries
         book.returned(version, back)
+        assert book.tat == recorded
     tat = -math.inf
     for _, units, at, back in made:
         tat = max(tat, at) + (units - back) * window_s / capacity
