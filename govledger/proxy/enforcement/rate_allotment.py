@@ -1,4 +1,5 @@
-"""Rate limits across instances: one shared GCRA book per limit, and a holder's grants of it.
+"""Rate limits across instances: one shared GCRA book per limit (the holder's side of it is
+`projections/rate_grants.py`).
 
 A limit's book is a stream of the usage log (`AllotmentGranted` / `AllotmentReturned`); its
 state is a theoretical arrival time TAT. A grant of `k` units at time `g` is allowed iff
@@ -8,7 +9,7 @@ holder admits only within units it was granted, each usable for `use_s` after it
 gives unused units back, which moves TAT back exactly as if they had never been granted. So
 the units admitted by all holders in any interval of length L are at most what one instance
 would admit, `capacity + L/T`, plus `use_s/T` (a unit granted at `g` may be used up to `g +
-use_s`). No window boundary: there is none.
+use_s`). There is no window, so no window boundary.
 
 Returns must not give back more than the grant added: for each open grant the book keeps
 `since`, the TAT that the later grants alone would have made, and a return of `u` units of

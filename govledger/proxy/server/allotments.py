@@ -4,7 +4,8 @@ Every store operation runs on one thread of its own (never on the event loop); t
 folds the results into the usage state. A grant is the book's next version: if another
 instance appended that version first, the store refuses this one (IntegrityError), and the
 book is read again and the grant decided again. Nothing here is spooled: a grant the store
-did not take was never made.
+did not take was never made. Rate limits' books (`rate:` keys) take the same path with their
+own fold (`proxy/enforcement/rate_allotment.py`): no lease or expiry, units lapse by time.
 """
 
 from __future__ import annotations
