@@ -3,10 +3,12 @@
 One strict budget large enough never to refuse, so every request is admitted against a
 leased allotment; the requests are split evenly over the instances. Prints, per setup,
 requests/s served and the allotment events per 1,000 requests (the cost of leasing), with
-the same single instance with allotments off, and on SQLite, for comparison.
+the same single instance with allotments off, and on SQLite, for comparison. With `--rate`,
+the key also has a request rate limit too large to refuse (10^7 per minute), and the table
+counts the rate limit's book events only (grants and returns of its shared GCRA book).
 
 Run from the repository root:
-    PYTHONPATH=. .venv/bin/python bench/cluster.py [--requests 3000] [--concurrency 48]
+    PYTHONPATH=. .venv/bin/python bench/cluster.py [--requests 3000] [--concurrency 48] [--rate]
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ from tests.faults.harness import LoadPlan, MockUpstreamProcess, ServedGateway, r
 
 PG_URL = os.environ.get("GOVLEDGER_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 CONFIG = make_config(keys=[virtual_key(budgets=[budget("100000")])])
+RATED = make_config(
+    keys=[
+        virtual_key(
+            budgets=[budget("100000")],
+            rate_limit={"request_max_limit": 10_000_000, "request_reset_duration": "1m"},
+        )
+    ]
+)
 
 
 def new_database() -> str:
@@ -46,11 +56,15 @@ def drop(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def allotment_events(url: str) -> int:
-    """How many allotment events the usage log holds."""
+def allotment_events(url: str, rate_only: bool = False) -> int:
+    """How many allotment events the usage log holds (only rate books' if `rate_only`)."""
     store = Store(url, create_tables=False)
     try:
-        return sum(1 for _, e in store.iterate("usage") if isinstance(e, ev.AllotmentEvent))
+        return sum(
+            1
+            for _, e in store.iterate("usage")
+            if isinstance(e, ev.AllotmentEvent) and (not rate_only or e.budget.startswith("rate:"))
+        )
     finally:
         store.close()
 
@@ -75,23 +89,27 @@ async def drive(
 def run(setup: str, instances: int, args: argparse.Namespace, upstream: str) -> dict[str, Any]:
     """One setup: start the instances, warm them, drive the load, stop them."""
     sqlite = setup == "sqlite"
+    rated = setup.endswith("rate limited")
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/ledger.sqlite" if sqlite else new_database()
         env = {"GOVLEDGER_SECRET_KEY_FILE": f"{tmp}/secret.key"}
         if setup == "postgres, allotments off":
             env["GOVLEDGER_ALLOTMENTS"] = "off"
+        if rated:
+            env["GOVLEDGER_ALLOTMENTS"] = "on"
         gateways = []
         try:
             for n in range(instances):
                 workdir = Path(tmp) / f"g{n}"
                 workdir.mkdir()
-                gateway = ServedGateway(workdir, url, CONFIG, upstream, f"bench{n}", env)
+                config = RATED if rated else CONFIG
+                gateway = ServedGateway(workdir, url, config, upstream, f"bench{n}", env)
                 gateway.start()
                 gateways.append(gateway)
             asyncio.run(drive(gateways, 60 * instances, instances))  # warm
-            before = 0 if sqlite else allotment_events(url)
+            before = 0 if sqlite else allotment_events(url, rated)
             served, took = asyncio.run(drive(gateways, args.requests, args.concurrency))
-            events = 0 if sqlite else allotment_events(url) - before
+            events = 0 if sqlite else allotment_events(url, rated) - before
         finally:
             for gateway in gateways:
                 gateway.stop()
@@ -112,14 +130,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=48)
+    parser.add_argument("--rate", action="store_true", help="a rate-limited key (1, 2, 3)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         upstream = MockUpstreamProcess(Path(tmp), latency_ms=0)
         upstream.start()
         try:
-            rows = [run("sqlite", 1, args, upstream.url)]
-            rows.append(run("postgres, allotments off", 1, args, upstream.url))
-            rows += [run("postgres", n, args, upstream.url) for n in (1, 2, 3)]
+            if args.rate:
+                rows = [run("postgres, rate limited", n, args, upstream.url) for n in (1, 2, 3)]
+            else:
+                rows = [run("sqlite", 1, args, upstream.url)]
+                rows.append(run("postgres, allotments off", 1, args, upstream.url))
+                rows += [run("postgres", n, args, upstream.url) for n in (1, 2, 3)]
         finally:
             upstream.close()
     print("| setup | instances | served | req/s | allotment events per 1,000 requests |")

@@ -409,10 +409,11 @@ class RouteStateChanged(LedgerEvent):
 
 @dataclass(frozen=True)
 class AllotmentEvent(LedgerEvent):
-    """A change to one budget period's book of allotments (its stream: `allotment.book_id`)."""
+    """A change to one budget period's book of allotments (its stream: `allotment.book_id`),
+    or to a rate limit's shared GCRA book (`budget` then `rate:{limit}`, amounts in units)."""
 
-    budget: str  # the budget id, e.g. `virtual_key:k1#1d`
-    period: str  # the period's start, ISO UTC
+    budget: str  # the budget id, e.g. `virtual_key:k1#1d` (or `rate:virtual_key:k1#requests`)
+    period: str  # the period's start, ISO UTC (a rate book: `gcra:{capacity}/{window_s}`)
     holder: str  # the instance and incarnation holding the allotment: `name/incarnation`
 
 
@@ -424,6 +425,7 @@ class AllotmentGranted(AllotmentEvent):
     opening: Decimal  # spent or reserved before the book's first grant (set by version 1)
     limit: Decimal  # the budget's limit the grant was sized under
     members: int  # the instances alive when it was sized
+    tat: float = 0.0  # a rate limit's book: its TAT after this grant (a cold reader starts here)
 
 
 @dataclass(frozen=True)
@@ -431,7 +433,9 @@ class AllotmentReturned(AllotmentEvent):
     """A holder gave back `amount` USD it had not used (clean shutdown, or too small to use)."""
 
     amount: Decimal
-    reason: str  # shutdown | too_small
+    reason: str  # shutdown | too_small | lapsed (a rate grant's use time ended)
+    grant: int = 0  # a rate limit's book: the version of the grant given back (0: a budget's)
+    tat: float = 0.0  # a rate limit's book: its TAT after this return
 
 
 @dataclass(frozen=True)

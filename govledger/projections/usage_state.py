@@ -21,6 +21,7 @@ from govledger.ledger.charges import (
     rate_charges_of,
     reservations_of,
 )
+from govledger.projections.rate_grants import RateGrants, rate_key
 from govledger.projections.route_health import RouteHealthFold
 
 ZERO = Decimal(0)
@@ -65,6 +66,10 @@ class UsageState:
     spend_by: dict[tuple[str, str, str], Decimal] = field(default_factory=dict, compare=False)
     # (budget, period, holder) -> the version of the first grant to it that was folded here
     first_grant: dict[tuple[str, str, str], int] = field(default_factory=dict, compare=False)
+    # Rate limits' shared books: (book, period) -> this holder's grants of it, and the time
+    # its book would next grant what was last asked (for an honest Retry-After).
+    rate_grants: dict[tuple[str, str], RateGrants] = field(default_factory=dict, compare=False)
+    rate_ready: dict[tuple[str, str], float] = field(default_factory=dict, compare=False)
 
     def usage(self, budget: str, period: str) -> BudgetUsage:
         """Usage of a budget in a period; a newer period than the one held starts at zero."""
@@ -96,6 +101,13 @@ class UsageState:
         key = (budget, period)
         self.allotted[key] = self.allotted.get(key, ZERO) + amount
 
+    def own_rate(self, charge: RateCharge) -> RateGrants | None:
+        """This holder's grants of a rate charge's book (None if it holds none)."""
+        return self.rate_grants.get(rate_key(charge.limit, charge.capacity, charge.window_s))
+
+    def _own(self, instance: str, incarnation: str) -> bool:
+        return self.holder is not None and self.holder == f"{instance}/{incarnation}"
+
     def _spend(self, budget: str, period: str, holder: str, amount: Decimal) -> None:
         key = (budget, period, holder)
         self.spend_by[key] = self.spend_by.get(key, ZERO) + amount
@@ -123,6 +135,11 @@ class UsageState:
             holder = f"{event.instance}/{event.incarnation}"
             for item in reservations:
                 self._spend(item.budget, item.period, holder, item.amount)
+        if self._own(event.instance, event.incarnation):
+            for charge in rate:  # the units it admits are taken from its grants
+                grants = self.own_rate(charge)
+                if grants is not None:
+                    grants.take(event.request_id, charge.amount, now)
 
     def _close(
         self,
@@ -148,6 +165,15 @@ class UsageState:
         now = event.timestamp.timestamp()
         for adjustment in rate:
             self.charge_rate(adjustment, now, clamp=False)
+        if held is not None and self._own(held.instance, held.incarnation):
+            for change in rate:
+                grants = self.own_rate(change)
+                if grants is not None and change.amount < 0:  # fewer tokens than estimated
+                    grants.refund(request_id, -change.amount)
+            for taken in held.rate:
+                grants = self.own_rate(taken)
+                if grants is not None:
+                    grants.settled(request_id)
 
     def _release(self, item: Reservation) -> None:
         usage = self.budgets.get(item.budget)
@@ -173,3 +199,7 @@ class UsageState:
         for charge in held.rate:
             if charge.limit in self.tats:
                 self.tats[charge.limit] -= charge.amount * charge.interval
+            grants = self.own_rate(charge)
+            if grants is not None:  # never admitted: what it took is back in its grants
+                grants.refund(request_id, charge.amount)
+                grants.settled(request_id)

@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from decimal import Decimal
+from email.message import Message
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from govledger.proxy.cli.records import replace
 from govledger.proxy.server.members import Member, read_members
 from tests.conftest import free_port
 from tests.e2e.openai_support import (
+    KEY,
     OTHER_KEY,
     budget,
     make_config,
@@ -137,6 +139,152 @@ def test_300_concurrent_requests_on_three_instances_never_overspend_a_strict_bud
     assert not [e for e in after if isinstance(e, ev.AllotmentExpired)]
 
 
+RATED = make_config(
+    keys=[
+        virtual_key(
+            rate_limit={"request_max_limit": FITS, "request_reset_duration": "1h"},
+            budgets=[budget(str(100 * LIMIT))],
+        )
+    ],
+    pricing_overrides=PRICES,
+)
+USE_S = 2.0  # a rate grant's units are usable this long (proxy/server/allotments.py)
+
+
+def admissions(url: str) -> list[tuple[float, str]]:
+    """(time, holder) of every request the ledger admitted, in time order."""
+    store = Store(url, create_tables=False)
+    try:
+        found = [
+            (e.timestamp.timestamp(), f"{e.instance}/{e.incarnation}")
+            for _, e in store.iterate("usage")
+            if isinstance(e, ev.RequestAdmitted)
+        ]
+    finally:
+        store.close()
+    return sorted(found)
+
+
+def worst_excess(times: list[float], capacity: int, window_s: float) -> float:
+    """The most, over every interval [a, b] of admissions, by which the admissions in it
+    pass one instance's GCRA bound plus the use allowance: capacity + (b - a + USE_S) / T."""
+    interval = window_s / capacity
+    worst = -float(capacity)
+    for i, start in enumerate(times):
+        for j in range(i, len(times)):
+            allowed = capacity + (times[j] - start + USE_S) / interval
+            worst = max(worst, (j - i + 1) - allowed)
+    return worst
+
+
+@pytest.mark.fault_bound(120)
+def test_300_concurrent_requests_on_three_instances_never_pass_a_rate_limit(
+    private_database: str,
+    mock_upstream: Callable[..., MockUpstreamProcess],
+    served_gateway: Callable[..., ServedGateway],
+    record_property: Callable[[str, Any], None],
+    tmp_path: Path,
+) -> None:
+    """20 requests per hour, 300 at once over three instances: at most 20 admitted, every
+    other a 429 whose Retry-After is when the limit admits again (T = 180 s after the burst)."""
+    upstream = mock_upstream(latency_ms=50)
+    gateways = start_cluster(served_gateway, private_database, upstream.url, tmp_path, config=RATED)
+
+    started = time.time()
+    results = asyncio.run(burst(gateways, PLANS))
+
+    records = [r for result in results for r in result.records]
+    served = [r for r in records if r.served]
+    statuses = sorted({r.status for r in records if not r.served}, key=str)
+    admitted = admissions(private_database)
+    grants = [e for e in allotment_events(private_database) if e.budget.startswith("rate:")]
+    record_property("served", len(served))
+    record_property("admitted", len(admitted))
+    record_property("allotment_events", len(grants))
+    assert len(admitted) <= FITS, len(admitted)  # never past the limit, across the three
+    assert len(served) >= FITS - 2, (len(served), statuses)  # little stranded
+    assert statuses == [429], statuses  # every other request: request_limited
+    assert reconcile(records, read_ledger(private_database)).clean
+    retry_after, at = refused_retry_after(gateways[1]), time.time()
+    record_property("retry_after_s", retry_after)
+    first = min(e.timestamp.timestamp() for e in grants)
+    assert first >= started - 1
+    honest = 3600 / FITS - (at - first)  # one emission interval after the burst began
+    assert honest - 2 <= retry_after <= honest + 2, (retry_after, honest)
+    for gateway in gateways:
+        assert gateway.stop() in (0, -signal.SIGTERM)
+        assert gateway.tracebacks() == 0
+    # A clean stop gives back what was unused: granted less returned is what was admitted.
+    after = [e for e in allotment_events(private_database) if e.budget.startswith("rate:")]
+    granted = sum((e.amount for e in after if isinstance(e, ev.AllotmentGranted)), Decimal(0))
+    back = sum((e.amount for e in after if isinstance(e, ev.AllotmentReturned)), Decimal(0))
+    assert granted - back == len(admitted)
+
+
+def refused_retry_after(gateway: ServedGateway) -> int:
+    """The Retry-After of one more request, refused while the limit is used up."""
+    status, headers = answer(gateway, KEY)
+    assert status == 429
+    return int(headers["retry-after"])
+
+
+@pytest.mark.fault_bound(150)
+def test_a_kill9_under_a_rate_limit_leaves_the_others_going_and_the_limit_kept(
+    private_database: str,
+    mock_upstream: Callable[..., MockUpstreamProcess],
+    served_gateway: Callable[..., ServedGateway],
+    record_property: Callable[[str, Any], None],
+    tmp_path: Path,
+) -> None:
+    """60 requests per minute, three instances under steady load, one killed -9 mid-load: the
+    two others go on being served, and in every interval the admissions of all three stay
+    within one instance's GCRA bound plus the use allowance (the victim's units lapse)."""
+    capacity, window_s = 60, 60.0
+    upstream = mock_upstream(latency_ms=50)
+    config = make_config(
+        keys=[
+            virtual_key(
+                rate_limit={"request_max_limit": capacity, "request_reset_duration": "1m"},
+                budgets=[budget(str(1000 * LIMIT))],
+            )
+        ],
+        pricing_overrides=PRICES,
+    )
+    gateways = start_cluster(
+        served_gateway, private_database, upstream.url, tmp_path, config=config
+    )
+    victim, *others = gateways
+    steady = [
+        LoadPlan(
+            requests=100_000,
+            concurrency=2,
+            stream_share=0.0,
+            seed=s,
+            max_tokens=MAX_TOKENS,
+            deadline_s=12.0,
+        )
+        for s in range(3)
+    ]
+    loads = [BackgroundLoad(g.url, p).start() for g, p in zip(gateways, steady, strict=True)]
+    loads[0].wait_served(3, timeout=30)
+    victim.kill9()
+    killed_at = time.time()
+    results = [load.join(60) for load in loads]
+    admitted = admissions(private_database)
+    after_kill = [at for at, holder in admitted if at > killed_at + USE_S]
+    survivors = [r for result in results[1:] for r in result.records if r.served]
+    excess = worst_excess([at for at, _ in admitted], capacity, window_s)
+    record_property("admitted", len(admitted))
+    record_property("admitted_after_the_victims_units_lapsed", len(after_kill))
+    record_property("worst_excess_over_bound", round(excess, 2))
+    assert excess <= 1e-6, excess  # the limit is never passed, the victim's grants included
+    assert len(after_kill) >= 3  # the survivors go on after the kill
+    assert len(survivors) <= len(admitted)
+    assert {holder.split("/")[0] for _, holder in admitted} == {"node0", "node1", "node2"}
+    for gateway in others:
+        assert gateway.tracebacks() == 0
+
+
 @pytest.mark.fault_bound(150)
 def test_a_kill9_strands_at_most_one_lease_until_it_expires(
     private_database: str,
@@ -193,8 +341,8 @@ ADMIN = "gl-admin-cluster-test-token-0123456789abcdef"
 CHANGES = 20
 
 
-def answer_status(gateway: ServedGateway, key: str) -> int:
-    """The status of one small chat call with `key` (403 while the key is disabled)."""
+def answer(gateway: ServedGateway, key: str) -> tuple[int, Message]:
+    """The status and headers of one small chat call with `key`."""
     body = orjson.dumps(
         {"model": "m1", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
     )
@@ -205,9 +353,14 @@ def answer_status(gateway: ServedGateway, key: str) -> int:
     )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - local
-            return int(response.status)
+            return int(response.status), response.headers
     except urllib.error.HTTPError as error:
-        return int(error.code)
+        return int(error.code), error.headers
+
+
+def answer_status(gateway: ServedGateway, key: str) -> int:
+    """The status of one small chat call with `key` (403 while the key is disabled)."""
+    return answer(gateway, key)[0]
 
 
 def enforced(gateway: ServedGateway, status: int) -> bool | None:

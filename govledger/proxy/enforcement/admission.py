@@ -18,8 +18,10 @@ from decimal import Decimal
 from govledger.ledger.charges import LimitId, RateCharge, Reservation
 from govledger.ledger.periods import PeriodMemo
 from govledger.projections.policy import BudgetRule, KeyPolicy, RateRule, Route
+from govledger.projections.rate_grants import rate_key
 from govledger.projections.usage_state import UsageState
 from govledger.proxy.enforcement.cost import PriceUnknownError
+from govledger.proxy.enforcement.rate_allotment import retry_after
 from govledger.proxy.enforcement.routing import choose_chain
 from govledger.proxy.enforcement.weights import ADAPTED
 
@@ -29,7 +31,8 @@ PERIODS = PeriodMemo()  # a pure memo: each schedule's last period
 
 @dataclass(frozen=True)
 class Shortfall:
-    """What this instance's allotment of a strict budget period lacks to admit a request."""
+    """What this instance's allotment of a strict budget period (or of a rate limit's book,
+    `budget` then being `rate:{limit}` and `limit` its capacity) lacks to admit a request."""
 
     budget: str
     period: str
@@ -143,6 +146,31 @@ def rate_refusal(rule: RateRule, tats: dict[str, float], amount: int, now: float
     )
 
 
+def limit_refusal(rule: RateRule, state: UsageState, amount: int, now: float) -> Refusal | None:
+    """GCRA as folded here (`rate_refusal`) and, across instances, this holder's usable grant
+    of the limit's shared book: a 429 carrying the shortfall while only the grant is short,
+    its Retry-After the time the book would grant it (as last read)."""
+    refusal = rate_refusal(rule, state.tats, amount, now)
+    if state.holder is None or refusal is not None:
+        return refusal
+    key = rate_key(rule.id, rule.capacity, rule.window_s)
+    grants = state.rate_grants.get(key)
+    usable = 0 if grants is None else grants.usable(now)
+    if usable >= amount:
+        return None
+    wait = retry_after(state.rate_ready.get(key, now), now)
+    code = "request_limited" if rule.kind == "requests" else "token_limited"
+    return Refusal(
+        429,
+        code,
+        rule.level,
+        f"rate limit of {rule.capacity} {rule.kind} per {rule.window_s:g}s reached at "
+        f"{rule.level} across instances; retry in {wait}s",
+        retry_after=wait,
+        shortfall=Shortfall(*key, Decimal(rule.capacity), Decimal(amount - usable), Decimal(0)),
+    )
+
+
 def rate_amount(rule: RateRule, tokens: int) -> int:
     """What one request of `tokens` tokens counts on a limit: 1 request, or its tokens."""
     return 1 if rule.kind == "requests" else tokens
@@ -161,7 +189,7 @@ def _route_refusal(
     route: Route, state: UsageState, cost: Decimal, tokens: int, now: datetime
 ) -> Refusal | None:
     for rule, amount in _rate_charges(route.rates, tokens):
-        refusal = rate_refusal(rule, state.tats, amount, now.timestamp())
+        refusal = limit_refusal(rule, state, amount, now.timestamp())
         if refusal:
             return refusal
     for budget in route.budgets:
@@ -235,7 +263,7 @@ def admit(
         return first_refusal
     epoch = now.timestamp()
     for rule, amount in _rate_charges(policy.rates, tokens):
-        refusal = rate_refusal(rule, state.tats, amount, epoch)
+        refusal = limit_refusal(rule, state, amount, epoch)
         if refusal:
             return refusal
     if policy.routing == "adaptive":  # effective weights from route health (weights.py)

@@ -210,7 +210,9 @@ class AllotmentShortError(GatewayError):
     """Only this instance's allotment is short: ask for more, then decide again."""
 
     def __init__(self, error: GatewayError, shortfall: Shortfall) -> None:
-        super().__init__(error.status, error.code, error.message, error.param, error.level)
+        super().__init__(
+            error.status, error.code, error.message, error.param, error.level, error.headers
+        )
         self.shortfall = shortfall
 
 
@@ -413,10 +415,17 @@ class Gateway:
                         "nothing was admitted",
                         level="ledger",
                     ) from None
-                if not granted:
-                    raise GatewayError(
-                        short.status, short.code, short.message, level=short.level
-                    ) from None
+                if not granted:  # decided once more: a Retry-After from the book just read
+                    try:
+                        return self.admit(call, policy)
+                    except AllotmentShortError as again:
+                        raise GatewayError(
+                            again.status,
+                            again.code,
+                            again.message,
+                            level=again.level,
+                            headers=again.headers,
+                        ) from None
 
     def _recorded_headers(self, call: Call) -> dict[str, str]:
         return self.recorded(call.headers)

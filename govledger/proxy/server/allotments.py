@@ -4,7 +4,8 @@ Every store operation runs on one thread of its own (never on the event loop); t
 folds the results into the usage state. A grant is the book's next version: if another
 instance appended that version first, the store refuses this one (IntegrityError), and the
 book is read again and the grant decided again. Nothing here is spooled: a grant the store
-did not take was never made.
+did not take was never made. Rate limits' books (`rate:` keys) take the same path with their
+own fold (`proxy/enforcement/rate_allotment.py`): no lease or expiry, units lapse by time.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from eventsourcing.persistence import IntegrityError
 from govledger.ledger import events as ev
 from govledger.ledger.clock import Clock
 from govledger.ledger.store import Store, StoreUnavailableError, without_retries
+from govledger.projections.rate_grants import RateGrants, is_rate_book, rate_terms
 from govledger.projections.usage_state import UsageState
 from govledger.proxy.enforcement.admission import Shortfall
 from govledger.proxy.enforcement.allotment import (
@@ -36,6 +38,7 @@ from govledger.proxy.enforcement.allotment import (
     grant_amount,
     unused,
 )
+from govledger.proxy.enforcement.rate_allotment import RateBook, grant_units
 from govledger.proxy.server.members import Member, Membership
 
 log = logging.getLogger("govledger.allotments")
@@ -44,6 +47,7 @@ Key = tuple[str, str]  # (budget, period)
 RETRIES = 16  # appends lost to another instance before a grant gives up
 TICK_S = 0.25  # how often spend rates are sampled and grants asked for ahead
 SAFETY_S = 1.0  # own grants stop being used this long before the others may expire them
+RATE_USE_S = 2.0  # a rate limit's granted units are usable this long after their grant
 
 
 @dataclass
@@ -71,6 +75,7 @@ class Allotter:
         clock: Clock,
         lease_s: float,
         sizing: Sizing | None = None,
+        rate_use_s: float = RATE_USE_S,
     ) -> None:
         self.store = store
         self.books = BookStore(store)
@@ -80,6 +85,8 @@ class Allotter:
         self.clock = clock
         self.lease_s = lease_s
         self.sizing = sizing or Sizing()
+        self.rate_use_s = rate_use_s
+        self._rate_books: dict[Key, RateBook] = {}  # only touched on the store thread
         self.stats = AllotterStats()
         self._books: dict[Key, Book] = {}  # only touched on the store thread
         self._limits: dict[Key, Decimal] = {}
@@ -171,6 +178,8 @@ class Allotter:
             self._running.discard(key)
 
     async def _grant(self, key: Key, deficit: Decimal, demand: Decimal) -> bool:
+        if is_rate_book(key[0]):
+            return await self._rate_grant(key, int(deficit), int(demand))
         if self.clock.now().timestamp() > self.usage.lease_until:
             # The lease lapsed (the store was away past it): what this holder holds is not
             # usable until a heartbeat renews it, so renew it before asking for more.
@@ -186,6 +195,21 @@ class Allotter:
         if deficit > ZERO:  # too little is free: what this holder cannot use goes back
             self._give_back(key, "too_small")
         return False
+
+    async def _rate_grant(self, key: Key, deficit: int, demand: int) -> bool:
+        """A grant of a rate limit's shared book (no lease: its units lapse by themselves)."""
+        members = self.stats.members_alive
+        rate = self._rates.setdefault(key, SpendRate()).rate  # units per second taken here
+        ahead = int(rate * Decimal(str(self.rate_use_s / 2)))
+        version, units, at = await self._run(
+            self._rate_grant_on_store, key, deficit, demand, members, ahead
+        )
+        if units <= 0:  # `at`: when the book would grant the deficit
+            self.usage.rate_ready[key] = at
+            return False
+        grants = self.usage.rate_grants.setdefault(key, RateGrants())
+        grants.add(version, units, at + self.rate_use_s)
+        return True
 
     def _give_back(self, key: Key, reason: str) -> None:
         held, spent = self.usage.allotted.get(key, ZERO), self._spent(key)
@@ -212,6 +236,7 @@ class Allotter:
         while True:
             await asyncio.sleep(TICK_S)
             at = self.clock.monotonic()
+            self._rate_lapses()
             for key, held in list(self.usage.allotted.items()):
                 if key not in self._limits:
                     continue
@@ -221,6 +246,21 @@ class Allotter:
                     self._demand.setdefault(key, ZERO)
                     self._least.setdefault(key, ZERO)
                     self._round(key)
+
+    def _rate_lapses(self) -> None:
+        """Give back the unused units of rate grants whose use time ended; sample each rate
+        book's use and ask ahead when what is usable covers less than `low_water_s`."""
+        now, at = self.clock.now().timestamp(), self.clock.monotonic()
+        for key, grants in list(self.usage.rate_grants.items()):
+            due = grants.lapsed(now)
+            if due:
+                self._thread.submit(self._return_rate_on_store, key, due, "lapsed")
+            rate = self._rates.setdefault(key, SpendRate()).observe(Decimal(grants.used), at)
+            usable = Decimal(grants.usable(now))
+            if key not in self._running and ask_ahead(usable, rate, self.sizing):
+                self._demand.setdefault(key, ZERO)
+                self._least.setdefault(key, ZERO)
+                self._round(key)
 
     async def _heartbeats(self) -> None:
         """Heartbeat every quarter lease; expire the leases of members no longer seen."""
@@ -250,7 +290,9 @@ class Allotter:
 
     async def _expire_dead(self) -> None:
         live = {m.holder for m in self.stats.members if m.alive}
-        keys = {(b, p) for (b, p, h) in self.usage.first_grant if h not in live}
+        keys = {
+            (b, p) for (b, p, h) in self.usage.first_grant if h not in live and not is_rate_book(b)
+        }
         if not keys:
             return
         spend = dict(self.usage.spend_by)
@@ -271,6 +313,81 @@ class Allotter:
             elif isinstance(event, ev.AllotmentReturned | ev.AllotmentExpired):
                 book.returned(event.holder, event.amount, isinstance(event, ev.AllotmentExpired))
         return book
+
+    def _rate_book(self, key: Key) -> RateBook:
+        """A rate limit's book as the store has it now (read from the last version known)."""
+        book = self._rate_books.get(key)
+        if book is None:  # cold: from the last event's TAT, not folded from version 1
+            book = RateBook(*rate_terms(key[1]))
+            last = self.books.read_last(book_id(*key))
+            if isinstance(last, ev.AllotmentGranted | ev.AllotmentReturned) and last.tat:
+                book.version, book.tat = last.originator_version, last.tat
+            self._rate_books[key] = book
+        for event in self.books.read(book_id(*key), book.version):
+            if isinstance(event, ev.AllotmentGranted):
+                book.granted(int(event.amount), event.timestamp.timestamp())
+            elif isinstance(event, ev.AllotmentReturned):
+                book.returned(event.grant, int(event.amount))
+            else:  # expiries are not recorded on rate books
+                book.version += 1
+        book.prune(self.clock.now().timestamp(), self.rate_use_s)
+        return book
+
+    def _rate_grant_on_store(
+        self, key: Key, deficit: int, demand: int, members: int, ahead: int
+    ) -> tuple[int, int, float]:
+        """(version, units, time) of a grant made, or (0, 0, when it would be granted)."""
+        for _ in range(RETRIES):
+            book = self._rate_book(key)
+            now = self.clock.now()
+            at = now.timestamp()
+            units = grant_units(book, at, deficit, demand, members, ahead)
+            if units <= 0:
+                return 0, 0, book.ready_at(max(deficit, 1), at)
+            event = ev.AllotmentGranted(
+                originator_id=book_id(*key),
+                originator_version=book.version + 1,
+                timestamp=now,
+                budget=key[0],
+                period=key[1],
+                holder=self.holder,
+                amount=Decimal(units),
+                opening=ZERO,
+                limit=Decimal(book.capacity),
+                members=members,
+                tat=book.tat_granted(units, at),
+            )
+            if self._append(event):
+                book.granted(units, at)
+                self.stats.granted += 1
+                return book.version, units, at
+        log.warning("gave up on %s after %d conflicting appends", key, RETRIES)
+        return 0, 0, self.clock.now().timestamp() + 1.0
+
+    def _return_rate_on_store(self, key: Key, due: dict[int, int], reason: str) -> None:
+        """Give back unused units of rate grants (lost if the store refuses: the TAT drains)."""
+        try:
+            for grant, units in due.items():
+                for _ in range(RETRIES):
+                    book = self._rate_book(key)
+                    event = ev.AllotmentReturned(
+                        originator_id=book_id(*key),
+                        originator_version=book.version + 1,
+                        timestamp=self.clock.now(),
+                        budget=key[0],
+                        period=key[1],
+                        holder=self.holder,
+                        amount=Decimal(units),
+                        reason=reason,
+                        grant=grant,
+                        tat=book.tat_returned(grant, units),
+                    )
+                    if self._append(event):
+                        book.returned(grant, units)
+                        self.stats.returned += 1
+                        break
+        except Exception as error:  # nothing is overspent: the book keeps them until it drains
+            log.warning("rate units not given back: %s", _line(error))
 
     def _append(self, event: ev.AllotmentEvent) -> bool:
         """True if the store took the event as the book's next version."""
@@ -339,6 +456,8 @@ class Allotter:
         return False
 
     def _return_all(self, reason: str) -> None:
+        for rate_key, grants in list(self.usage.rate_grants.items()):
+            self._return_rate_on_store(rate_key, grants.release(), reason)
         for key, held in list(self.usage.allotted.items()):
             amount = unused(held, self._spent(key))
             if amount > ZERO and self._return_on_store(key, amount, reason):
@@ -430,6 +549,17 @@ class BookStore:
             recorder = store.usage.recorder
             stored = without_retries(type(recorder).select_events)(recorder, originator, gt=after)
             return [store.usage.mapper.to_domain_event(s) for s in stored]
+
+        return self._call(work)
+
+    def read_last(self, originator: Any) -> Any | None:
+        """The stream's last event (None if it has none)."""
+
+        def work(store: Store) -> Any | None:
+            recorder = store.usage.recorder
+            select = without_retries(type(recorder).select_events)
+            stored = select(recorder, originator, desc=True, limit=1)
+            return store.usage.mapper.to_domain_event(stored[0]) if stored else None
 
         return self._call(work)
 
