@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("GOVLEDGER_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432")
-PG_NAME = "govledger_bench_rebuild"
+PG_NAME = os.environ.get("GOVLEDGER_BENCH_PG_NAME", "govledger_bench_rebuild")
 PHASES = (  # the first frame name found in a stack (leaf first) gives its phase
     ("decode", ("to_domain_event", "decode")),
     ("read", ("select_notifications",)),

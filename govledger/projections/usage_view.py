@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -104,7 +105,7 @@ class UsageView:
         cur: Cursor, rows: dict[str, dict[str, Any]], updates: list[dict[str, Any]]
     ) -> None:
         if rows:
-            values = [[row.get(c) for c in REQUEST_COLUMNS] for row in rows.values()]
+            values = [ROW_VALUES(row) for row in rows.values()]
             insert_rows(cur, "gl_requests", REQUEST_COLUMNS, values)
         shapes: dict[tuple[str, ...], list[list[Any]]] = {}
         for change in updates:
@@ -228,6 +229,8 @@ REQUEST_COLUMNS = (
     "attempts",
     "headers",
 )
+BLANK_ROW: dict[str, Any] = dict.fromkeys(REQUEST_COLUMNS)  # a new row: every column NULL
+ROW_VALUES = itemgetter(*REQUEST_COLUMNS)  # a row's values in column order
 INSERT_REQUEST = (
     f"INSERT INTO gl_requests ({', '.join(REQUEST_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in REQUEST_COLUMNS)})"
@@ -236,6 +239,7 @@ INSERT_REQUEST = (
 
 def _admitted_row(position: int, event: ev.RequestAdmitted) -> dict[str, Any]:
     return {
+        **BLANK_ROW,
         "request_id": event.request_id,
         "position": position,
         "admitted_at": event.timestamp.isoformat(),
@@ -286,6 +290,7 @@ def _closed_fields(event: ev.RequestSettled | ev.RequestAbandoned) -> dict[str, 
 
 def _rejected_row(position: int, event: ev.RequestRejected) -> dict[str, Any]:
     return {
+        **BLANK_ROW,
         "request_id": event.request_id,
         "position": position,
         "admitted_at": event.timestamp.isoformat(),
