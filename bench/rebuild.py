@@ -105,10 +105,12 @@ def export_tree(ref: str, into: Path) -> Path:
 
 
 def phases(raw: Path) -> dict[str, float]:
-    """Shares of py-spy's raw (collapsed) samples per phase of the rebuild."""
+    """Shares of py-spy's raw (collapsed) samples of the main thread per phase of the rebuild."""
     counts: Counter[str] = Counter()
     for line in raw.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
+        if not stack.startswith("<module> (<string>"):
+            continue  # another thread (the store's connection pool, idle): not the rebuild
         names = [f.split(" (")[0].rsplit(".", 1)[-1] for f in reversed(stack.split(";"))]
         phase = next(
             (p for p, marks in PHASES for name in names if name in marks),
