@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -12,17 +13,16 @@ import orjson
 from govledger.ledger import events as ev
 from govledger.ledger.charges import (
     RateCharge,
-    Reservation,
-    charges_of,
     rate_charges_of,
     reservations_of,
 )
 from govledger.ledger.money import json_default, plain
 from govledger.ledger.route_params import DEFAULT_HEALTH, HealthParams
-from govledger.projections.database import Cursor, OnRebuild
+from govledger.projections.database import Cursor, OnRebuild, in_chunks, insert_rows
 from govledger.projections.usage_state import BudgetUsage, Inflight, UsageState
 
 ZERO = Decimal(0)
+Amount = tuple[str, str, Decimal]  # (budget, period, amount) of a reservation or a charge
 
 
 def dumps(value: Any) -> str:
@@ -39,37 +39,44 @@ class UsageView:
     tables: tuple[str, ...] = ("gl_budget_usage", "gl_rate_state", "gl_requests")
 
     def process(self, cur: Cursor, items: Sequence[tuple[int, ev.LedgerEvent]]) -> None:
-        """Apply a batch of (position, event) inside the caller's transaction."""
+        """Apply a batch of (position, event) inside the caller's transaction, in bulk: the
+        batch's deltas are summed in memory, then one row is written per request, budget
+        period and rate limit (each read first in one query per kind)."""
         new_rows: dict[str, dict[str, Any]] = {}
         updates: list[dict[str, Any]] = []
         deltas: dict[tuple[str, str], list[Any]] = {}
         rate_items: list[tuple[RateCharge, float, bool]] = []
+        held_before = self._held(cur, _closed_before(items))
 
         def delta(budget: str, period: str) -> list[Any]:
-            return deltas.setdefault((budget, period), [ZERO, ZERO, 0])
+            found = deltas.get((budget, period))
+            if found is None:
+                found = deltas[(budget, period)] = [ZERO, ZERO, 0]
+            return found
 
         for position, event in items:
             if isinstance(event, ev.RequestAdmitted):
-                new_rows[event.request_id] = _admitted_row(position, event)
-                for r in new_rows[event.request_id]["_reservations"]:
-                    delta(r.budget, r.period)[1] += r.amount
-                now = event.timestamp.timestamp()
-                rate_items.extend((item, now, True) for item in rate_charges_of(event.rate))
+                row = new_rows[event.request_id] = _admitted_row(position, event)
+                for budget, period, amount in row["_reservations"]:
+                    delta(budget, period)[1] += amount
+                if event.rate:
+                    now = event.timestamp.timestamp()
+                    rate_items.extend((item, now, True) for item in rate_charges_of(event.rate))
             elif isinstance(event, ev.RequestSettled | ev.RequestAbandoned):
-                row = new_rows.get(event.request_id)
-                held = row["_reservations"] if row else self._held(cur, event.request_id)
-                for r in held:
-                    delta(r.budget, r.period)[1] -= r.amount
-                for c in charges_of(event.charges):
-                    d = delta(c.budget, c.period)
-                    d[0] += c.amount
+                found = new_rows.get(event.request_id)
+                held = found["_reservations"] if found else held_before.get(event.request_id, ())
+                for budget, period, amount in held:
+                    delta(budget, period)[1] -= amount
+                for budget, period, amount in amounts_of(event.charges):
+                    d = delta(budget, period)
+                    d[0] += amount
                     d[2] += 1
                 change = _closed_fields(event)
-                if row is not None:
-                    row.update(change)
+                if found is not None:
+                    found.update(change)
                 else:
                     updates.append({"request_id": event.request_id, **change})
-                if isinstance(event, ev.RequestSettled):
+                if isinstance(event, ev.RequestSettled) and event.rate:
                     now = event.timestamp.timestamp()
                     rate_items.extend((item, now, False) for item in rate_charges_of(event.rate))
             elif isinstance(event, ev.RequestRejected):
@@ -79,18 +86,27 @@ class UsageView:
         self._write_rates(cur, rate_items)
 
     @staticmethod
-    def _held(cur: Cursor, request_id: str) -> tuple[Reservation, ...]:
-        cur.execute("SELECT reservations FROM gl_requests WHERE request_id = ?", (request_id,))
-        found = cur.fetchone()
-        return reservations_of(orjson.loads(found[0])) if found and found[0] else ()
+    def _held(cur: Cursor, request_ids: Sequence[str]) -> dict[str, list[Amount]]:
+        """The reservations stored for requests admitted in earlier batches, in bulk."""
+        held: dict[str, list[Amount]] = {}
+        for chunk in in_chunks(request_ids):
+            cur.execute(
+                "SELECT request_id, reservations FROM gl_requests "  # noqa: S608 - marks only
+                f"WHERE request_id IN ({', '.join('?' for _ in chunk)})",
+                list(chunk),
+            )
+            for request_id, reservations in cur.fetchall():
+                if reservations:
+                    held[request_id] = amounts_of(orjson.loads(reservations))
+        return held
 
     @staticmethod
     def _write_requests(
         cur: Cursor, rows: dict[str, dict[str, Any]], updates: list[dict[str, Any]]
     ) -> None:
         if rows:
-            values = [[row.get(c) for c in REQUEST_COLUMNS] for row in rows.values()]
-            cur.executemany(INSERT_REQUEST, values)
+            values = [ROW_VALUES(row) for row in rows.values()]
+            insert_rows(cur, "gl_requests", REQUEST_COLUMNS, values)
         shapes: dict[tuple[str, ...], list[list[Any]]] = {}
         for change in updates:
             names = tuple(k for k in change if k != "request_id")
@@ -104,49 +120,80 @@ class UsageView:
 
     @staticmethod
     def _write_budgets(cur: Cursor, deltas: dict[tuple[str, str], list[Any]]) -> None:
-        for (budget, period), (settled, reserved, requests) in deltas.items():
+        """One upsert per budget period of the batch: its stored row plus the batch's sums."""
+        if not deltas:
+            return
+        stored: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+        for chunk in in_chunks(sorted({budget for budget, _ in deltas})):
             cur.execute(
-                "SELECT settled, reserved, requests FROM gl_budget_usage "
-                "WHERE budget = ? AND period = ?",
-                (budget, period),
+                "SELECT budget, period, settled, reserved, requests FROM gl_budget_usage "  # noqa: S608
+                f"WHERE budget IN ({', '.join('?' for _ in chunk)})",
+                list(chunk),
             )
-            found = cur.fetchone()
-            if found is None:
-                cur.execute(
-                    "INSERT INTO gl_budget_usage (budget, period, settled, reserved, requests) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (budget, period, plain(settled), plain(reserved), requests),
-                )
-            else:
-                cur.execute(
-                    "UPDATE gl_budget_usage SET settled = ?, reserved = ?, requests = ? "
-                    "WHERE budget = ? AND period = ?",
-                    (
-                        plain(Decimal(found[0]) + settled),
-                        plain(Decimal(found[1]) + reserved),
-                        int(found[2]) + requests,
-                        budget,
-                        period,
-                    ),
-                )
+            for budget, period, settled, reserved, requests in cur.fetchall():
+                stored[(budget, period)] = (settled, reserved, requests)
+        rows = []
+        for key in sorted(deltas):  # a fixed order: two writers lock rows alike
+            settled, reserved, requests = deltas[key]
+            found = stored.get(key)
+            if found is not None:
+                settled = Decimal(found[0]) + settled
+                reserved = Decimal(found[1]) + reserved
+                requests = int(found[2]) + requests
+            rows.append((*key, plain(settled), plain(reserved), requests))
+        cur.executemany(
+            "INSERT INTO gl_budget_usage (budget, period, settled, reserved, requests) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (budget, period) DO UPDATE SET "
+            "settled = excluded.settled, reserved = excluded.reserved, "
+            "requests = excluded.requests",
+            rows,
+        )
 
     @staticmethod
     def _write_rates(cur: Cursor, rate_items: list[tuple[RateCharge, float, bool]]) -> None:
         if not rate_items:
             return
         fold = UsageState()
-        for limit in {item.limit for item, _, _ in rate_items}:
-            cur.execute("SELECT tat FROM gl_rate_state WHERE limit_id = ?", (limit,))
-            found = cur.fetchone()
-            if found is not None:
-                fold.tats[limit] = float(found[0])
+        for chunk in in_chunks(sorted({item.limit for item, _, _ in rate_items})):
+            cur.execute(
+                "SELECT limit_id, tat FROM gl_rate_state "  # noqa: S608 - marks only
+                f"WHERE limit_id IN ({', '.join('?' for _ in chunk)})",
+                list(chunk),
+            )
+            for limit, tat in cur.fetchall():
+                fold.tats[limit] = float(tat)
         for item, now, clamp in rate_items:
             fold.charge_rate(item, now, clamp)
         cur.executemany(
             "INSERT INTO gl_rate_state (limit_id, tat) VALUES (?, ?) "
             "ON CONFLICT (limit_id) DO UPDATE SET tat = excluded.tat",
-            list(fold.tats.items()),
+            sorted(fold.tats.items()),
         )
+
+
+def amounts_of(items: Sequence[Mapping[str, Any]]) -> list[Amount]:
+    """(budget, period, amount) of an event's reservations or charges, read exactly as
+    `charges.reservations_of` reads them, without building a dataclass per item (the fold's
+    hot loop)."""
+    return [
+        (i["budget"], i["period"], a if isinstance(a := i["amount"], Decimal) else Decimal(str(a)))
+        for i in items
+    ]
+
+
+def _closed_before(items: Sequence[tuple[int, ev.LedgerEvent]]) -> list[str]:
+    """The requests a batch closes without admitting them first (their rows are stored)."""
+    seen: set[str] = set()
+    wanted: dict[str, None] = {}
+    for _, event in items:
+        if isinstance(event, ev.RequestAdmitted | ev.RequestRejected):
+            seen.add(event.request_id)
+        elif (
+            isinstance(event, ev.RequestSettled | ev.RequestAbandoned)
+            and event.request_id not in seen
+        ):
+            wanted[event.request_id] = None
+    return list(wanted)
 
 
 LISTED_REQUEST_COLUMNS = (  # the request log as listed and exported (management, CLI)
@@ -182,6 +229,8 @@ REQUEST_COLUMNS = (
     "attempts",
     "headers",
 )
+BLANK_ROW: dict[str, Any] = dict.fromkeys(REQUEST_COLUMNS)  # a new row: every column NULL
+ROW_VALUES = itemgetter(*REQUEST_COLUMNS)  # a row's values in column order
 INSERT_REQUEST = (
     f"INSERT INTO gl_requests ({', '.join(REQUEST_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in REQUEST_COLUMNS)})"
@@ -190,6 +239,7 @@ INSERT_REQUEST = (
 
 def _admitted_row(position: int, event: ev.RequestAdmitted) -> dict[str, Any]:
     return {
+        **BLANK_ROW,
         "request_id": event.request_id,
         "position": position,
         "admitted_at": event.timestamp.isoformat(),
@@ -206,13 +256,13 @@ def _admitted_row(position: int, event: ev.RequestAdmitted) -> dict[str, Any]:
         "reservations": dumps(event.reservations),
         "rate": dumps(event.rate),
         "headers": dumps(event.headers),
-        "_reservations": reservations_of(event.reservations),
+        "_reservations": amounts_of(event.reservations),
     }
 
 
 def _closed_fields(event: ev.RequestSettled | ev.RequestAbandoned) -> dict[str, Any]:
     if isinstance(event, ev.RequestAbandoned):
-        cost = sum((c.amount for c in charges_of(event.charges)), ZERO)
+        cost = sum((amount for _, _, amount in amounts_of(event.charges)), ZERO)
         return {
             "settled_at": event.timestamp.isoformat(),
             "status": "abandoned",
@@ -240,6 +290,7 @@ def _closed_fields(event: ev.RequestSettled | ev.RequestAbandoned) -> dict[str, 
 
 def _rejected_row(position: int, event: ev.RequestRejected) -> dict[str, Any]:
     return {
+        **BLANK_ROW,
         "request_id": event.request_id,
         "position": position,
         "admitted_at": event.timestamp.isoformat(),
