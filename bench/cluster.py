@@ -93,10 +93,8 @@ def run(setup: str, instances: int, args: argparse.Namespace, upstream: str) -> 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/ledger.sqlite" if sqlite else new_database()
         env = {"GOVLEDGER_SECRET_KEY_FILE": f"{tmp}/secret.key"}
-        if setup == "postgres, allotments off":
-            env["GOVLEDGER_ALLOTMENTS"] = "off"
-        if rated:
-            env["GOVLEDGER_ALLOTMENTS"] = "on"
+        if not sqlite:  # explicit, whatever the default is
+            env["GOVLEDGER_ALLOTMENTS"] = "off" if setup.endswith("allotments off") else "on"
         gateways = []
         try:
             for n in range(instances):
