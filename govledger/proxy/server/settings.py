@@ -33,6 +33,14 @@ def _number(env: Mapping[str, str], name: str, default: N, kind: Callable[[str],
     return value
 
 
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    """A number of seconds above zero from the environment, or a SettingsError naming it."""
+    value = _number(env, name, default, float)
+    if value <= 0:
+        raise SettingsError(f"{name}: expected a number > 0, got {env.get(name)!r}")
+    return value
+
+
 def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
     raw = env.get(name, allowed[0]).strip().lower() or allowed[0]
     if raw not in allowed:
@@ -72,6 +80,7 @@ class Settings:
     secret_ttl_s: float = 300.0  # how often a referenced secret is fetched again (default)
     allotments: str = "off"  # leased allotments of strict budgets: off, auto (on PostgreSQL), on
     lease_s: float = 5.0  # a member unseen this long is dead; its allotments expire
+    allotment_timeout_s: float = 1.0  # the most one store call of the books or heartbeat takes
     session_ttl_s: float = 8 * 3600.0  # a sign-in session's life (docs/identity.md)
 
     @property
@@ -109,6 +118,7 @@ class Settings:
             "secret_ttl_s": _number(env, "GOVLEDGER_SECRET_TTL", 300.0, float),
             "allotments": _choice(env, "GOVLEDGER_ALLOTMENTS", ("off", "auto", "on")),
             "lease_s": _number(env, "GOVLEDGER_LEASE", 5.0, float),
+            "allotment_timeout_s": _positive(env, "GOVLEDGER_ALLOTMENT_TIMEOUT", 1.0),
             "session_ttl_s": _number(env, "GOVLEDGER_SESSION_TTL", 8 * 3600.0, float),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
