@@ -401,8 +401,7 @@ class BookStore:
         self._shared = server_store.url.scheme != "postgresql"  # SQLite: one file, no pool
         self._store: Store | None = server_store if self._shared else None
 
-    def _usage(self) -> tuple[Store, bool]:
-        fresh = self._store is None
+    def _usage(self) -> Store:
         if self._store is None:
             self._store = Store(
                 self.url,
@@ -412,7 +411,7 @@ class BookStore:
                 max_overflow=0,
             )
             self._bind(self._store)
-        return self._store, fresh
+        return self._store
 
     def _bind(self, store: Store) -> None:
         """Bound the books' connection: the server ends a statement at the bound, the
@@ -431,22 +430,20 @@ class BookStore:
 
         pool._configure = watched
         with pool.connection(timeout=self.connect_timeout) as connection:  # opened already
-            bound.watch(connection)
+            bound.watch(connection)  # (inside the caller's bound: a frozen store is cut too)
             connection.execute(f"SET statement_timeout = {bound.milliseconds}")
 
     def _call(self, work: Callable[[Store], T]) -> T:
+        if self._shared:
+            return work(self._usage())
         for _ in range(2):
-            store, fresh = self._usage()
+            fresh = self._store is None
             try:
-                if self._shared:
-                    return work(store)
                 with self.bound.call():
-                    return work(store)
+                    return work(self._usage())
             except IntegrityError:
                 raise
             except Exception:
-                if self._shared:
-                    raise
                 self.close()
                 if self.bound.cut:  # the store did not answer in time: not a stale connection
                     raise StoreUnavailableError(
@@ -483,6 +480,8 @@ class BookStore:
         store, self._store = self._store, None
         if store is not None:
             with contextlib.suppress(Exception):
+                # Not waiting for the pool's worker: it may be connecting to a frozen store.
+                store.usage.recorder.datastore.pool.close(timeout=0)  # type: ignore[attr-defined]
                 store.close()
 
 
