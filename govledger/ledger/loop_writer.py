@@ -375,6 +375,19 @@ class LoopWriter:
         for listener in self.listeners:
             listener(app, ids, took)
 
+    async def _insert_new(self, app: str, stored: list[StoredEvent]) -> list[int]:
+        """Insert what the store does not hold yet, in order. Those committed before a crash
+        or a lost reply are few and side by side (the batch in flight): a clash halves the
+        batch, so k of them among n cost about 2k log n round trips, not n."""
+        try:
+            return list(await self._insert(app, stored))
+        except IntegrityError:
+            if len(stored) == 1:
+                return []
+        half = len(stored) // 2
+        first = await self._insert_new(app, stored[:half])
+        return first + await self._insert_new(app, stored[half:])
+
     async def _drain_spool(self) -> bool:
         """Commit the spool's oldest records; False if the store is still down."""
         if self._spool is None:  # pragma: no cover - only called while spooled
@@ -384,17 +397,7 @@ class LoopWriter:
         stored = [s for _, s in chunk]
         started = time.perf_counter()
         try:
-            ids = await self._insert(app, stored)
-        except IntegrityError:  # some were committed before a crash or a lost reply
-            ids = []
-            for one in stored:
-                try:
-                    ids.extend(await self._insert(app, [one]))
-                except IntegrityError:
-                    continue
-                except Exception as error:
-                    self._went_down(error)
-                    return False
+            ids = await self._insert_new(app, stored)
         except Exception as error:
             self._went_down(error)
             return False

@@ -40,6 +40,7 @@ from govledger.proxy.enforcement.allotment import (
 )
 from govledger.proxy.enforcement.rate_allotment import RateBook, grant_units
 from govledger.proxy.server.members import Member, Membership
+from govledger.proxy.server.statement_bound import StatementBound
 
 log = logging.getLogger("govledger.allotments")
 T = TypeVar("T")
@@ -76,9 +77,10 @@ class Allotter:
         lease_s: float,
         sizing: Sizing | None = None,
         rate_use_s: float = RATE_USE_S,
+        timeout_s: float = 1.0,
     ) -> None:
         self.store = store
-        self.books = BookStore(store)
+        self.books = BookStore(store, timeout_s)
         self.usage = usage
         self.membership = membership
         self.holder = holder
@@ -507,16 +509,18 @@ class BookStore:
     store's return waited out the 2 s allotment wait. Here each call is one attempt with a
     short connect timeout; a connection that fails is dropped at once, and a call that failed
     on a connection opened before is tried once more on a fresh one (the stale one was dead).
+    Each call is bounded by `timeout_s` (`StatementBound`): a call that runs over, on a slow
+    or a frozen store, is ended and not tried again.
     """
 
-    def __init__(self, server_store: Store, connect_timeout: int = 1) -> None:
+    def __init__(self, server_store: Store, timeout_s: float = 1.0, connect_timeout: int = 1):
         self.url = server_store.url.raw
         self.connect_timeout = connect_timeout
+        self.bound = StatementBound(timeout_s)
         self._shared = server_store.url.scheme != "postgresql"  # SQLite: one file, no pool
         self._store: Store | None = server_store if self._shared else None
 
-    def _usage(self) -> tuple[Store, bool]:
-        fresh = self._store is None
+    def _usage(self) -> Store:
         if self._store is None:
             self._store = Store(
                 self.url,
@@ -525,19 +529,45 @@ class BookStore:
                 pool_size=1,
                 max_overflow=0,
             )
-        return self._store, fresh
+            self._bind(self._store)
+        return self._store
+
+    def _bind(self, store: Store) -> None:
+        """Bound the books' connection: the server ends a statement at the bound, the
+        client shuts the socket if the server does not (frozen), and connecting waits at
+        most the connect timeout (the library's pool connects without one)."""
+        pool = store.usage.recorder.datastore.pool  # type: ignore[attr-defined]
+        options = {"options": self.bound.options, "connect_timeout": self.connect_timeout}
+        pool.kwargs = {**pool.kwargs, **options}
+        configure = pool._configure
+        bound = self.bound
+
+        def watched(connection: Any) -> None:
+            bound.watch(connection)
+            if configure is not None:
+                configure(connection)
+
+        pool._configure = watched
+        with pool.connection(timeout=self.connect_timeout) as connection:  # opened already
+            bound.watch(connection)  # (inside the caller's bound: a frozen store is cut too)
+            connection.execute(f"SET statement_timeout = {bound.milliseconds}")
 
     def _call(self, work: Callable[[Store], T]) -> T:
+        if self._shared:
+            return work(self._usage())
         for _ in range(2):
-            store, fresh = self._usage()
+            fresh = self._store is None
             try:
-                return work(store)
+                with self.bound.call():
+                    return work(self._usage())
             except IntegrityError:
                 raise
             except Exception:
-                if self._shared:
-                    raise
                 self.close()
+                if self.bound.cut:  # the store did not answer in time: not a stale connection
+                    raise StoreUnavailableError(
+                        f"the store did not answer within {self.bound.seconds:g} s"
+                    ) from None
                 if fresh:
                     raise
         raise StoreUnavailableError("the store did not answer")  # pragma: no cover
@@ -580,6 +610,8 @@ class BookStore:
         store, self._store = self._store, None
         if store is not None:
             with contextlib.suppress(Exception):
+                # Not waiting for the pool's worker: it may be connecting to a frozen store.
+                store.usage.recorder.datastore.pool.close(timeout=0)  # type: ignore[attr-defined]
                 store.close()
 
 

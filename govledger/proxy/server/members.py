@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 
 from govledger.proxy.enforcement.allotment import alive
+from govledger.proxy.server.statement_bound import StatementBound
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS gl_members (
@@ -38,28 +39,36 @@ class Member:
 
 
 class Membership:
-    """This process's heartbeat and its view of the others, over one connection of its own."""
+    """This process's heartbeat and its view of the others, over one connection of its own;
+    each call bounded by `timeout_s` (`StatementBound`), a frozen store's included."""
 
-    def __init__(self, url: str, holder: str, instance: str, lease_s: float) -> None:
+    def __init__(
+        self, url: str, holder: str, instance: str, lease_s: float, timeout_s: float = 1.0
+    ) -> None:
         self.url = url
         self.holder = holder
         self.instance = instance
         self.lease_s = lease_s
+        self.bound = StatementBound(timeout_s)
         self._conn: Any = None
 
     def _cursor(self) -> Any:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=1)
+            self._conn = psycopg.connect(
+                self.url, autocommit=True, connect_timeout=1, options=self.bound.options
+            )
+            self.bound.watch(self._conn)
             self._conn.execute(SCHEMA)
         return self._conn.cursor()
 
     def beat(self) -> None:
         """Record that this process is alive now; a connection opened before that fails
-        (dead after a store restart) is dropped and the beat tried once on a fresh one."""
+        (dead after a store restart) is dropped and the beat tried once on a fresh one,
+        unless the store did not answer in time."""
         for attempt in range(2):
             stale = self._conn is not None
             try:
-                with self._cursor() as cur:
+                with self.bound.call(), self._cursor() as cur:
                     cur.execute(
                         "INSERT INTO gl_members (holder, instance, started_at, seen_at) "
                         "VALUES (%s, %s, now(), now()) ON CONFLICT (holder) DO UPDATE "
@@ -69,17 +78,22 @@ class Membership:
                 return
             except psycopg.Error:
                 self.close()
-                if not stale or attempt:
+                if not stale or attempt or self.bound.cut:
                     raise
 
     def stopped(self) -> None:
         """Record a clean stop (the others need not wait for the lease time)."""
-        with self._cursor() as cur:
+        with self.bound.call(), self._cursor() as cur:
             cur.execute("UPDATE gl_members SET stopped = true WHERE holder = %s", (self.holder,))
 
     def members(self) -> list[Member]:
         """Every member seen within a day, alive or not, by the database's clock."""
-        return read_members(self._cursor(), self.lease_s)
+        with self.bound.call():
+            try:
+                return read_members(self._cursor(), self.lease_s)
+            except psycopg.Error:
+                self.close()  # a connection the bound shut is not used again
+                raise
 
     def close(self) -> None:
         """Close the connection (reopened on the next beat)."""

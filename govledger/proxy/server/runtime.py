@@ -107,6 +107,7 @@ class Runtime:
                 self.instance_id,
                 self.settings.instance,
                 self.settings.lease_s,
+                self.settings.allotment_timeout_s,
             )
             self.allotter = Allotter(
                 self.store,
@@ -115,6 +116,7 @@ class Runtime:
                 self.instance_id,
                 self.clock,
                 self.settings.lease_s,
+                timeout_s=self.settings.allotment_timeout_s,
             )
         self.usage_position = self.views.position("usage", "usage")
         self._refresh_prices()

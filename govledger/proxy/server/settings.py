@@ -33,8 +33,16 @@ def _number(env: Mapping[str, str], name: str, default: N, kind: Callable[[str],
     return value
 
 
-def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
-    raw = env.get(name, allowed[0]).strip().lower() or allowed[0]
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    """A number of seconds above zero from the environment, or a SettingsError naming it."""
+    value = _number(env, name, default, float)
+    if value <= 0:
+        raise SettingsError(f"{name}: expected a number > 0, got {env.get(name)!r}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = env.get(name, default).strip().lower() or default
     if raw not in allowed:
         raise SettingsError(f"{name}: expected one of {', '.join(allowed)}, got {raw!r}")
     return raw
@@ -70,8 +78,9 @@ class Settings:
     retain_headers: str | None = None  # recorded header values older than this go (e.g. 30d)
     retain_deliveries: str | None = None  # exporter delivery records older than this go
     secret_ttl_s: float = 300.0  # how often a referenced secret is fetched again (default)
-    allotments: str = "off"  # leased allotments of strict budgets: off, auto (on PostgreSQL), on
+    allotments: str = "auto"  # leased allotments of strict budgets: auto (on PostgreSQL), off, on
     lease_s: float = 5.0  # a member unseen this long is dead; its allotments expire
+    allotment_timeout_s: float = 1.0  # the most one store call of the books or heartbeat takes
     session_ttl_s: float = 8 * 3600.0  # a sign-in session's life (docs/identity.md)
 
     @property
@@ -107,8 +116,9 @@ class Settings:
             "retain_headers": env.get("GOVLEDGER_RETAIN_HEADERS") or None,
             "retain_deliveries": env.get("GOVLEDGER_RETAIN_DELIVERIES") or None,
             "secret_ttl_s": _number(env, "GOVLEDGER_SECRET_TTL", 300.0, float),
-            "allotments": _choice(env, "GOVLEDGER_ALLOTMENTS", ("off", "auto", "on")),
+            "allotments": _choice(env, "GOVLEDGER_ALLOTMENTS", ("off", "auto", "on"), "auto"),
             "lease_s": _number(env, "GOVLEDGER_LEASE", 5.0, float),
+            "allotment_timeout_s": _positive(env, "GOVLEDGER_ALLOTMENT_TIMEOUT", 1.0),
             "session_ttl_s": _number(env, "GOVLEDGER_SESSION_TTL", 8 * 3600.0, float),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})

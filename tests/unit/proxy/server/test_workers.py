@@ -23,8 +23,16 @@ def test_several_workers_need_postgresql_and_no_fake_upstream() -> None:
     assert worker_refusal(0, PG, None) == "--workers: at least 1"
 
 
-def test_allotments_are_off_by_default_and_auto_means_postgresql_only() -> None:
-    assert not Settings(database_url=PG).leasing
+def test_allotments_are_auto_by_default_and_auto_means_postgresql_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("GOVLEDGER_ALLOTMENTS", raising=False)
+    monkeypatch.setenv("GOVLEDGER_DATABASE_URL", PG)
+    assert Settings.from_env().leasing and Settings.from_env().allotments == "auto"
+    monkeypatch.setenv("GOVLEDGER_DATABASE_URL", "sqlite:///data/x.sqlite")
+    assert not Settings.from_env().leasing
+    assert Settings(database_url=PG).leasing
+    assert not Settings(database_url=PG, allotments="off").leasing
     assert Settings(database_url=PG, allotments="auto").leasing
     assert not Settings(database_url="sqlite:///data/x.sqlite", allotments="auto").leasing
     assert Settings(database_url="sqlite:///data/x.sqlite", allotments="on").leasing
@@ -36,4 +44,14 @@ def test_a_bad_allotments_setting_is_one_error_naming_the_variable(
 ) -> None:
     monkeypatch.setenv("GOVLEDGER_ALLOTMENTS", "sometimes")
     with pytest.raises(SettingsError, match="GOVLEDGER_ALLOTMENTS"):
+        Settings.from_env()
+
+
+def test_the_allotment_timeout_is_positive_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GOVLEDGER_ALLOTMENT_TIMEOUT", raising=False)
+    assert Settings.from_env().allotment_timeout_s == 1.0
+    monkeypatch.setenv("GOVLEDGER_ALLOTMENT_TIMEOUT", "0.5")
+    assert Settings.from_env().allotment_timeout_s == 0.5
+    monkeypatch.setenv("GOVLEDGER_ALLOTMENT_TIMEOUT", "0")
+    with pytest.raises(SettingsError, match="GOVLEDGER_ALLOTMENT_TIMEOUT"):
         Settings.from_env()
