@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from govledger.ledger import events as ev
 from govledger.ledger.store import Governance, Usage
 from govledger.ledger.transcoder import MAX_DEPTH, LedgerTranscoder
+from tests.unit.ledger.test_events import field_type
 
 
 def library() -> JSONTranscoder:
@@ -123,12 +124,6 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "float": st.floats(),
     "bool": st.booleans(),
 }
-
-
-def field_type(item: dataclasses.Field[Any]) -> str:
-    """A field's annotation as written (the module defers annotations)."""
-    annotation = item.type if isinstance(item.type, str) else item.type.__name__
-    return {"TAggregateID": "UUID"}.get(annotation, annotation)
 
 
 def encoded(mapper: Mapper[uuid.UUID], event: ev.LedgerEvent) -> StoredEvent | str:
