@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import psycopg
-from eventsourcing.persistence import StoredEvent
+import pytest
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from govledger.ledger.pg_recorder import ArrayInsertRecorder
 from govledger.ledger.store import Store
@@ -59,3 +61,96 @@ def test_a_batch_mixing_uuid_and_text_stream_ids_is_inserted(postgres_url: str) 
         ]
     finally:
         store.close()
+
+
+def test_a_batch_is_committed_by_one_statement(postgres_url: str) -> None:
+    # the library's pipeline is BEGIN, SET LOCAL, LOCK, NOTIFY, INSERT, sync, then COMMIT
+    store = Store(postgres_url)
+    try:
+        recorder = store.usage.recorder
+        assert isinstance(recorder, ArrayInsertRecorder)
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute("SELECT pg_stat_reset()")
+            before = xact_commits(conn)
+            assert recorder.insert_events(batch(3)) == [1, 2, 3]
+            assert xact_commits(conn) - before <= 2  # the insert's one, and this read's own
+        assert not recorder.function_missing
+        assert [n.originator_version for n in store.read("usage", 0)] == [1, 2, 3]
+    finally:
+        store.close()
+
+
+def xact_commits(conn: psycopg.Connection) -> int:  # type: ignore[type-arg]
+    """Transactions committed in this database so far (the statistics are flushed first)."""
+    conn.execute("SELECT pg_stat_force_next_flush()")
+    row = conn.execute(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_taken_version_is_refused_and_nothing_of_the_batch_is_kept(postgres_url: str) -> None:
+    store = Store(postgres_url)
+    try:
+        recorder = store.usage.recorder
+        recorder.insert_events(batch(1))
+        fresh = StoredEvent(uuid.UUID(int=77), 1, "topic:fresh", b"{}")
+        with pytest.raises(IntegrityError):
+            recorder.insert_events([fresh, *batch(1)])  # the second clashes
+        assert [n.originator_id for n in store.read("usage", 0)] == [uuid.UUID(int=1)]
+        recorder.insert_events([fresh])  # the clash left no lock or aborted transaction
+        assert [n.originator_id for n in store.read("usage", 0)] == [
+            uuid.UUID(int=1),
+            uuid.UUID(int=77),
+        ]
+    finally:
+        store.close()
+
+
+def test_without_the_function_the_library_pipeline_still_inserts(postgres_url: str) -> None:
+    # tables made by an older release, opened without creating tables
+    store = Store(postgres_url)
+    recorder = store.usage.recorder
+    assert isinstance(recorder, ArrayInsertRecorder)
+    name = f"govledger_insert_{recorder.events_table_name}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'DROP FUNCTION "{name}"')
+    store.close()
+    old = Store(postgres_url, create_tables=False)
+    try:
+        recorder = old.usage.recorder
+        assert isinstance(recorder, ArrayInsertRecorder)
+        assert recorder.insert_events(batch(2)) == [1, 2]
+        assert recorder.function_missing
+        assert recorder.insert_events([StoredEvent(uuid.UUID(int=5), 1, "t", b"{}")]) == [3]
+        assert len(old.read("usage", 0)) == 3
+    finally:
+        old.close()
+
+
+def test_instances_starting_together_create_the_tables_without_a_clash(
+    postgres_url: str,
+) -> None:
+    # two concurrent CREATE OR REPLACE FUNCTION of one name: "tuple concurrently updated"
+    failures: list[BaseException] = []
+    stores: list[Store] = []
+    start = threading.Barrier(4)
+
+    def open_store() -> None:
+        start.wait()
+        try:
+            stores.append(Store(postgres_url))
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            failures.append(error)
+
+    for _ in range(3):
+        threads = [threading.Thread(target=open_store) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        while stores:
+            stores.pop().close()
+        start.reset()
+    assert failures == []
