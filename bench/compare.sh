@@ -10,7 +10,9 @@
 #
 # Env (defaults in brackets):
 #   DURATION [10s]  WARMUP [3s]  CONNECTIONS [64]  THREADS [2]  WRK_TIMEOUT [10s]
-#   SYSTEMS ["upstream govledger-sqlite govledger-postgres litellm portkey"]
+#   SYSTEMS ["upstream govledger-sqlite govledger-postgres govledger-sqlite-after
+#            govledger-postgres-after litellm portkey"]  (-after: ledger.durability
+#            "after_response", the latency mode; CFG with that one setting added)
 #   SKIP_SETUP [0]       1 = do not run bench/setup.sh first
 #   VENV [<repo>/.venv]  where `govledger` is installed; the repo's own venv is built
 #                        (`make .venv/.installed`) when it is missing
@@ -34,7 +36,7 @@ WARMUP=${WARMUP:-3s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 WRK_TIMEOUT=${WRK_TIMEOUT:-10s}
-SYSTEMS=${SYSTEMS:-upstream govledger-sqlite govledger-postgres litellm portkey}
+SYSTEMS=${SYSTEMS:-upstream govledger-sqlite govledger-postgres govledger-sqlite-after govledger-postgres-after litellm portkey}
 SKIP_SETUP=${SKIP_SETUP:-0}
 VENV=${VENV:-$REPO_DIR/.venv}
 CFG=${CFG:-$BENCH_DIR/govledger-bench.json}
@@ -66,10 +68,12 @@ declare -A LABEL=(
     [upstream]="upstream (nginx)"
     [govledger-sqlite]="govledger/sqlite"
     [govledger-postgres]="govledger/postgres"
+    [govledger-sqlite-after]="govledger/sqlite, after"
+    [govledger-postgres-after]="govledger/postgres, after"
     [litellm]="LiteLLM proxy"
     [portkey]="Portkey gateway"
 )
-ALL_SYSTEMS=(upstream govledger-sqlite govledger-postgres litellm portkey)
+ALL_SYSTEMS=(upstream govledger-sqlite govledger-postgres govledger-sqlite-after govledger-postgres-after litellm portkey)
 declare -A RPS=() P50=() P99=() RSS=() ERRORS=() UNAVAILABLE=()
 STARTED_PGIDS=()  # process groups we started; cleanup() ends whatever is left
 HDRS=()           # request headers for the system being measured
@@ -293,8 +297,8 @@ ensure_govledger() {
     fi
 }
 
-run_govledger() { # NAME DATABASE_URL
-    local name=$1 db_url=$2 pid
+run_govledger() { # NAME DATABASE_URL [CONFIG]
+    local name=$1 db_url=$2 cfg=${3:-$CFG} pid
     if [[ ! -x $VENV/bin/govledger ]]; then
         unavailable "$name" "$VENV/bin/govledger is not installed"
         return 0
@@ -305,7 +309,7 @@ run_govledger() { # NAME DATABASE_URL
     fi
     log "${LABEL[$name]}: starting (GOVLEDGER_DATABASE_URL=$db_url)"
     start_group "$RUN_DIR/$name.log" env GOVLEDGER_DATABASE_URL="$db_url" \
-        "$VENV/bin/govledger" serve --config "$CFG" --port "$GOVLEDGER_PORT"
+        "$VENV/bin/govledger" serve --config "$cfg" --port "$GOVLEDGER_PORT"
     pid=$STARTED_PID
     if wait_ready "$pid" "$START_TIMEOUT" get_ok "http://127.0.0.1:$GOVLEDGER_PORT/readyz"; then
         HDRS=("Authorization: Bearer $GOVLEDGER_KEY")
@@ -383,7 +387,7 @@ versions() {
 }
 
 report() {
-    local name fmt='%-20s %11s %10s %10s %12s %14s   %s\n'
+    local name fmt='%-26s %11s %10s %10s %12s %14s   %s\n'
     printf 'govledger side-by-side benchmark, %s, %s, %s cores\n' "$(date '+%Y-%m-%d %H:%M:%S %Z')" "$(hostname)" "$(nproc)"
     printf 'wrk: req/s at %s connections (%s threads), latency at 1 connection (1 thread), %s each after a %s warm-up\n' \
         "$CONNECTIONS" "$THREADS" "$DURATION" "$WARMUP"
@@ -393,7 +397,7 @@ report() {
     for name in "${ALL_SYSTEMS[@]}"; do
         wanted "$name" || continue
         if [[ -n ${UNAVAILABLE[$name]:-} ]]; then
-            printf '%-20s not available (%s)\n' "${LABEL[$name]}" "${UNAVAILABLE[$name]}"
+            printf '%-26s not available (%s)\n' "${LABEL[$name]}" "${UNAVAILABLE[$name]}"
             continue
         fi
         awk -v fmt="$fmt" -v label="${LABEL[$name]}" -v rps="${RPS[$name]}" \
@@ -426,7 +430,8 @@ main() {
     fi
     command -v wrk >/dev/null 2>&1 || die "wrk not found (run bench/setup.sh)"
     [[ -x /usr/sbin/nginx ]] || die "nginx not found (run bench/setup.sh)"
-    if wanted govledger-sqlite || wanted govledger-postgres; then
+    if wanted govledger-sqlite || wanted govledger-postgres || wanted govledger-sqlite-after \
+        || wanted govledger-postgres-after; then
         ensure_govledger
     fi
     mkdir -p "$RUN_DIR"
@@ -437,6 +442,19 @@ main() {
         run_govledger govledger-sqlite "${GOVLEDGER_BENCH_SQLITE_URL:-sqlite:///$RUN_DIR/govledger.db}"
     fi
     if wanted govledger-postgres; then run_govledger govledger-postgres "$(postgres_url)"; fi
+    if wanted govledger-sqlite-after || wanted govledger-postgres-after; then
+        after_cfg=$RUN_DIR/govledger-after-response.json
+        "$VENV/bin/python" -c 'import json, sys
+config = json.load(open(sys.argv[1]))
+config.setdefault("ledger", {})["durability"] = "after_response"
+json.dump(config, open(sys.argv[2], "w"), indent=1)' "$CFG" "$after_cfg"
+    fi
+    if wanted govledger-sqlite-after; then
+        run_govledger govledger-sqlite-after "sqlite:///$RUN_DIR/govledger-after.db" "$after_cfg"
+    fi
+    if wanted govledger-postgres-after; then
+        run_govledger govledger-postgres-after "$(postgres_url)" "$after_cfg"
+    fi
     if wanted litellm; then run_litellm; fi
     if wanted portkey; then run_portkey; fi
     stop_group "$NGINX_PGID"
