@@ -252,3 +252,27 @@ def test_both_mounts_serve_chat_embeddings_responses_and_models(
     assert models == ["mock/e1", "mock/m1"]
     settled = events_after(gateway, before, ev.RequestSettled)
     assert [e.status for e in settled] == ["ok", "ok", "ok"]
+
+
+def test_inference_skips_the_frameworks_telemetry_check_and_management_keeps_it(
+    gateway: RunningGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # FastAPI asks OpenTelemetry's providers on every request (1% of the server's samples);
+    # the gateway traces its inference requests itself
+    import httpx
+
+    asked: list[bool] = []
+    telemetry = gateway.app._native_telemetry
+    real = telemetry.enabled
+
+    def enabled() -> bool:
+        asked.append(True)
+        return bool(real())
+
+    monkeypatch.setattr(telemetry, "enabled", enabled)
+    with client(gateway) as sdk:
+        reply = sdk.chat.completions.create(model="m1", messages=hi(), max_tokens=10)
+    assert reply.choices[0].message.content == HELLO
+    assert asked == []
+    assert httpx.get(f"{gateway.url}/readyz").status_code == 200
+    assert asked == [True]
