@@ -498,8 +498,10 @@ class Gateway:
         """
         if durability(self.governance.state.settings()) == "after_response":
             # Reserved and settled in memory already (budgets hold); committed by the next
-            # group commit, kept (spooled) if the store cannot take it now.
-            self.usage.writer.submit("usage", [event], _ignore)
+            # group commit (which lingers as an admission does, so the commit's work falls
+            # between responses, not ahead of this one), kept (spooled) if the store cannot
+            # take it now.
+            self.usage.writer.submit("usage", [event], _ignore, linger=True)
             return
         timeout = self.limits.settle_timeout_s
         try:
