@@ -7,7 +7,8 @@ when one caller appends batches of 1, 10 and 100 events and waits for each commi
 64 threads append one event at a time; and through the server's own path (LoopWriter,
 64 asyncio callers each queueing an admission and awaiting a settlement);
 then it fills the store to --events usage events, times `rebuild_views`, and times
-`govledger serve` from launch until /readyz answers 200.
+`govledger serve` from launch until /readyz answers 200. `--server-path-only`: only the
+server's path, on an empty store.
 """
 
 from __future__ import annotations
@@ -253,6 +254,22 @@ def cold_start(url: str, workdir: Path) -> float:
         proc.wait(timeout=30)
 
 
+def server_path(name: str, url: str, seconds: float) -> dict[str, object]:
+    """Only the server's own path (`--server-path-only`), on an empty store."""
+    reset(url)
+    store = Store(url)
+    try:
+        rate, mean_batch = loop_writer_rate(url, store, seconds)
+    finally:
+        store.close()
+    return {
+        "store": name,
+        "server_path_64_async_callers_events_per_s": round(rate),
+        "server_path_mean_batch": round(mean_batch, 1),
+        "load": Path("/proc/loadavg").read_text().split()[0],
+    }
+
+
 def run(name: str, url: str, events: int, seconds: float, workdir: Path) -> dict[str, object]:
     """Every measurement on one store."""
     reset(url)
@@ -293,13 +310,19 @@ def main() -> None:
     parser.add_argument("--stores", default="sqlite,postgres")
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--server-path-only", action="store_true", help="only the server's path (LoopWriter)"
+    )
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="govledger-bench-") as tmp:
         workdir = Path(tmp)
         for name in args.stores.split(","):
             url = f"sqlite:///{workdir}/ledger.sqlite" if name == "sqlite" else PG_URL
-            result = run(name, url, args.events, args.seconds, workdir)
+            if args.server_path_only:
+                result = server_path(name, url, args.seconds)
+            else:
+                result = run(name, url, args.events, args.seconds, workdir)
             print(json.dumps(result), flush=True)
             results.append(result)
     keys = [k for k in results[0] if k != "store"]
