@@ -132,10 +132,11 @@ class MetricsFold:
             amounts.setdefault((name, labels_text(labels)), []).append(amount)
 
         def observe(name: str, labels: dict[str, str], seconds: float) -> None:
-            for bound in HISTOGRAMS[name]:
+            buckets, infinite = bucket_keys(name, labels)
+            for bound, key in buckets:
                 if seconds <= bound:
-                    add(name + "_bucket", {**labels, "le": le_text(bound)}, 1)
-            add(name + "_bucket", {**labels, "le": "+Inf"}, 1)
+                    amounts.setdefault(key, []).append(1)
+            amounts.setdefault(infinite, []).append(1)
             add(name + "_sum", labels, seconds)
             add(name + "_count", labels, 1)
 
@@ -300,6 +301,32 @@ def _fold_settled(add: Add, observe: Add, event: ev.RequestSettled, surface: str
         observe("govledger_upstream_latency_seconds", {"provider": attempt["provider"]}, ms / 1000)
     overhead = max(float(event.latency_ms) - upstream_ms, 0.0) / 1000
     observe("govledger_gateway_overhead_seconds", {}, overhead)
+
+
+Buckets = tuple[tuple[tuple[float, Key], ...], Key]  # (bound, key) per finite bucket; +Inf's
+
+
+def bucket_keys(name: str, labels: dict[str, str]) -> Buckets:
+    """The sample keys of a histogram's buckets for these labels (each with its `le`)."""
+    if all(type(value) is str for value in labels.values()):  # as labels_text: str only
+        return _bucket_keys(name, tuple(labels.items()))
+    return _render_buckets(name, labels)
+
+
+# A settlement observes two or three histograms of 11-13 buckets: the keys of one label
+# set are rendered once, not a label dict and a cache lookup per bucket per event.
+@functools.lru_cache(maxsize=4096)
+def _bucket_keys(name: str, items: tuple[tuple[str, str], ...]) -> Buckets:
+    return _render_buckets(name, dict(items))
+
+
+def _render_buckets(name: str, labels: dict[str, str]) -> Buckets:
+    sample = name + "_bucket"
+    finite = tuple(
+        (bound, (sample, labels_text({**labels, "le": le_text(bound)})))
+        for bound in HISTOGRAMS[name]
+    )
+    return finite, (sample, labels_text({**labels, "le": "+Inf"}))
 
 
 @functools.lru_cache(maxsize=256)

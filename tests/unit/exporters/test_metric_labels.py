@@ -6,7 +6,13 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from govledger.exporters.metrics_fold import bounded_label, labels_text, le_text
+from govledger.exporters.metrics_fold import (
+    HISTOGRAMS,
+    bounded_label,
+    bucket_keys,
+    labels_text,
+    le_text,
+)
 
 VALUES = st.text(max_size=300) | st.integers() | st.booleans() | st.none() | st.floats()
 
@@ -31,3 +37,22 @@ def test_values_equal_in_python_but_not_as_text_get_their_own_text() -> None:
 
 def test_a_bucket_bound_keeps_its_float_text() -> None:
     assert [le_text(b) for b in (0.005, 1, 2.5)] == ["0.005", "1.0", "2.5"]
+
+
+@given(
+    st.sampled_from(sorted(HISTOGRAMS)),
+    st.dictionaries(st.text(max_size=20).filter(lambda k: k != "le"), VALUES, max_size=3),
+    st.floats(allow_nan=True) | st.sampled_from([0.0, 0.005, 0.0005, 60.0, 61.0]),
+)
+def test_the_bucket_keys_are_the_buckets_a_fresh_rendering_fills(
+    name: str, labels: dict[str, object], seconds: float
+) -> None:
+    # per bucket: {**labels, "le": bound} rendered afresh, `+Inf` always (NaN fills only it)
+    expected = [
+        (name + "_bucket", rendered({**labels, "le": le_text(bound)}))
+        for bound in HISTOGRAMS[name]
+        if seconds <= bound
+    ] + [(name + "_bucket", rendered({**labels, "le": "+Inf"}))]
+    for _ in range(2):  # rendered, then from the memo
+        finite, infinite = bucket_keys(name, labels)  # type: ignore[arg-type]
+        assert [key for bound, key in finite if seconds <= bound] + [infinite] == expected
