@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, OperationalError, Transcoder
+from psycopg.sql import SQL, Identifier
 
 from govledger.ledger.events import LedgerEvent
 from govledger.ledger.transcoder import LedgerTranscoder
@@ -182,6 +183,28 @@ class Store:
         return self.apps[app].recorder.select_notifications(
             start=after, limit=limit, stop=stop, inclusive_of_start=False
         )
+
+    def positions(self, app: str, after: int, limit: int = 1000) -> list[int]:
+        """The ids of the next notifications after `after`, in order (no state read)."""
+        recorder: Any = self.apps[app].recorder
+        if self.url.scheme == "postgresql":
+            statement = SQL(
+                "SELECT notification_id FROM {schema}.{table} WHERE notification_id > %s "
+                "ORDER BY notification_id LIMIT %s"
+            ).format(
+                schema=Identifier(recorder.datastore.schema),
+                table=Identifier(recorder.events_table_name),
+            )
+            with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(statement, (after, limit), prepare=True)
+                return [row["notification_id"] for row in curs.fetchall()]
+        with recorder.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                f"SELECT rowid FROM {recorder.events_table_name} "  # noqa: S608 - the library's name
+                "WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (after, limit),
+            )
+            return [row[0] for row in curs.fetchall()]
 
     def decode(self, app: str, notification: Notification) -> LedgerEvent:
         """Turn a stored notification back into its event."""

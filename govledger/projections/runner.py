@@ -14,6 +14,7 @@ from typing import Protocol
 
 import psycopg
 from eventsourcing import persistence as es_persistence
+from eventsourcing.persistence import Notification
 
 from govledger.ledger.events import LedgerEvent
 from govledger.ledger.store import Store, StoreUnavailableError
@@ -143,20 +144,32 @@ class Tail:
             return catch_up(self.store, self.db, self.app, self.views, self.listeners)
         count = 0
         while True:
-            notes = self.store.read(self.app, self.position, 1000)
-            if not notes:
-                return count
-            skip = self.skip
-            items = [
-                (n.id, self.store.decode(self.app, n))
-                for n in notes
-                if skip is None or not skip(n.id)
-            ]
-            self.position = notes[-1].id
-            count += len(notes)
+            if self.skip is None:
+                notes = list(self.store.read(self.app, self.position, 1000))
+                if not notes:
+                    return count
+                last, read = notes[-1].id, len(notes)
+            else:  # ids first: what this process wrote itself is never read back
+                positions = self.store.positions(self.app, self.position, 1000)
+                if not positions:
+                    return count
+                notes = self._foreign(positions, self.skip)
+                last, read = positions[-1], len(positions)
+            self.position = last
+            count += read
+            items = [(n.id, self.store.decode(self.app, n)) for n in notes]
             if items:
                 for listener in self.listeners:
                     listener(items)
+
+    def _foreign(self, positions: Sequence[int], skip: Callable[[int], bool]) -> list[Notification]:
+        """The notifications at these positions that `skip` does not claim (asked once each)."""
+        foreign = {position for position in positions if not skip(position)}
+        if not foreign:
+            return []
+        first, last = min(foreign), max(foreign)
+        notes = self.store.read(self.app, first - 1, last - first + 1, stop=last)
+        return [note for note in notes if note.id in foreign]
 
     def _run(self) -> None:
         listen = self._listen_connection()
