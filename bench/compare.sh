@@ -10,9 +10,10 @@
 #
 # Env (defaults in brackets):
 #   DURATION [10s]  WARMUP [3s]  CONNECTIONS [64]  THREADS [2]  WRK_TIMEOUT [10s]
-#   SYSTEMS ["upstream govledger-sqlite govledger-postgres govledger-sqlite-after
+#   SYSTEMS ["upstream passthrough govledger-sqlite govledger-postgres govledger-sqlite-after
 #            govledger-postgres-after litellm portkey"]  (-after: ledger.durability
-#            "after_response", the latency mode; CFG with that one setting added)
+#            "after_response", the latency mode; CFG with that one setting added;
+#            passthrough: bench/passthrough.py, the Python ceiling, no governance)
 #   SKIP_SETUP [0]       1 = do not run bench/setup.sh first
 #   VENV [<repo>/.venv]  where `govledger` is installed; the repo's own venv is built
 #                        (`make .venv/.installed`) when it is missing
@@ -36,7 +37,7 @@ WARMUP=${WARMUP:-3s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 WRK_TIMEOUT=${WRK_TIMEOUT:-10s}
-SYSTEMS=${SYSTEMS:-upstream govledger-sqlite govledger-postgres govledger-sqlite-after govledger-postgres-after litellm portkey}
+SYSTEMS=${SYSTEMS:-upstream passthrough govledger-sqlite govledger-postgres govledger-sqlite-after govledger-postgres-after litellm portkey}
 SKIP_SETUP=${SKIP_SETUP:-0}
 VENV=${VENV:-$REPO_DIR/.venv}
 CFG=${CFG:-$BENCH_DIR/govledger-bench.json}
@@ -45,6 +46,7 @@ START_TIMEOUT=${START_TIMEOUT:-90}
 GOVLEDGER_PORT=${GOVLEDGER_PORT:-18100}
 LITELLM_PORT=${LITELLM_PORT:-18200}
 PORTKEY_PORT=${PORTKEY_PORT:-18787}
+PASSTHROUGH_PORT=${PASSTHROUGH_PORT:-18500}
 
 # The upstream port is written into nginx-upstream.conf, litellm-config.yaml and
 # govledger-bench.json, so it is fixed here.
@@ -66,6 +68,7 @@ RESULT_FILE=$OUT_DIR/compare-$TS.txt
 
 declare -A LABEL=(
     [upstream]="upstream (nginx)"
+    [passthrough]="Python passthrough"
     [govledger-sqlite]="govledger/sqlite"
     [govledger-postgres]="govledger/postgres"
     [govledger-sqlite-after]="govledger/sqlite, after"
@@ -73,7 +76,7 @@ declare -A LABEL=(
     [litellm]="LiteLLM proxy"
     [portkey]="Portkey gateway"
 )
-ALL_SYSTEMS=(upstream govledger-sqlite govledger-postgres govledger-sqlite-after govledger-postgres-after litellm portkey)
+ALL_SYSTEMS=(upstream passthrough govledger-sqlite govledger-postgres govledger-sqlite-after govledger-postgres-after litellm portkey)
 declare -A RPS=() P50=() P99=() RSS=() ERRORS=() UNAVAILABLE=()
 STARTED_PGIDS=()  # process groups we started; cleanup() ends whatever is left
 HDRS=()           # request headers for the system being measured
@@ -320,6 +323,28 @@ run_govledger() { # NAME DATABASE_URL [CONFIG]
     stop_group "$pid"
 }
 
+run_passthrough() {
+    local pid
+    if port_in_use "$PASSTHROUGH_PORT"; then
+        unavailable passthrough "port $PASSTHROUGH_PORT is already in use"
+        return 0
+    fi
+    log "${LABEL[passthrough]}: starting"
+    start_group "$RUN_DIR/passthrough.log" env \
+        PASSTHROUGH_UPSTREAM="http://127.0.0.1:$UPSTREAM_PORT/v1/chat/completions" \
+        "$VENV/bin/uvicorn" --app-dir "$BENCH_DIR" passthrough:app --host 127.0.0.1 \
+        --port "$PASSTHROUGH_PORT" --loop uvloop --http httptools --no-access-log \
+        --log-level warning
+    pid=$STARTED_PID
+    HDRS=("Authorization: Bearer $UPSTREAM_KEY")
+    if wait_ready "$pid" "$START_TIMEOUT" chat_ok "http://127.0.0.1:$PASSTHROUGH_PORT/v1/chat/completions" passthrough; then
+        measure passthrough "http://127.0.0.1:$PASSTHROUGH_PORT/v1/chat/completions" "$pid"
+    else
+        unavailable passthrough "$WAIT_REASON: $(last_log_line "$RUN_DIR/passthrough.log")"
+    fi
+    stop_group "$pid"
+}
+
 run_litellm() {
     local pid
     if [[ ! -x $LITELLM_VENV/bin/litellm ]]; then
@@ -438,6 +463,10 @@ main() {
 
     start_upstream
     if wanted upstream; then run_upstream; fi
+    if wanted passthrough; then
+        ensure_govledger  # the repo's venv holds uvicorn and aiohttp
+        run_passthrough
+    fi
     if wanted govledger-sqlite; then
         run_govledger govledger-sqlite "${GOVLEDGER_BENCH_SQLITE_URL:-sqlite:///$RUN_DIR/govledger.db}"
     fi
