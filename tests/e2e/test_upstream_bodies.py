@@ -67,3 +67,44 @@ def test_the_fake_upstream_takes_a_body_up_to_the_gateways_limit(gateway_factory
         )
     assert reply.choices[0].message.content is not None
     assert reply.choices[0].message.content.startswith("ok")
+
+
+def test_a_cookie_one_tenants_upstream_set_is_never_sent_for_another(
+    gateway_factory: Factory,
+) -> None:
+    # a provider (or the CDN before it) setting a cookie: aiohttp's default jar kept it and
+    # sent it on every later request to that host, whichever key it came for
+    seen: list[str | None] = []
+
+    async def chat(request: web.Request) -> web.Response:
+        await request.read()
+        seen.append(request.headers.get("Cookie"))
+        reply = {
+            "id": "c1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "m1",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "hi"},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
+        response = web.json_response(reply)
+        response.set_cookie("__cf_bm", "tenant-a-session", path="/")
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    with serve(app) as url:
+        by_name = url.replace("127.0.0.1", "localhost")  # the default jar skips IP hosts
+        gateway = gateway_factory(
+            make_config(providers=[provider("mock", base_url=by_name + "/v1")])
+        )
+        with client(gateway) as sdk:
+            for _ in range(3):
+                assert sdk.chat.completions.create(model="m1", messages=hi()).choices
+    assert seen == [None, None, None]

@@ -110,10 +110,13 @@ class Upstream:
         self.now = now  # event time, as the health fold's (the process clock)
 
     async def start(self) -> None:
-        """Open the connection pool."""
+        """Open the connection pool (no cookie jar: one tenant's cookie is not another's)."""
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=512, ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(
-            connector=connector, timeout=self.timeout, auto_decompress=False
+            connector=connector,
+            timeout=self.timeout,
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def stop(self) -> None:
