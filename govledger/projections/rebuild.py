@@ -67,7 +67,9 @@ def view_refolds() -> list[Refold]:
 
 def _view_fold(app: str, view: View) -> Fold:
     def fold(store: Store, db: ViewDatabase, progress: Progress | None) -> int:
-        return catch_up(store, db, app, [view], progress=progress, batch_size=BATCH)
+        return catch_up(
+            store, db, app, [view], progress=progress, batch_size=BATCH, read_ahead=True
+        )
 
     return fold
 

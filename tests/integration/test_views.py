@@ -17,7 +17,7 @@ from govledger.ledger.heap import BULK_THRESHOLDS
 from govledger.ledger.store import Store
 from govledger.projections.audit_view import AuditView
 from govledger.projections.database import ViewDatabase
-from govledger.projections.rebuild import Refold, rebuild, rebuild_views
+from govledger.projections.rebuild import Refold, clear, rebuild, rebuild_views, view_refolds
 from govledger.projections.runner import catch_up
 from govledger.projections.usage_state import BudgetUsage, UsageState
 from govledger.projections.usage_view import UsageView, load_usage_state
@@ -164,6 +164,22 @@ def test_rebuilt_views_equal_the_live_ones_row_for_row(
     counts = rebuild_views(store, store_url)
 
     assert counts == {"audit": 7, "usage": 150}
+    assert snapshot(views) == live
+
+
+def test_reading_the_next_page_ahead_folds_the_rows_of_reading_in_turn(
+    store: Store, views: ViewDatabase
+) -> None:
+    requests = Requests(seed=5)
+    for _ in range(4):
+        store.usage.save(*requests.mixed(20))
+    follow(store, views, batch_size=7)
+    live = snapshot(views)
+    clear(views, [r for r in view_refolds() if r.name == "usage"])
+
+    folded = catch_up(store, views, "usage", [UsageView()], batch_size=7, read_ahead=True)
+
+    assert folded == store.max_position("usage") > 7 * 3  # many full pages, each read ahead
     assert snapshot(views) == live
 
 
