@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 # Container allocations (net of frees) before a young pass; the default is 700. A request
 # allocates a few hundred, almost all freed by reference counting, so the default ran a pass
@@ -11,6 +13,9 @@ YOUNG_THRESHOLD = 10_000
 # Young passes per middle pass, middle passes per full pass (the defaults: 10 and 10).
 OLDER_THRESHOLDS = (10, 10)
 _DEFAULT_THRESHOLDS = gc.get_threshold()
+# A bulk fold (`rebuild`) keeps a whole batch of decoded events alive until it commits: tens
+# of thousands of containers that every young and middle pass scanned again, for no garbage.
+BULK_THRESHOLDS = (100_000, 50, 100)
 
 
 def freeze_after_start() -> None:
@@ -30,3 +35,14 @@ def thaw() -> None:
     """Undo `freeze_after_start` when a server stops (several run in one test process)."""
     gc.unfreeze()
     gc.set_threshold(*_DEFAULT_THRESHOLDS)
+
+
+@contextmanager
+def bulk_passes() -> Iterator[None]:
+    """Rarer collector passes while a bulk fold runs; the thresholds before it afterwards."""
+    before = gc.get_threshold()
+    gc.set_threshold(*BULK_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from govledger.ledger import events as ev
+from govledger.ledger.heap import bulk_passes
 from govledger.ledger.store import Store
 from govledger.projections.audit_view import AuditView
 from govledger.projections.database import ViewDatabase
@@ -66,7 +67,9 @@ def view_refolds() -> list[Refold]:
 
 def _view_fold(app: str, view: View) -> Fold:
     def fold(store: Store, db: ViewDatabase, progress: Progress | None) -> int:
-        return catch_up(store, db, app, [view], progress=progress, batch_size=BATCH)
+        return catch_up(
+            store, db, app, [view], progress=progress, batch_size=BATCH, read_ahead=True
+        )
 
     return fold
 
@@ -118,7 +121,8 @@ def rebuild(
         db.create()
         chosen = readers(refolds)
         clear(db, chosen)
-        folded = {r.name: r.fold(store, db, progress) for r in chosen}
+        with bulk_passes():  # the batches' events live until their commit: no garbage
+            folded = {r.name: r.fold(store, db, progress) for r in chosen}
         with db.transaction() as cur:  # the request log refolded: its pruned rows go again
             drop_past(cur, retention_cutoffs(store))
         names = {(r.name, r.app) for r in chosen}

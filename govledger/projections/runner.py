@@ -10,6 +10,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
 import psycopg
@@ -45,34 +46,50 @@ def catch_up(
     listeners: Sequence[Callable[[Batch], None]] = (),
     batch_size: int = 2000,
     progress: Callable[[int], None] | None = None,
+    read_ahead: bool = False,
 ) -> int:
     """Apply everything after the views' positions; returns the number of events applied.
 
     Each batch is one transaction that first re-reads (and on PostgreSQL locks) the views'
     tracking rows, so two instances following the same log never apply a batch twice.
+    With `read_ahead` (a rebuild) the page after a full one is read on a thread while this
+    one folds; it is used only if the views' positions are then where it starts.
     """
-    applied = 0
-    while True:
-        positions = {v.name: db.position(v.name, app) for v in views}
-        after = min(positions.values())
-        notes = store.read(app, after, batch_size)
-        if not notes:
-            return applied
-        items = [(n.id, store.decode(app, n)) for n in notes]
-        last = items[-1][0]
-        with db.transaction() as cur:
-            if lock_positions(cur, db, app, views) != positions:
-                continue  # another instance moved the views on: read again
-            for view in views:
-                mine = [item for item in items if item[0] > positions[view.name]]
-                if mine:
-                    view.process(cur, mine)
-                    set_position(cur, view.name, app, last)
-        for listener in listeners:
-            listener(items)
-        applied += len(items)
-        if progress is not None:
-            progress(len(items))
+    reader = ThreadPoolExecutor(1, thread_name_prefix="govledger-read") if read_ahead else None
+    ahead: tuple[int, Future[Sequence[Notification]]] | None = None
+    try:
+        applied = 0
+        while True:
+            positions = {v.name: db.position(v.name, app) for v in views}
+            after = min(positions.values())
+            if ahead is not None and ahead[0] == after:
+                notes = ahead[1].result()
+            else:
+                notes = store.read(app, after, batch_size)
+            ahead = None
+            if not notes:
+                return applied
+            if reader is not None and len(notes) == batch_size:
+                start = notes[-1].id  # the log is gapless: an earlier read gives a prefix
+                ahead = (start, reader.submit(store.read, app, start, batch_size))
+            items = [(n.id, store.decode(app, n)) for n in notes]
+            last = items[-1][0]
+            with db.transaction() as cur:
+                if lock_positions(cur, db, app, views) != positions:
+                    continue  # another instance moved the views on: read again
+                for view in views:
+                    mine = [item for item in items if item[0] > positions[view.name]]
+                    if mine:
+                        view.process(cur, mine)
+                        set_position(cur, view.name, app, last)
+            for listener in listeners:
+                listener(items)
+            applied += len(items)
+            if progress is not None:
+                progress(len(items))
+    finally:
+        if reader is not None:
+            reader.shutdown(wait=True)
 
 
 def lock_positions(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -12,10 +13,11 @@ import pytest
 from govledger.ledger.config import parse_config
 from govledger.ledger.credentials import SecretBox
 from govledger.ledger.governance import GovernanceLedger
+from govledger.ledger.heap import BULK_THRESHOLDS
 from govledger.ledger.store import Store
 from govledger.projections.audit_view import AuditView
 from govledger.projections.database import ViewDatabase
-from govledger.projections.rebuild import rebuild_views
+from govledger.projections.rebuild import Refold, clear, rebuild, rebuild_views, view_refolds
 from govledger.projections.runner import catch_up
 from govledger.projections.usage_state import BudgetUsage, UsageState
 from govledger.projections.usage_view import UsageView, load_usage_state
@@ -163,6 +165,38 @@ def test_rebuilt_views_equal_the_live_ones_row_for_row(
 
     assert counts == {"audit": 7, "usage": 150}
     assert snapshot(views) == live
+
+
+def test_reading_the_next_page_ahead_folds_the_rows_of_reading_in_turn(
+    store: Store, views: ViewDatabase
+) -> None:
+    requests = Requests(seed=5)
+    for _ in range(4):
+        store.usage.save(*requests.mixed(20))
+    follow(store, views, batch_size=7)
+    live = snapshot(views)
+    clear(views, [r for r in view_refolds() if r.name == "usage"])
+
+    folded = catch_up(store, views, "usage", [UsageView()], batch_size=7, read_ahead=True)
+
+    assert folded == store.max_position("usage") > 7 * 3  # many full pages, each read ahead
+    assert snapshot(views) == live
+
+
+def test_a_rebuild_folds_with_rarer_collector_passes_and_restores_them(
+    store: Store, views: ViewDatabase, store_url: str
+) -> None:
+    seen: list[tuple[int, int, int]] = []
+
+    def probe(_store: Store, _db: ViewDatabase, _progress: object) -> int:
+        seen.append(gc.get_threshold())
+        return 0
+
+    before = gc.get_threshold()
+    rebuild(store, store_url, [Refold("probe", "usage", (), probe)])
+
+    assert seen == [BULK_THRESHOLDS]
+    assert gc.get_threshold() == before
 
 
 def test_the_usage_state_loaded_from_views_equals_the_fold_of_the_whole_log(
