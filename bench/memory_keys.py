@@ -186,8 +186,8 @@ def run(args: argparse.Namespace, tree: str | None) -> dict[str, Any]:
                         raise SystemExit("the gateway did not start") from None
                     time.sleep(0.1)
             ready = time.perf_counter() - started
-            group = roles(proc.pid)
-            waited = settle(list(group.values()))
+            waited = settle(list(roles(proc.pid).values()))
+            group = roles(proc.pid)  # now: the projection process nices itself once started
             idle = snapshot(group)
             body = json.dumps(
                 {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
