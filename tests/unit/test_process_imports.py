@@ -1,5 +1,6 @@
-"""What each process loads: the commit process on SQLite no PostgreSQL driver, the server no
-MCP SDK until a key's MCP server is called (each ~10 MiB of modules, per process)."""
+"""What each process loads: the commit and projection processes on SQLite no PostgreSQL
+driver, the server no MCP SDK until a key's MCP server is called (each ~10 MiB of modules,
+per process)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,29 @@ recorder = store.apps["usage"].recorder
 without_retries(type(recorder).max_notification_id)(recorder)
 store.close()
 print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & {"psycopg", "mcp"})))
+"""
+
+PROJECTION_PROCESS = """
+import json, sys
+from govledger.exporters import registry
+from govledger.projections.audit_view import AuditView
+from govledger.projections.database import ViewDatabase
+from govledger.projections.runner import Tail
+from govledger.projections.usage_view import UsageView
+from govledger.projections.worker import _run  # what the child unpickles its target from
+from govledger.ledger.store import Store
+
+url = sys.argv[1]
+store = Store(url, create_tables=True, pool_size=1, max_overflow=0)
+views = ViewDatabase(url)  # as the server does before it starts the child
+views.create()
+registry.create_tables(views)
+views.close()
+tails = [Tail(store, url, "governance", [AuditView()]), Tail(store, url, "usage", [UsageView()])]
+for tail in tails + registry.tails(store, url):
+    tail.step()
+store.close()
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & {"psycopg"})))
 """
 
 SERVER = """
@@ -47,6 +71,10 @@ def loaded(script: str, tmp_path: Path, *args: str) -> list[str]:
 
 def test_the_commit_process_on_sqlite_loads_no_postgresql_driver(tmp_path: Path) -> None:
     assert loaded(COMMIT_PROCESS, tmp_path, f"sqlite:///{tmp_path}/ledger.sqlite") == []
+
+
+def test_the_projection_process_on_sqlite_loads_no_postgresql_driver(tmp_path: Path) -> None:
+    assert loaded(PROJECTION_PROCESS, tmp_path, f"sqlite:///{tmp_path}/ledger.sqlite") == []
 
 
 def test_the_server_loads_no_mcp_sdk_before_a_key_calls_an_mcp_server(tmp_path: Path) -> None:
