@@ -71,7 +71,7 @@ def kind_and_action(event: ev.EntityEvent) -> tuple[str, str]:
     return _KIND_OF[type(event)]
 
 
-@dataclass
+@dataclass(slots=True)
 class Entity:
     """One governance entity: its data after the last event, and that event's version."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,18 @@ def freeze_after_start() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, *OLDER_THRESHOLDS)
+    release_free_heap()
+
+
+def release_free_heap() -> None:
+    """Hand the C heap's free pages back to the system (glibc's `malloc_trim`).
+
+    Start-up frees much of what it built (the parsed config, the plan, the encoded events),
+    but glibc keeps freed pages resident until asked. Without glibc this does nothing.
+    """
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 def thaw() -> None:

@@ -8,10 +8,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, OperationalError, Transcoder
-from psycopg.sql import SQL, Identifier
 
 from govledger.ledger.events import LedgerEvent
 from govledger.ledger.transcoder import LedgerTranscoder
@@ -152,6 +150,8 @@ class Store:
 
         The library's pool would retry until its timeout and report only that it timed out.
         """
+        import psycopg  # only for PostgreSQL: a process on SQLite never loads it (~10 MiB)
+
         env = self.url.environment("governance")
         try:
             psycopg.connect(
@@ -188,6 +188,8 @@ class Store:
         """The ids of the next notifications after `after`, in order (no state read)."""
         recorder: Any = self.apps[app].recorder
         if self.url.scheme == "postgresql":
+            from psycopg.sql import SQL, Identifier
+
             statement = SQL(
                 "SELECT notification_id FROM {schema}.{table} WHERE notification_id > %s "
                 "ORDER BY notification_id LIMIT %s"

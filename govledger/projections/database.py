@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal, Protocol
 from urllib.parse import unquote, urlsplit
-
-import psycopg
 
 from govledger.ledger.store import StoreURL
 
@@ -53,6 +52,15 @@ class Cursor(Protocol):
     def description(self) -> Any: ...
 
 
+def connection_errors() -> tuple[type[BaseException], ...]:
+    """A lost or failed connection's errors: SQLite's, and psycopg's once it is loaded (a
+    process on SQLite never loads it, so it can raise none of them)."""
+    pg = sys.modules.get("psycopg")
+    if pg is None:
+        return (sqlite3.OperationalError,)
+    return (sqlite3.OperationalError, pg.OperationalError, pg.InterfaceError)
+
+
 class ViewDatabase:
     """Opens connections to the views' tables and runs SQL written with `?` placeholders."""
 
@@ -71,6 +79,8 @@ class ViewDatabase:
     def connect(self) -> Any:
         """Open a new connection to the views' database."""
         if self.is_postgres:
+            import psycopg  # only for PostgreSQL: a process on SQLite never loads it (~10 MiB)
+
             parts = urlsplit(self.url.raw)
             return psycopg.connect(
                 host=parts.hostname or "127.0.0.1",
@@ -106,7 +116,7 @@ class ViewDatabase:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-        except (sqlite3.OperationalError, psycopg.OperationalError, psycopg.InterfaceError):
+        except connection_errors():
             self.close()
             raise
 

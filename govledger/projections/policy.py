@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from govledger.ledger.charges import (
     BudgetId,
@@ -22,7 +22,7 @@ from govledger.ledger.periods import Schedule, parse_duration
 from govledger.ledger.route_params import DEFAULT_WEIGHTS, WeightParams, weight_params
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BudgetRule:
     """One budget: id, the level it belongs to, its limit and schedule."""
 
@@ -34,7 +34,7 @@ class BudgetRule:
     mode: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RateRule:
     """One rate limit (requests or tokens) as a GCRA capacity over a window."""
 
@@ -45,7 +45,7 @@ class RateRule:
     window_s: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProviderKey:
     """An upstream key a route may use; `secret` is resolved in memory only."""
 
@@ -55,7 +55,7 @@ class ProviderKey:
     secret: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Route:
     """A provider config of a key: where it may go, and the limits of going there."""
 
@@ -84,7 +84,7 @@ class Route:
         return model[len(prefix) :] if model.startswith(prefix) else model
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KeyPolicy:
     """Everything admission needs about one virtual key."""
 
@@ -103,22 +103,98 @@ class KeyPolicy:
     user_id: str | None = None  # the user who owns the key (their limits are in budgets/rates)
 
 
-def _budgets(level: str, owner: str, scope: str, items: list[dict[str, Any]]) -> list[BudgetRule]:
+T = TypeVar("T")
+
+
+class SharedParts:
+    """The parts of compiled policies that many keys have alike, built once and shared.
+
+    10,000 keys under 100 teams held 10,000 copies of their team's and customer's budget
+    rules, of their provider's keys (each secret decrypted again) and of equal schedules
+    and limits. A part is keyed by the stored values it is built from, but a provider key's
+    secret is the value when it was built: the holder empties this whenever it drops its
+    compiled policies (a governance change, a secret's new value).
+    """
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple[object, ...], object] = {}
+
+    def get(self, key: tuple[object, ...], build: Callable[[], T]) -> T:
+        """The part built for `key`, built now the first time."""
+        try:
+            return cast(T, self._parts[key])
+        except KeyError:
+            part = self._parts[key] = build()
+            return part
+
+    def clear(self) -> None:
+        """Forget every part: the next compiles build them again."""
+        self._parts.clear()
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+
+def _limit(raw: Any, shared: SharedParts | None) -> Decimal:
+    if shared is None:
+        return Decimal(raw)
+    return shared.get(("limit", type(raw), str(raw)), lambda: Decimal(raw))  # 10.0 is not 10
+
+
+def _schedule(b: dict[str, Any], shared: SharedParts | None) -> Schedule:
+    def build() -> Schedule:
+        return Schedule(
+            parse_duration(b["reset_duration"]),
+            bool(b["calendar_aligned"]),
+            datetime.fromisoformat(b["anchor"]),
+        )
+
+    if shared is None:
+        return build()
+    return shared.get(
+        ("schedule", b["reset_duration"], bool(b["calendar_aligned"]), b["anchor"]), build
+    )
+
+
+def _budgets(
+    level: str,
+    owner: str,
+    scope: str,
+    items: list[dict[str, Any]],
+    shared: SharedParts | None = None,
+) -> list[BudgetRule]:
     return [
         BudgetRule(
             id=budget_id(scope, b["reset_duration"]),
             level=level,
             owner=owner,
-            limit=Decimal(b["max_limit"]),
-            schedule=Schedule(
-                parse_duration(b["reset_duration"]),
-                bool(b["calendar_aligned"]),
-                datetime.fromisoformat(b["anchor"]),
-            ),
+            limit=_limit(b["max_limit"], shared),
+            schedule=_schedule(b, shared),
             mode=b.get("mode", "strict"),
         )
         for b in items
     ]
+
+
+def _owner_budgets(
+    level: str, owner: str, items: list[dict[str, Any]], shared: SharedParts
+) -> tuple[BudgetRule, ...]:
+    """A team's, customer's or user's budget rules: the same for each of its keys."""
+    stored = tuple(
+        (
+            type(b["max_limit"]),
+            str(b["max_limit"]),
+            b["reset_duration"],
+            bool(b["calendar_aligned"]),
+            b["anchor"],
+            b.get("mode", "strict"),
+        )
+        for b in items
+    )
+    return shared.get(
+        ("budgets", level, owner, stored),
+        lambda: tuple(_budgets(level, owner, owner_scope(level, owner), items, shared)),
+    )
 
 
 def _rates(level: str, scope: str, limit: dict[str, Any] | None) -> list[RateRule]:
@@ -148,60 +224,42 @@ def _secret(key: dict[str, Any], box: SecretBox, secret_of: SecretOf | None) -> 
 
 
 def compile_policy(
-    state: GovernanceState, key_id: str, box: SecretBox, secret_of: SecretOf | None = None
+    state: GovernanceState,
+    key_id: str,
+    box: SecretBox,
+    secret_of: SecretOf | None = None,
+    shared: SharedParts | None = None,
 ) -> KeyPolicy | None:
     """Compile one key's policy, or None if the key does not exist; referenced provider keys
-    come from `secret_of` (the gateway's cache), else are fetched now (tools)."""
+    come from `secret_of` (the gateway's cache), else are fetched now (tools). With `shared`,
+    the parts keys have alike are taken from it (and left there for the next key)."""
     data = state.get("virtual_key", key_id)
     if data is None:
         return None
+    parts = shared if shared is not None else SharedParts()
     scope = owner_scope("virtual_key", key_id)
-    budgets = _budgets("virtual_key", key_id, scope, data["budgets"])
+    budgets = _budgets("virtual_key", key_id, scope, data["budgets"], parts)
     team = state.get("team", data["team_id"]) if data["team_id"] else None
     customer_id = data["customer_id"] or (team or {}).get("customer_id")
     if team is not None:
-        team_scope = owner_scope("team", data["team_id"])
-        budgets += _budgets("team", data["team_id"], team_scope, team["budgets"])
+        budgets += _owner_budgets("team", data["team_id"], team["budgets"], parts)
     customer = state.get("customer", customer_id) if customer_id else None
     if customer is not None:
-        owner = customer_id or ""
-        budgets += _budgets("customer", owner, owner_scope("customer", owner), customer["budgets"])
+        budgets += _owner_budgets("customer", customer_id or "", customer["budgets"], parts)
     user_id = data.get("user_id")
     user = state.get("user", user_id) if user_id else None
     rates = _rates("virtual_key", scope, data["rate_limit"])
     if user is not None:
         user_scope = owner_scope("user", user_id or "")
-        budgets += _budgets("user", user_id or "", user_scope, user.get("budgets", []))
+        budgets += _owner_budgets("user", user_id or "", user.get("budgets", []), parts)
         rates += _rates("user", user_scope, user.get("rate_limit"))
     # A key of a user who is deactivated or gone stops at once (deprovisioning).
     active = bool(data["is_active"]) and (not user_id or bool(user and user["active"]))
     routes = []
     for route in data["provider_configs"]:
         provider = state.get("provider", route["provider"])
-        if provider is None:
-            continue
-        wanted = set(route["key_ids"])
-        keys = tuple(
-            ProviderKey(k["id"], float(k["weight"]), tuple(k["models"]), _secret(k, box, secret_of))
-            for k in provider["keys"]
-            if "*" in wanted or k["id"] in wanted
-        )
-        to_provider = route_scope(key_id, route["provider"])
-        routes.append(
-            Route(
-                provider=route["provider"],
-                provider_type=provider["type"],
-                base_url=provider["base_url"],
-                weight=float(route["weight"]),
-                allowed_models=tuple(route["allowed_models"]),
-                keys=keys,
-                budgets=tuple(
-                    _budgets("provider_config", route["provider"], to_provider, route["budgets"])
-                ),
-                rates=tuple(_rates("provider_config", to_provider, route["rate_limit"])),
-                model_map=tuple(sorted(route.get("model_map", {}).items())),
-            )
-        )
+        if provider is not None:
+            routes.append(_route(key_id, route, provider, box, secret_of, parts))
     expires = data["expires_at"]
     return KeyPolicy(
         key_id=key_id,
@@ -217,6 +275,65 @@ def compile_policy(
         routing=str(data.get("routing") or state.settings().get("routing") or "weighted"),
         weights=weight_params(state.settings(), data),
         user_id=user_id,
+    )
+
+
+def _route(
+    key_id: str,
+    route: dict[str, Any],
+    provider: dict[str, Any],
+    box: SecretBox,
+    secret_of: SecretOf | None,
+    shared: SharedParts,
+) -> Route:
+    """One provider config of a key; without budgets or limits of its own it is the same
+    for every key that names it alike, and shared."""
+    wanted = set(route["key_ids"])
+    stored_keys = tuple(
+        (k["id"], k["weight"], tuple(k["models"]), k.get("value_ref"), k.get("value_enc"))
+        for k in provider["keys"]
+    )
+    keys_part = ("keys", route["provider"], tuple(sorted(wanted)), stored_keys)
+    keys = shared.get(
+        keys_part,
+        lambda: tuple(
+            ProviderKey(k["id"], float(k["weight"]), tuple(k["models"]), _secret(k, box, secret_of))
+            for k in provider["keys"]
+            if "*" in wanted or k["id"] in wanted
+        ),
+    )
+    model_map = tuple(sorted(route.get("model_map", {}).items()))
+
+    def build(budgets: tuple[BudgetRule, ...], rates: tuple[RateRule, ...]) -> Route:
+        return Route(
+            provider=route["provider"],
+            provider_type=provider["type"],
+            base_url=provider["base_url"],
+            weight=float(route["weight"]),
+            allowed_models=tuple(route["allowed_models"]),
+            keys=keys,
+            budgets=budgets,
+            rates=rates,
+            model_map=model_map,
+        )
+
+    if not route["budgets"] and not route["rate_limit"]:
+        alike = (
+            "route",
+            provider["type"],
+            provider["base_url"],
+            float(route["weight"]),
+            tuple(route["allowed_models"]),
+            keys_part,
+            model_map,
+        )
+        return shared.get(alike, lambda: build((), ()))
+    to_provider = route_scope(key_id, route["provider"])
+    return build(
+        tuple(
+            _budgets("provider_config", route["provider"], to_provider, route["budgets"], shared)
+        ),
+        tuple(_rates("provider_config", to_provider, route["rate_limit"])),
     )
 
 

@@ -7,19 +7,26 @@ local writer nudges it after each commit).
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import psycopg
 from eventsourcing import persistence as es_persistence
 from eventsourcing.persistence import Notification
 
 from govledger.ledger.events import LedgerEvent
 from govledger.ledger.store import Store, StoreUnavailableError
-from govledger.projections.database import Cursor, OnRebuild, ViewDatabase, set_position
+from govledger.projections.database import (
+    Cursor,
+    OnRebuild,
+    ViewDatabase,
+    connection_errors,
+    set_position,
+)
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger("govledger.projections")
 
@@ -207,6 +214,8 @@ class Tail:
                 failing = True
                 self._stop.wait(0.5)
             if listen is not None:
+                import psycopg  # listening is PostgreSQL's (loaded by its connection already)
+
                 try:
                     for _ in listen.notifies(timeout=self.poll_seconds, stop_after=1):
                         pass
@@ -223,6 +232,8 @@ class Tail:
     def _listen_connection(self) -> psycopg.Connection[tuple[object, ...]] | None:
         if not self.db.is_postgres:
             return None
+        import psycopg
+
         try:
             conn = self.db.connect()
             channel = f"{self.app}_events"
@@ -237,11 +248,11 @@ def is_outage(error: BaseException) -> bool:
     """True for the errors of a store that is down or locked (not of a bad event)."""
     return isinstance(
         error,
-        OSError
-        | psycopg.OperationalError
-        | psycopg.InterfaceError
-        | sqlite3.OperationalError
-        | es_persistence.OperationalError
-        | es_persistence.InterfaceError
-        | StoreUnavailableError,
+        (
+            OSError,
+            *connection_errors(),  # SQLite's, and psycopg's where it is loaded
+            es_persistence.OperationalError,
+            es_persistence.InterfaceError,
+            StoreUnavailableError,
+        ),
     )

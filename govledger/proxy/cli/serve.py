@@ -108,6 +108,7 @@ def serve(
         )
 
     application = create_app(settings, parsed, config, mock_socket=mock_socket, on_ready=ready)
+    del parsed  # the app applies it at start; nothing else holds it while the server runs
     server = uvicorn.Server(
         uvicorn.Config(
             application,

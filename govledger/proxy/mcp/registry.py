@@ -14,13 +14,13 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx2
 import orjson
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
+
+if TYPE_CHECKING:
+    from mcp import Client
 
 log = logging.getLogger("govledger.mcp")
 
@@ -134,6 +134,12 @@ class McpRegistry:
             if value is None:
                 raise McpUnavailableError(f"header {name!r}: {reference} is not set")
             headers[name] = value
+        # The SDK (and its HTTP client) loads on the first session: a gateway whose keys use no
+        # MCP server never imports it (tens of modules and several MiB in every server).
+        import httpx2
+        from mcp import Client
+        from mcp.client.streamable_http import streamable_http_client
+
         try:
             with anyio.fail_after(self.timeout_s):
                 async with (

@@ -121,14 +121,17 @@ def create_app(
         now=lambda: runtime.clock.now().timestamp(),
     )
     tracing = Tracing()  # OTLP traces when the OTEL_* variables configure them
+    # The parsed file is applied at the first start and then let go: with 10,000 keys its
+    # models are tens of MiB that nothing reads again (the state holds what was applied).
+    pending = [config] if config is not None else []
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime.open()
         gateway.subjects = runtime.subjects  # personal headers sealed from the first request
-        if config is not None:
+        if pending:
             runtime.governance.apply(
-                config, actor=f"file:{config_path or 'config'}", source="config"
+                pending.pop(), actor=f"file:{config_path or 'config'}", source="config"
             )
             runtime.governance_changed()
         bootstrap_admin_token(runtime.governance, settings.admin_token)

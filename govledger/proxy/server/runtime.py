@@ -34,7 +34,7 @@ from govledger.ledger.subject_keys import KeyRing, SubjectKeys
 from govledger.ledger.users import PERSONAL_FIELDS
 from govledger.projections.audit_view import AuditView
 from govledger.projections.database import ViewDatabase
-from govledger.projections.policy import KeyPolicy, compile_policy
+from govledger.projections.policy import KeyPolicy, SharedParts, compile_policy
 from govledger.projections.route_events import RouteStateRecorder
 from govledger.projections.runner import Batch, Tail, catch_up
 from govledger.projections.usage_state import UsageState
@@ -73,6 +73,7 @@ class Runtime:
     tails: list[Tail] = field(default_factory=list)
     loop: asyncio.AbstractEventLoop | None = None
     _policies: dict[str, KeyPolicy | None] = field(default_factory=dict)
+    _parts: SharedParts = field(default_factory=SharedParts)  # what compiled policies share
     _probe: asyncio.Task[None] | None = None
     managers: Managers = field(default_factory=Managers)
     secrets: SecretCache = field(init=False)
@@ -254,10 +255,15 @@ class Runtime:
             return self._policies[key_id]
         except KeyError:
             policy = compile_policy(
-                self.governance.state, key_id, self.governance.box, self.secrets.value
+                self.governance.state, key_id, self.governance.box, self.secrets.value, self._parts
             )
             self._policies[key_id] = policy
             return policy
+
+    def forget_policies(self) -> None:
+        """Drop the compiled policies and the parts they share: each compiles again."""
+        self._policies.clear()
+        self._parts.clear()
 
     def routing_groups(self) -> list[RoutingGroup]:
         """The adaptive keys' routing groups (from the compiled, cached policies)."""
@@ -277,7 +283,7 @@ class Runtime:
         """Drop compiled policies and prices after a governance change, and follow the
         references it holds now (a new one is fetched at once, in the background)."""
         self.generation += 1  # what compiles from governance (guardrails) recompiles
-        self._policies.clear()
+        self.forget_policies()
         self._refresh_prices()
         self.usage.routes.configure(health_params(self.governance.state.settings()))
         self.secrets.track(provider_references(self.governance.state))
@@ -294,13 +300,13 @@ class Runtime:
             reference, reason = missing[0]
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             raise SecretStartupError(f"secret {reference}: {reason}{more}")
-        self._policies.clear()
+        self.forget_policies()
 
     def _secrets_changed(self, changes: list[Change]) -> None:
         """From the refresher thread: new requests use the new values at once; the news
         (never a value) goes into the ledger, where the alert consumer sees it."""
         if self.loop is not None:
-            self.loop.call_soon_threadsafe(self._policies.clear)
+            self.loop.call_soon_threadsafe(self.forget_policies)
         events = [e for e in (secret_event(c, self.instance_id) for c in changes) if e]
         if not events:
             return

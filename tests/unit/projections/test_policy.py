@@ -8,6 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from govledger.ledger.charges import BudgetId, LimitId
 from govledger.ledger.config import parse_config
@@ -15,7 +17,7 @@ from govledger.ledger.credentials import SecretBox
 from govledger.ledger.entities import GovernanceState
 from govledger.ledger.periods import parse_duration
 from govledger.ledger.plan import make_plan
-from govledger.projections.policy import BudgetRule, RateRule, compile_policy
+from govledger.projections.policy import BudgetRule, RateRule, SharedParts, compile_policy
 
 BOX = SecretBox(bytes(range(32)))
 T0 = datetime(2025, 2, 3, 4, 5, 6, tzinfo=UTC)
@@ -255,3 +257,76 @@ def test_policy_management_figures_and_metrics_name_every_budget_and_limit_alike
     assert listed == exported and len(set(listed)) == len(listed)
     assert compiled <= set(listed) and "virtual_key:ci/provider:openai#1d" in compiled
     assert limits == {r.id for r in all_rates(state)}
+
+
+def many_keys(limits: list[str], route_budget: bool = False) -> dict[str, Any]:
+    """FILE's customer and team with one key per limit, each routed to the one provider."""
+    route: dict[str, Any] = {"provider": "claude", "key_ids": ["only"]}
+    if route_budget:
+        route["budgets"] = [{"max_limit": "2", "reset_duration": "1d"}]
+    raw = copy.deepcopy(FILE)
+    raw["providers"] = [p for p in raw["providers"] if p["name"] == "claude"]
+    raw["virtual_keys"] = [
+        {
+            "id": f"k{i}",
+            "name": f"k{i}",
+            "team_id": "platform",
+            "budgets": [{"max_limit": limit, "reset_duration": "1d"}],
+            "rate_limit": {"request_max_limit": 60, "request_reset_duration": "1m"},
+            "provider_configs": [route],
+        }
+        for i, limit in enumerate(limits)
+    ]
+    return raw
+
+
+def test_keys_alike_share_their_owners_rules_their_route_schedules_and_limits() -> None:
+    state = state_of(many_keys(["5", "5"]))
+    shared = SharedParts()
+
+    a, b = (compile_policy(state, key, BOX, shared=shared) for key in ("k0", "k1"))
+
+    assert a is not None and b is not None
+    assert [r.id for r in a.budgets] == [
+        "virtual_key:k0#1d",
+        "team:platform#1w",
+        "customer:acme#1M",
+    ]
+    assert all(x is y for x, y in zip(a.budgets[1:], b.budgets[1:], strict=True))
+    assert a.routes[0] is b.routes[0] and a.routes[0].keys[0].secret == "sk-ant-000"
+    assert a.budgets[0].schedule is b.budgets[0].schedule
+    assert a.budgets[0].limit is b.budgets[0].limit
+    assert a.budgets[0] is not b.budgets[0] and a.rates[0].id != b.rates[0].id
+
+
+def test_a_route_with_budgets_of_its_own_is_each_keys_own() -> None:
+    state = state_of(many_keys(["5", "5"], route_budget=True))
+    shared = SharedParts()
+
+    a, b = (compile_policy(state, key, BOX, shared=shared) for key in ("k0", "k1"))
+
+    assert a is not None and b is not None
+    assert a.routes[0] is not b.routes[0] and a.routes[0].keys is b.routes[0].keys
+    assert [r.id for r in a.routes[0].budgets] == ["virtual_key:k0/provider:claude#1d"]
+    assert [r.id for r in b.routes[0].budgets] == ["virtual_key:k1/provider:claude#1d"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.sampled_from(["10", "10.0", "10.00", "1E+1", "7", "7.5", "0.1"]), min_size=1),
+    st.booleans(),
+)
+def test_with_shared_parts_each_key_compiles_to_what_it_compiles_to_alone(
+    limits: list[str], route_budget: bool
+) -> None:
+    state = state_of(many_keys(limits[:8], route_budget))
+    shared = SharedParts()
+
+    for i in range(len(limits[:8])):
+        alone = compile_policy(state, f"k{i}", BOX)
+        together = compile_policy(state, f"k{i}", BOX, shared=shared)
+
+        assert together == alone and together is not None and alone is not None
+        # equal is not enough for money: Decimal("10.0") == Decimal("10"), but it is shown
+        # as written, so a part is shared only between keys whose stored text is the same
+        assert [str(b.limit) for b in together.budgets] == [str(b.limit) for b in alone.budgets]
