@@ -196,6 +196,8 @@ class Tail:
         return [note for note in notes if note.id in foreign]
 
     def _run(self) -> None:
+        if self.db.is_postgres:  # listening is PostgreSQL's; a tail on SQLite never loads it
+            import psycopg
         listen = self._listen_connection()
         failing = False
         while not self._stop.is_set():
@@ -214,8 +216,6 @@ class Tail:
                 failing = True
                 self._stop.wait(0.5)
             if listen is not None:
-                import psycopg  # listening is PostgreSQL's (loaded by its connection already)
-
                 try:
                     for _ in listen.notifies(timeout=self.poll_seconds, stop_after=1):
                         pass
